@@ -1,0 +1,69 @@
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+)
+
+// Version is provkit's version, set at link time with -ldflags "-X ...root.Version=...".
+var Version = "dev"
+
+// NewCmdRoot returns the provkit command with every subcommand attached.
+func NewCmdRoot(ios *iostreams.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "provkit <command> [flags]",
+		Short: "Get Android devices compliant with a preinstall mandate, and prove it",
+		Long: `provkit verifies signed APKs, patches AOSP build trees to include a mandated app, reads
+firmware images, and validates devices over ADB and fastboot, all against one policy file.` +
+			cmdutil.ExitStatus(
+				"0    ok: verified, compliant, done",
+				"1    error: the command could not do its job",
+				"2    usage: bad flags or arguments",
+				"3    some devices could not be processed",
+				"4    verification or compliance failed",
+				"130  interrupted"),
+		Version:       Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	cmdutil.GroupCommand(cmd)
+	cmd.SetIn(ios.In)
+	cmd.SetOut(ios.Out)
+	cmd.SetErr(ios.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.FlagError{Err: fmt.Errorf("%w; see '%s --help'", err, c.CommandPath())}
+	})
+	cmd.CompletionOptions.DisableDefaultCmd = true
+
+	for _, add := range subcommands {
+		cmd.AddCommand(add(ios))
+	}
+	return cmd
+}
+
+// subcommands lists the constructors of provkit's top-level commands, one line each.
+var subcommands = []func(*iostreams.IOStreams) *cobra.Command{}
+
+// Run executes provkit with args and returns the process exit code. Errors are printed to stderr
+// here and nowhere else.
+func Run(ctx context.Context, ios *iostreams.IOStreams, args []string) int {
+	cmd := NewCmdRoot(ios)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	if ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%w: %w", context.Canceled, err)
+	}
+	if !cmdutil.IsSilent(err) {
+		fmt.Fprintf(ios.ErrOut, "provkit: %v\n", err)
+	}
+	return cmdutil.ExitCode(err)
+}
