@@ -305,7 +305,7 @@ func isRuntimePermission(p string) bool { return runtimePermissions[p] }
 // ListOptions are the filters and columns of `pm list packages`.
 type ListOptions struct {
 	ShowPath, ShowUID, ShowVersion, ShowInstaller bool
-	System, ThirdParty, Disabled, Enabled        bool
+	System, ThirdParty, Disabled, Enabled         bool
 	IncludeUninstalled                            bool
 	User                                          int
 	Filter                                        string
@@ -414,4 +414,6 @@ func LsLong(fi FileInfo) string {
 const ShellID = "uid=2000(shell) gid=2000(shell) groups=2000(shell),1004(input),1007(log),1011(adb),1015(sdcard_rw),1028(sdcard_r),1078(ext_data_rw),1079(ext_obb_rw),3001(net_bt_admin),3002(net_bt),3003(inet),3006(net_bw_stats),3009(readproc),3011(uhid) context=u:r:shell:s0"
 
 // NotFound is what mksh prints for an unknown command (exit status 127).
-func NotFound(cmd string) string { return fmt.Sprintf("/system/bin/sh: %s: inaccessible or not found\n", cmd) }
+func NotFound(cmd string) string {
+	return fmt.Sprintf("/system/bin/sh: %s: inaccessible or not found\n", cmd)
+}

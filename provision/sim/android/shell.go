@@ -292,30 +292,40 @@ var builtins map[string]builtin
 
 func init() {
 	builtins = map[string]builtin{
-		"getprop":   cmdGetprop,
-		"pm":        cmdPm,
-		"cmd":       cmdCmd,
-		"dumpsys":   cmdDumpsys,
-		"sha256sum": func(ctx context.Context, sh *shell, a []string, in io.Reader, o, e io.Writer) int { return sh.sum(a, sha256.New, "sha256sum", in, o, e) },
-		"md5sum":    func(ctx context.Context, sh *shell, a []string, in io.Reader, o, e io.Writer) int { return sh.sum(a, md5.New, "md5sum", in, o, e) },
-		"ls":        cmdLs,
-		"cat":       cmdCat,
-		"settings":  cmdSettings,
-		"id":        func(context.Context, *shell, []string, io.Reader, io.Writer, io.Writer) int { return 0 },
-		"echo":      cmdEcho,
-		"which":     cmdWhich,
-		"rm":        cmdRm,
-		"mkdir":     cmdMkdir,
-		"true":      func(context.Context, *shell, []string, io.Reader, io.Writer, io.Writer) int { return 0 },
-		"false":     func(context.Context, *shell, []string, io.Reader, io.Writer, io.Writer) int { return 1 },
-		"exit":      cmdExit,
-		"grep":      cmdGrep,
-		"head":      cmdHead,
-		"wc":        cmdWc,
-		"sleep":     cmdSleep,
-		"reboot":    cmdReboot,
-		"whoami":    func(_ context.Context, _ *shell, _ []string, _ io.Reader, o, _ io.Writer) int { fmt.Fprintln(o, "shell"); return 0 },
-		"uname":     func(_ context.Context, _ *shell, _ []string, _ io.Reader, o, _ io.Writer) int { fmt.Fprintln(o, "Linux"); return 0 },
+		"getprop": cmdGetprop,
+		"pm":      cmdPm,
+		"cmd":     cmdCmd,
+		"dumpsys": cmdDumpsys,
+		"sha256sum": func(ctx context.Context, sh *shell, a []string, in io.Reader, o, e io.Writer) int {
+			return sh.sum(a, sha256.New, "sha256sum", in, o, e)
+		},
+		"md5sum": func(ctx context.Context, sh *shell, a []string, in io.Reader, o, e io.Writer) int {
+			return sh.sum(a, md5.New, "md5sum", in, o, e)
+		},
+		"ls":       cmdLs,
+		"cat":      cmdCat,
+		"settings": cmdSettings,
+		"id":       func(context.Context, *shell, []string, io.Reader, io.Writer, io.Writer) int { return 0 },
+		"echo":     cmdEcho,
+		"which":    cmdWhich,
+		"rm":       cmdRm,
+		"mkdir":    cmdMkdir,
+		"true":     func(context.Context, *shell, []string, io.Reader, io.Writer, io.Writer) int { return 0 },
+		"false":    func(context.Context, *shell, []string, io.Reader, io.Writer, io.Writer) int { return 1 },
+		"exit":     cmdExit,
+		"grep":     cmdGrep,
+		"head":     cmdHead,
+		"wc":       cmdWc,
+		"sleep":    cmdSleep,
+		"reboot":   cmdReboot,
+		"whoami": func(_ context.Context, _ *shell, _ []string, _ io.Reader, o, _ io.Writer) int {
+			fmt.Fprintln(o, "shell")
+			return 0
+		},
+		"uname": func(_ context.Context, _ *shell, _ []string, _ io.Reader, o, _ io.Writer) int {
+			fmt.Fprintln(o, "Linux")
+			return 0
+		},
 	}
 	builtins["id"] = func(_ context.Context, _ *shell, _ []string, _ io.Reader, o, _ io.Writer) int {
 		fmt.Fprintln(o, ShellID)
