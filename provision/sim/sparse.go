@@ -97,7 +97,7 @@ func walkSparse(h sparseHeader, r io.ReaderAt, size int64, dst io.WriterAt, writ
 	var block int64
 	var buf []byte
 	if write {
-		buf = make([]byte, 1<<20)
+		buf = make([]byte, max(min(1<<20, int64(h.totalBlocks)*int64(h.blockSize)), 4))
 	}
 	for i := uint32(0); i < h.totalChunks; i++ {
 		var ch [sparseChunkHdrSize]byte
