@@ -120,6 +120,7 @@ func (t *transport) serve(ctx context.Context) {
 func (t *transport) handshake() bool {
 	p, err := t.r.ReadPacket()
 	if err != nil || p.Command != wire.CmdCNXN {
+		t.dev.logf("adb handshake: no CNXN from the host: %v %v", p.Command, err)
 		return false
 	}
 	t.version, t.maxPayload = wire.Negotiate(wire.Version, wire.MaxPayload, p.Arg0, p.Arg1)
