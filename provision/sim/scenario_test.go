@@ -1,0 +1,103 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provkit/provkit/internal/testapk"
+)
+
+func TestScenarioValidation(t *testing.T) {
+	bad := map[string]string{
+		"no devices":      "devices: []",
+		"unknown field":   "devices: [{serial: A, colour: red}]",
+		"bad release":     "devices: [{android: 9}]",
+		"bad auth":        "devices: [{auth: maybe}]",
+		"keys without":    "devices: [{auth: keys}]",
+		"data system":     "devices: [{packages: [{name: a.b, system: /data/app/x}]}]",
+		"update no sys":   "devices: [{packages: [{name: a.b, update: {versionCode: 2}}]}]",
+		"bad enabled":     "devices: [{packages: [{name: a.b, system: /system/app/A, enabled: 7}]}]",
+		"twice":           "devices: [{packages: [{name: a.b}, {name: a.b}]}]",
+		"bad size":        "devices: [{partitions: [{name: boot, size: lots}]}]",
+		"bad duration":    "devices: [{faults: {rebootAfter: soon}}]",
+		"wrong kind":      "kind: Policy\ndevices: [{}]",
+		"relative system": "devices: [{packages: [{name: a.b, system: product/app/A}]}]",
+	}
+	for name, y := range bad {
+		if _, err := ParseScenario([]byte(y), "."); err == nil {
+			t.Errorf("%s: accepted %q", name, y)
+		}
+	}
+}
+
+func TestScenarioBuildsDevices(t *testing.T) {
+	dir := t.TempDir()
+	apk := testapk.Build(t, testapk.Spec{Package: "ru.oneme.app", VersionCode: 12, Permissions: []string{"android.permission.POST_NOTIFICATIONS"}})
+	os.WriteFile(filepath.Join(dir, "max.apk"), apk, 0o644)
+	sc, err := ParseScenario([]byte(`
+apiVersion: provkit.dev/v1
+kind: SimulatorScenario
+devices:
+  - serial: "LINE%02d"
+    android: 12
+    properties: {ro.build.fingerprint: "oem/x/y:12/SQ1A/7:user/release-keys"}
+    settings: {secure: {install_non_market_apps: "0"}}
+    users: [0, 10]
+    packages:
+      - name: ru.oneme.app
+        apk: max.apk
+        system: /system/priv-app/Max
+        privileged: true
+        update: {versionCode: 40}
+        granted: [android.permission.POST_NOTIFICATIONS]
+        userStates: {10: {installed: false}}
+    partitions: [{name: boot, size: 1M}]
+    faults: {rebootDelay: 500ms}
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(context.Background(), Options{Devices: 2, Scenario: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.Device("LINE02")
+	if d == nil {
+		t.Fatalf("devices: %v, %v", s.Devices()[0].Serial(), s.Devices()[1].Serial())
+	}
+	var out, errb strings.Builder
+	d.Android.Run(context.Background(), "getprop ro.build.fingerprint; pm path ru.oneme.app; pm path --user 10 ru.oneme.app; settings get secure install_non_market_apps; dumpsys package ru.oneme.app | grep -c 'User 10:'", strings.NewReader(""), &out, &errb)
+	lines := strings.Split(out.String(), "\n")
+	if lines[0] != "oem/x/y:12/SQ1A/7:user/release-keys" || !strings.HasPrefix(lines[1], "package:/data/app/~~") || lines[2] != "0" || lines[3] != "2" {
+		t.Fatalf("device state:\n%s\n%s", out.String(), errb.String())
+	}
+	p := d.Android.Package("ru.oneme.app")
+	if p.System.VersionCode != 12 || p.Update.VersionCode != 40 || !p.Privileged {
+		t.Fatalf("package: %+v %+v", p.System, p.Update)
+	}
+	if b, _ := d.Android.FS().ReadFile("/system/priv-app/Max/Max.apk"); len(b) != len(apk) {
+		t.Fatal("the system APK is not on the device")
+	}
+}
+
+func TestBuiltins(t *testing.T) {
+	for _, name := range BuiltinNames() {
+		_, err := Builtin(name, BuiltinAPKs{Genuine: []byte("x"), WrongSigner: []byte("y")})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Builtin("wrong-signer", BuiltinAPKs{}); err == nil {
+		t.Error("wrong-signer without an APK signed by another key")
+	}
+	if _, err := Builtin("nonsense", BuiltinAPKs{}); err == nil || !strings.Contains(err.Error(), "mixed") {
+		t.Errorf("unknown built-in: %v", err)
+	}
+	if _, err := Start(context.Background(), Options{Devices: 1, BasePort: 5554}); err == nil {
+		t.Error("ports overlapping 5555-5585 accepted")
+	}
+}
