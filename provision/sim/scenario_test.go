@@ -101,3 +101,25 @@ func TestBuiltins(t *testing.T) {
 		t.Error("ports overlapping 5555-5585 accepted")
 	}
 }
+
+// TestREADMEScenarioParses keeps the README's scenario example valid.
+func TestREADMEScenarioParses(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "### Scenario file")
+	if !ok {
+		t.Fatal("README has no scenario section")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	sc, err := ParseScenario([]byte(example), t.TempDir())
+	if err != nil {
+		t.Fatalf("README scenario: %v", err)
+	}
+	d := sc.Devices[0]
+	if d.Files[0].Mode != 0o644 || d.Packages[0].Update.VersionCode != 31 || d.Faults.RebootDelay != "5s" {
+		t.Fatalf("README scenario decoded as %+v", d)
+	}
+}
