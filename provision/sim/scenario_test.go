@@ -123,3 +123,33 @@ func TestREADMEScenarioParses(t *testing.T) {
 		t.Fatalf("README scenario decoded as %+v", d)
 	}
 }
+
+func FuzzParseScenario(f *testing.F) {
+	f.Add([]byte("devices: [{serial: 'A%02d', android: 12, packages: [{name: a.b, system: /system/app/A, enabled: 3}], partitions: [{name: boot, size: 1M}], faults: {rebootDelay: 1s, bytesPerSecond: 2M}}]"))
+	f.Add([]byte("apiVersion: provkit.dev/v1\nkind: SimulatorScenario\ndevices: [{auth: refuse}]"))
+	f.Add([]byte("devices: [{partitions: [{name: x, size: 99999999999G}]}]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sc, err := ParseScenario(b, t.TempDir())
+		if err != nil {
+			return
+		}
+		// Whatever validates must build (APK paths aside) or fail with an error, never panic.
+		for i := range sc.Devices {
+			for j := range sc.Devices[i].Packages {
+				sc.Devices[i].Packages[j].APK = ""
+				if u := sc.Devices[i].Packages[j].Update; u != nil {
+					u.APK = ""
+				}
+			}
+			sc.Devices[i].Files = nil
+			sc.Devices[i].Partitions = nil
+			sc.Devices[i].AuthorizedKeys = nil
+			if sc.Devices[i].Auth == "keys" {
+				sc.Devices[i].Auth = "refuse"
+			}
+			if _, _, err := sc.build(i, len(sc.Devices)); err != nil {
+				t.Logf("build: %v", err)
+			}
+		}
+	})
+}

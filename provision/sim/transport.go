@@ -347,4 +347,8 @@ func (s *stream) Close() error {
 	return nil
 }
 
+// buffered returns a writer that gathers output into WRTEs of the negotiated max payload; the
+// caller flushes it when the command is done.
+func (s *stream) buffered() *bufio.Writer { return bufio.NewWriterSize(s, int(s.t.maxPayload)) }
+
 var _ io.ReadWriteCloser = (*stream)(nil)
