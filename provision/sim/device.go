@@ -39,15 +39,14 @@ type AuthConfig struct {
 
 // Faults are a device's scripted misbehaviours.
 type Faults struct {
-	Offline             bool          // CNXN never answered
-	BytesPerSecond      int64         // slow link: bandwidth limit per connection (0: none)
-	DropAfterBytes      int64         // close each adb connection after this many bytes (0: never)
-	DropOnCommand       string        // close the adb connection when a service containing this is opened
-	RebootAfter         time.Duration // reboot by itself this long after starting (0: never)
-	RebootDelay         time.Duration // how long a reboot keeps the device away (default 2s)
-	FastbootDropAfter   int64         // close the fastboot connection after this many download bytes
-	FastbootFailFlash   string        // partition whose flash fails with FAIL
-	AdbDisconnectedOnce bool          // internal: a reboot fault already fired
+	Offline           bool          // CNXN never answered
+	BytesPerSecond    int64         // slow link: bandwidth limit per connection (0: none)
+	DropAfterBytes    int64         // close each adb connection after this many bytes (0: never)
+	DropOnCommand     string        // close the adb connection when a service containing this is opened
+	RebootAfter       time.Duration // reboot by itself this long after starting (0: never)
+	RebootDelay       time.Duration // how long a reboot keeps the device away (default 2s)
+	FastbootDropAfter int64         // close the fastboot connection after this many download bytes
+	FastbootFailFlash string        // partition whose flash fails with FAIL
 }
 
 // DeviceConfig is everything needed to start a simulated device.
@@ -88,7 +87,6 @@ type Device struct {
 	downUntil time.Time
 	keys      []*rsa.PublicKey // accepted host keys
 	reboots   int
-	started   time.Time
 	rebootTo  string
 
 	fb fastbootState
@@ -106,6 +104,14 @@ func (d *Device) ADBAddr() string { return d.adbAddr }
 
 // FastbootAddr returns the fastboot address (host:port).
 func (d *Device) FastbootAddr() string { return d.fbAddr }
+
+// LastRebootTarget returns the target of the last reboot: "" (normal), "bootloader", "recovery",
+// "fastboot".
+func (d *Device) LastRebootTarget() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rebootTo
+}
 
 // Reboots returns how many times the device has rebooted.
 func (d *Device) Reboots() int {
@@ -179,7 +185,6 @@ func (d *Device) start(ctx context.Context, adbAddr, fbAddr string) error {
 	d.adbAddr, d.fbAddr = d.adbLn.Addr().String(), d.fbLn.Addr().String()
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.conns = map[net.Conn]struct{}{}
-	d.started = time.Now()
 	d.up = make(chan struct{})
 	close(d.up)
 	d.Android.OnReboot = func(target string) { go d.Reboot(target) }
