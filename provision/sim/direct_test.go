@@ -218,3 +218,37 @@ func BenchmarkTransportThroughput(b *testing.B) {
 		}
 	}
 }
+
+func TestDirectInteractiveShellAndReboot(t *testing.T) {
+	s := startSim(t, scenario(t, "devices: [{serial: PTY1, device: simdev, faults: {rebootDelay: 100ms}}]"), 1)
+	d := s.Devices()[0]
+	h, _ := dialHost(t, d.ADBAddr())
+	stdin := wire.AppendShellPacket(nil, wire.ShellStdin, []byte("getprop ro.serialno\nexit\n"))
+	out, err := h.run("shell,v2,TERM=xterm,pty:", stdin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	sr := wire.NewShellReader(bytes.NewReader(out))
+	for {
+		id, data, err := sr.ReadPacket()
+		if err != nil {
+			break
+		}
+		if id == wire.ShellStdout {
+			text.Write(data)
+		}
+	}
+	if text.String() != "simdev:/ $ PTY1\nsimdev:/ $ " {
+		t.Fatalf("interactive shell: %q", text.String())
+	}
+	if _, err := h.run("reboot:bootloader", nil); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); d.Reboots() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d.Reboots() != 1 || d.LastRebootTarget() != "bootloader" {
+		t.Fatalf("reboots %d target %q", d.Reboots(), d.LastRebootTarget())
+	}
+}
