@@ -2,8 +2,8 @@ package jarsig_test
 
 import (
 	"archive/zip"
-	"compress/flate"
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"io"
 	"os"

@@ -55,7 +55,7 @@ func (r Range) String() string {
 	return strconv.Itoa(r.Min) + "-" + strconv.Itoa(r.Max)
 }
 
-func from(n int) Range     { return Range{n, math.MaxInt} }
+func from(n int) Range      { return Range{n, math.MaxInt} }
 func fromTo(a, b int) Range { return Range{a, b} }
 
 // digestHashes maps digest OIDs to hash functions.
@@ -258,7 +258,7 @@ var friendlyNames = map[string]string{
 	OIDSigDSA: "DSA", OIDSigSHA1WithDSA: "SHA-1 with DSA", OIDSigSHA224WithDSA: "SHA-224 with DSA",
 	OIDSigSHA256WithDSA: "SHA-256 with DSA", OIDSigSHA384WithDSA: "SHA-384 with DSA",
 	OIDSigSHA512WithDSA: "SHA-512 with DSA",
-	OIDSigECPublicKey: "ECDSA", OIDSigSHA1WithECDSA: "SHA-1 with ECDSA",
+	OIDSigECPublicKey:   "ECDSA", OIDSigSHA1WithECDSA: "SHA-1 with ECDSA",
 	OIDSigSHA224WithECDSA: "SHA-224 with ECDSA", OIDSigSHA256WithECDSA: "SHA-256 with ECDSA",
 	OIDSigSHA384WithECDSA: "SHA-384 with ECDSA", OIDSigSHA512WithECDSA: "SHA-512 with ECDSA",
 }
