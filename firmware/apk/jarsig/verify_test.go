@@ -141,7 +141,11 @@ func craftedCases(t testing.TB) []verifyCase {
 		{name: "two signers", spec: jartest.Spec{Signers: []jartest.Signer{signerA(), signerB()}}, min: 18, max: math.MaxInt, verified: true},
 		{name: "a signer that signs nothing is ignored", spec: jartest.Spec{Signers: []jartest.Signer{signerA(), func() jartest.Signer { s := signerB(); s.Skip = all; return s }()}},
 			min: 18, max: math.MaxInt, verified: true, ignored: 1},
-		{name: "signature file without Signature-Version", spec: jartest.Spec{Signers: []jartest.Signer{func() jartest.Signer { s := signerA(); s.EditSF = replaceSF("Signature-Version", "Signature-Versio"); return s }()}},
+		{name: "signature file without Signature-Version", spec: jartest.Spec{Signers: []jartest.Signer{func() jartest.Signer {
+			s := signerA()
+			s.EditSF = replaceSF("Signature-Version", "Signature-Versio")
+			return s
+		}()}},
 			min: 18, max: math.MaxInt, errors: []string{jarsig.NoSignatures}, ignored: 1},
 		{name: "unusable second signer is ignored", spec: jartest.Spec{Signers: []jartest.Signer{signerA(), func() jartest.Signer { s := signerB(); s.EditSF = replaceSF("Signature-Version", "X"); return s }()}},
 			min: 18, max: math.MaxInt, verified: true, ignored: 1},
