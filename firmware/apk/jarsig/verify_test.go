@@ -357,3 +357,20 @@ func TestVerifyBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestMetadataBudget checks that signature files declaring more than MaxMetadataSize together
+// are refused before they are read, even when each is under MaxManifestSize.
+func TestMetadataBudget(t *testing.T) {
+	keys(t)
+	apk := jartest.Build(jartest.Spec{Files: files(), Signers: []jartest.Signer{signerA(), signerB(), func() jartest.Signer { s := signerA(); s.Name = "C"; return s }()}})
+	r := openZip(t, apk)
+	for _, f := range r.r.File {
+		if strings.HasSuffix(f.Name, ".SF") {
+			f.UncompressedSize64 = jarsig.MaxManifestSize // each allowed, together too much
+		}
+	}
+	_, err := jarsig.Verify(context.Background(), r, jarsig.Options{MinSDK: 18, MaxSDK: math.MaxInt})
+	if !errors.Is(err, jarsig.ErrFormat) || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("want ErrFormat for the metadata budget, got %v", err)
+	}
+}
