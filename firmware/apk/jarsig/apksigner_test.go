@@ -138,6 +138,9 @@ func apksignerSigners(t *testing.T, apksigner, path string, min, max int) ([]map
 // apksigner prints, in order.
 func TestSuiteSignersAgainstApksigner(t *testing.T) {
 	apksigner := testtool.Require(t, "apksigner")[0]
+	if testing.Short() {
+		t.Skip("runs apksigner once per file")
+	}
 	files := []struct {
 		name     string
 		min, max int

@@ -17,7 +17,8 @@ import (
 
 // Archive is the ZIP archive being verified.
 type Archive interface {
-	// Entries returns the entries in central directory order.
+	// Entries returns the entries in central directory order. Directory entries (names
+	// ending in "/") may be included; Verify ignores them, as apksig does.
 	Entries() []Entry
 }
 
@@ -122,10 +123,14 @@ func Verify(ctx context.Context, a Archive, opts Options) (*Result, error) {
 	if opts.MinSDK > opts.MaxSDK {
 		return nil, fmt.Errorf("verifying JAR signature: min SDK %d above max SDK %d", opts.MinSDK, opts.MaxSDK)
 	}
-	v := &verifier{ctx: ctx, opts: opts, entries: a.Entries(), res: &Result{}}
-	v.names = make([]string, len(v.entries))
-	for i, e := range v.entries {
-		v.names[i] = javaString([]byte(e.Name()))
+	v := &verifier{ctx: ctx, opts: opts, res: &Result{}}
+	// Directory entries do not exist for JAR verification: apksig drops them when it reads the
+	// central directory (so a manifest section naming one names a missing entry).
+	for _, e := range a.Entries() {
+		if n := javaString([]byte(e.Name())); !strings.HasSuffix(n, "/") {
+			v.entries = append(v.entries, e)
+			v.names = append(v.names, n)
+		}
 	}
 	err := v.verify()
 	v.res.Errors, v.res.Warnings = v.errors, v.warnings

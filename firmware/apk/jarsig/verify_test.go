@@ -374,3 +374,17 @@ func TestMetadataBudget(t *testing.T) {
 		t.Fatalf("want ErrFormat for the metadata budget, got %v", err)
 	}
 }
+
+// TestDirectoryEntries checks that directory entries are invisible, as in apksig: a manifest
+// section naming one names a missing entry.
+func TestDirectoryEntries(t *testing.T) {
+	keys(t)
+	dirSection := func(b []byte) []byte {
+		return append(b, []byte("Name: assets/\r\nSHA-256-Digest: 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\r\n\r\n")...)
+	}
+	apk := jartest.Build(jartest.Spec{Files: files(), Signers: []jartest.Signer{signerA()}, EditManifest: dirSection})
+	res, err := jarsig.Verify(context.Background(), openZip(t, apk), jarsig.Options{MinSDK: 18, MaxSDK: math.MaxInt})
+	if err != nil || res.Verified || !hasIssue(res, jarsig.MissingZipEntryInManifest, false) {
+		t.Fatalf("err %v:%s", err, allIssues(res))
+	}
+}

@@ -142,7 +142,8 @@ func buildManifest(spec Spec) ([]byte, map[string][2]int) {
 	}
 	ranges := map[string][2]int{}
 	for _, f := range spec.Files {
-		if spec.SkipInManifest[f.Name] || strings.HasPrefix(f.Name, "META-INF/") && isSigFile(f.Name) {
+		// Like JAR signers, leave directories and the signature's own files out.
+		if spec.SkipInManifest[f.Name] || strings.HasSuffix(f.Name, "/") || strings.HasPrefix(f.Name, "META-INF/") && isSigFile(f.Name) {
 			continue
 		}
 		start := w.Len()
