@@ -300,9 +300,7 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // WriteTo writes the expanded image to w, checking every CRC32 chunk (and the header's image
-// checksum when it is not zero) on the way. DONT_CARE chunks are written as zeros unless w is an
-// io.WriteSeeker positioned at the start of an empty file, in which case it seeks over them and the
-// caller must truncate the file to Size (see Expand).
+// checksum when it is not zero) on the way.
 func (im *Image) WriteTo(w io.Writer) (int64, error) {
 	return im.expand(w, false)
 }
@@ -314,8 +312,9 @@ func (im *Image) Verify() error {
 	return err
 }
 
-// Expand writes the expanded image to f, skipping over DONT_CARE chunks with Seek so the output
-// keeps holes, then sets its size with Truncate. f must be empty and positioned at 0.
+// Expand writes the expanded image to f, skipping over DONT_CARE chunks and FILL chunks of zeros
+// with Seek so the output keeps holes, then sets its size with Truncate. f must be empty and
+// positioned at 0.
 func (im *Image) Expand(f interface {
 	io.WriteSeeker
 	Truncate(int64) error
@@ -368,6 +367,9 @@ func (im *Image) expand(w io.Writer, seekHoles bool) (int64, error) {
 			}
 			continue
 		case ChunkFill:
+			if c.Value == 0 && seekHoles && ws != nil {
+				break // zeros: seek over them like DONT_CARE below
+			}
 			fill := buf[:min(int64(len(buf)), n)]
 			for j := 0; j+4 <= len(fill); j += 4 {
 				binary.LittleEndian.PutUint32(fill[j:], c.Value)
