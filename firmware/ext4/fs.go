@@ -98,16 +98,16 @@ type Superblock struct {
 }
 
 // BlockSize returns the block size in bytes.
-func (sb *Superblock) BlockSize() int64 { return 1024 << sb.LogBlockSize }
+func (sb Superblock) BlockSize() int64 { return 1024 << sb.LogBlockSize }
 
 // HasSharedBlocks reports the shared_blocks feature (Android block deduplication).
-func (sb *Superblock) HasSharedBlocks() bool { return sb.FeatureROCompat&roCompatSharedBlocks != 0 }
+func (sb Superblock) HasSharedBlocks() bool { return sb.FeatureROCompat&roCompatSharedBlocks != 0 }
 
 // HasMetadataCsum reports the metadata_csum feature.
-func (sb *Superblock) HasMetadataCsum() bool { return sb.FeatureROCompat&roCompatMetadataCsum != 0 }
+func (sb Superblock) HasMetadataCsum() bool { return sb.FeatureROCompat&roCompatMetadataCsum != 0 }
 
 // Features returns the names of the feature flags set, as mke2fs and dumpe2fs spell them.
-func (sb *Superblock) Features() []string {
+func (sb Superblock) Features() []string {
 	var out []string
 	add := func(set uint32, names map[uint32]string) {
 		var bits []uint32
