@@ -165,4 +165,3 @@ func BenchmarkLookupHtree(b *testing.B) {
 		}
 	}
 }
-
