@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -338,6 +339,7 @@ type File struct {
 	n      *Inode
 	name   string
 	off    int64
+	mu     sync.Mutex // guards m and inline: ReadAt may be called concurrently
 	m      *mapper
 	inline []byte
 }
@@ -395,6 +397,8 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if int64(want) > size-off {
 		p = p[:size-off]
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.n.flags&flagInlineData != 0 {
 		if f.inline == nil {
 			data, err := f.n.inlineData()
