@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand"
@@ -28,21 +29,23 @@ var variants = []struct {
 	features []string
 	// layouts that must appear among regular files
 	layouts []int
+	// kinds of extents that must appear in compressed files (see extentKinds)
+	extents []string
 }{
-	{"uncompressed", []string{"-T0"}, nil, []int{LayoutFlatInline}},
-	{"uncompressed-noinline", []string{"-Enoinline_data"}, nil, []int{LayoutFlatPlain}},
-	{"uncompressed-extended", []string{"-Eforce-inode-extended"}, nil, []int{LayoutFlatInline}},
-	{"lz4", []string{"-zlz4"}, []string{"0padding"}, []int{LayoutCompressedCompact}},
-	{"lz4hc", []string{"-zlz4hc"}, []string{"0padding"}, []int{LayoutCompressedCompact}},
-	{"lz4hc-9-big-pcluster", []string{"-zlz4hc,9", "-C65536"}, []string{"big_pcluster"}, []int{LayoutCompressedCompact}},
-	{"lz4hc-ztailpacking", []string{"-zlz4hc", "-Eztailpacking"}, []string{"ztailpacking"}, []int{LayoutCompressedCompact}},
-	{"lz4hc-ztailpacking-big-pcluster", []string{"-zlz4hc,9", "-C32768", "-Eztailpacking", "--all-root", "-T1700000000"}, []string{"ztailpacking", "big_pcluster"}, []int{LayoutCompressedCompact}},
-	{"lz4-legacy-compress", []string{"-zlz4", "-Elegacy-compress"}, nil, []int{LayoutCompressedFull}},
-	{"lz4-legacy-big-pcluster", []string{"-zlz4hc", "-Elegacy-compress", "-C16384"}, []string{"big_pcluster"}, []int{LayoutCompressedFull}},
-	{"lz4-compact-inodes", []string{"-zlz4", "-Eforce-inode-compact", "-T0", "--all-root"}, nil, []int{LayoutCompressedCompact}},
-	{"lz4-nosbcrc", []string{"-zlz4hc", "-Enosbcrc"}, nil, []int{LayoutCompressedCompact}},
-	{"chunked-4k", []string{"--chunksize=4096"}, []string{"chunked_file"}, []int{LayoutChunkBased}},
-	{"chunked-64k", []string{"--chunksize=65536"}, []string{"chunked_file"}, []int{LayoutChunkBased}},
+	{"uncompressed", []string{"-T0"}, nil, []int{LayoutFlatInline}, nil},
+	{"uncompressed-noinline", []string{"-Enoinline_data"}, nil, []int{LayoutFlatPlain}, nil},
+	{"uncompressed-extended", []string{"-Eforce-inode-extended"}, nil, []int{LayoutFlatInline}, nil},
+	{"lz4", []string{"-zlz4"}, []string{"0padding"}, []int{LayoutCompressedCompact}, []string{"lz4", "plain"}},
+	{"lz4hc", []string{"-zlz4hc"}, []string{"0padding"}, []int{LayoutCompressedCompact}, []string{"lz4", "plain", "2B-indexes"}},
+	{"lz4hc-9-big-pcluster", []string{"-zlz4hc,9", "-C65536"}, []string{"big_pcluster"}, []int{LayoutCompressedCompact}, []string{"lz4", "big-pcluster"}},
+	{"lz4hc-ztailpacking", []string{"-zlz4hc", "-Eztailpacking"}, []string{"ztailpacking"}, []int{LayoutCompressedCompact}, []string{"lz4", "inline"}},
+	{"lz4hc-ztailpacking-big-pcluster", []string{"-zlz4hc,9", "-C32768", "-Eztailpacking", "--all-root", "-T1700000000"}, []string{"ztailpacking", "big_pcluster"}, []int{LayoutCompressedCompact}, []string{"lz4", "inline", "big-pcluster"}},
+	{"lz4-legacy-compress", []string{"-zlz4", "-Elegacy-compress"}, nil, []int{LayoutCompressedFull}, []string{"lz4", "plain"}},
+	{"lz4-legacy-big-pcluster", []string{"-zlz4hc", "-Elegacy-compress", "-C16384"}, []string{"big_pcluster"}, []int{LayoutCompressedFull}, []string{"lz4", "big-pcluster"}},
+	{"lz4-compact-inodes", []string{"-zlz4", "-Eforce-inode-compact", "-T0", "--all-root"}, nil, []int{LayoutCompressedCompact}, nil},
+	{"lz4-nosbcrc", []string{"-zlz4hc", "-Enosbcrc"}, nil, []int{LayoutCompressedCompact}, nil},
+	{"chunked-4k", []string{"--chunksize=4096"}, []string{"chunked_file"}, []int{LayoutChunkBased}, nil},
+	{"chunked-64k", []string{"--chunksize=65536"}, []string{"chunked_file"}, []int{LayoutChunkBased}, nil},
 }
 
 // TestMatchesSourceAndFsck builds an Android-like tree, makes an image of it with each variant of
@@ -82,6 +85,34 @@ func TestMatchesSourceAndFsck(t *testing.T) {
 				if !seen[l] {
 					t.Errorf("no regular file has layout %s (seen %v)", LayoutName(l), seen)
 				}
+			}
+
+			kinds := extentKinds(t, f)
+			for _, k := range v.extents {
+				if kinds[k] == 0 {
+					t.Errorf("no %s extent in the image (seen %v): the variant does not test what it claims", k, kinds)
+				}
+			}
+			xattrKinds := map[string]int{}
+			for p := range got {
+				info, _ := f.Lstat(p)
+				in := info.Sys().(*Inode)
+				if in.xattrIsize == 0 {
+					continue
+				}
+				body := make([]byte, in.xattrIsize)
+				if err := f.readAt(body, in.pos+in.isize(), "xattr body"); err != nil {
+					t.Fatal(err)
+				}
+				if body[4] > 0 {
+					xattrKinds["shared"]++
+				}
+				if int64(xattrIbodyHeaderSize+4*int(body[4])) < in.xattrIsize {
+					xattrKinds["inline"]++
+				}
+			}
+			if xattrKinds["shared"] == 0 || xattrKinds["inline"] == 0 {
+				t.Errorf("xattrs seen %v: want both shared and inline ones", xattrKinds)
 			}
 
 			allRoot := strings.Contains(strings.Join(v.args, " "), "--all-root")
@@ -315,4 +346,50 @@ func TestLookupAndSymlinks(t *testing.T) {
 	if _, err := f.ReadLink("system/build.prop"); err == nil {
 		t.Error("ReadLink of a regular file succeeded")
 	}
+}
+
+// extentKinds maps every extent of every compressed file of the image and counts them by kind,
+// so a variant proves it exercises the decoding paths it claims to.
+func extentKinds(t *testing.T, f *FS) map[string]int {
+	t.Helper()
+	kinds := map[string]int{}
+	err := fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		file, err := f.OpenFile(p)
+		if err != nil {
+			return err
+		}
+		z := file.d.z
+		if z == nil {
+			return nil
+		}
+		if z.advise&zAdviseCompacted2B != 0 {
+			kinds["2B-indexes"]++
+		}
+		for off := int64(0); off < file.in.size; {
+			e, err := z.mapExtent(off)
+			if err != nil {
+				return fmt.Errorf("%s at %d: %w", p, off, err)
+			}
+			switch {
+			case e.inline:
+				kinds["inline"]++
+			case e.alg == -1:
+				kinds["plain"]++
+			default:
+				kinds["lz4"]++
+			}
+			if e.plen > f.bs && !e.inline {
+				kinds["big-pcluster"]++
+			}
+			off = e.la + e.llen
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kinds
 }
