@@ -595,7 +595,7 @@ func (z *zmap) decode(e *zextent) ([]byte, error) {
 	} else {
 		partial = true
 	}
-	n, err := decodeLZ4Block(out, src, partial)
+	n, err := decodeLZ4(out, src, partial)
 	if err == nil && n != len(out) {
 		err = errLZ4Short
 	}
