@@ -51,7 +51,17 @@ type zmap struct {
 	mu      sync.Mutex
 	blk     []byte // one cached metadata block of indexes
 	blkAddr int64  // its byte offset, -1 when empty
+
+	raMu   sync.Mutex
+	ra     []byte // readahead window of image bytes, for sequential reads
+	raOff  int64
+	raNext int64 // where the last pcluster read ended
 }
+
+// readaheadSize is how much of the image a sequential reader fetches at once: pclusters of a
+// file are laid out one after the other, so reading a file through reads each block once in
+// large requests instead of one request per pcluster.
+const readaheadSize = 256 << 10
 
 // zextent is one mapped extent of a compressed file.
 type zextent struct {
@@ -559,8 +569,8 @@ func (z *zmap) checkExtent(e *zextent, off int64) error {
 // decode reads the pcluster of e and returns its e.llen decompressed bytes.
 func (z *zmap) decode(e *zextent) ([]byte, error) {
 	f := z.f
-	raw := make([]byte, e.plen)
-	if err := f.readAt(raw, e.pa, fmt.Sprintf("pcluster of inode %d at file offset %d", z.in.nid, e.la)); err != nil {
+	raw, err := z.readPcluster(e)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]byte, e.llen)
@@ -603,4 +613,42 @@ func (z *zmap) decode(e *zextent) ([]byte, error) {
 		return nil, lz4Error(err, z.in.nid, e.la, e.pa, e.plen, e.llen)
 	}
 	return out, nil
+}
+
+// readPcluster returns the compressed bytes of e. When e continues where the previous pcluster
+// of this inode ended (a sequential read), it is served from a readahead window.
+func (z *zmap) readPcluster(e *zextent) ([]byte, error) {
+	f := z.f
+	what := fmt.Sprintf("pcluster of inode %d at file offset %d", z.in.nid, e.la)
+	raw := make([]byte, e.plen)
+	z.raMu.Lock()
+	defer z.raMu.Unlock()
+	sequential := e.pa == z.raNext && !e.inline
+	if !e.inline {
+		z.raNext = e.pa + e.plen
+	}
+	if e.pa >= z.raOff && e.pa+e.plen <= z.raOff+int64(len(z.ra)) {
+		copy(raw, z.ra[e.pa-z.raOff:])
+		return raw, nil
+	}
+	if !sequential || e.plen >= readaheadSize {
+		if err := f.readAt(raw, e.pa, what); err != nil {
+			return nil, err
+		}
+		return raw, nil
+	}
+	n := int64(readaheadSize)
+	if e.pa+n > f.size {
+		n = f.size - e.pa
+	}
+	if z.ra == nil {
+		z.ra = make([]byte, readaheadSize)
+	}
+	if err := f.readAt(z.ra[:n], e.pa, what); err != nil {
+		z.ra = z.ra[:0]
+		return nil, err
+	}
+	z.ra, z.raOff = z.ra[:n], e.pa
+	copy(raw, z.ra)
+	return raw, nil
 }
