@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const seedAPKSHA256 = "d8481ac3ed4b76f0f05fbe9bdc3772f3442bbb45a500184e08667f9114880d21"
@@ -58,7 +59,7 @@ func TestGoldenImages(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := info.Sys().(*Inode)
-			if in.UID() != 0 || in.GID() != 0 || !info.ModTime().Equal(f.Superblock().Built()) {
+			if in.UID() != 0 || in.GID() != 0 || !info.ModTime().Equal(time.Unix(0, 0)) || in.Nlink() != 1 {
 				t.Errorf("A.apk uid %d gid %d mtime %v", in.UID(), in.GID(), info.ModTime())
 			}
 			if name != "chunked.erofs" && in.SELinuxLabel() != "u:object_r:app_file:s0" {
@@ -68,6 +69,35 @@ func TestGoldenImages(t *testing.T) {
 				t.Errorf("uuid %x", got)
 			}
 		})
+	}
+}
+
+// TestNewerInodeFields reads the fields newer erofs-utils write in compact inodes: the mtime as
+// seconds after the superblock epoch, and the NLINK_1 format bit that frees the nlink field.
+func TestNewerInodeFields(t *testing.T) {
+	img := readTestdata(t, "plain.erofs")
+	in := lookupInode(t, img, "sys/build.prop")
+	if in.extended {
+		t.Fatal("want a compact inode")
+	}
+	binary.LittleEndian.PutUint16(img[in.pos:], binary.LittleEndian.Uint16(img[in.pos:])|inodeFormatNlink1)
+	binary.LittleEndian.PutUint16(img[in.pos+6:], 0xbeef)
+	binary.LittleEndian.PutUint32(img[in.pos+12:], 1700000000)
+	fixChecksum(img)
+	f, err := openBytes(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := f.Stat("sys/build.prop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := info.Sys().(*Inode)
+	if got.Nlink() != 1 || !info.ModTime().Equal(time.Unix(1700000000, 0)) {
+		t.Errorf("nlink %d mtime %v, want 1 and 2023-11-14", got.Nlink(), info.ModTime())
+	}
+	if b, err := f.ReadFile("sys/build.prop"); err != nil || string(b) != "ro.build.fingerprint=seed\n" {
+		t.Errorf("content %q, %v", b, err)
 	}
 }
 

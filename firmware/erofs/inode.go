@@ -23,7 +23,8 @@ const (
 	chunkFormatBlkbitsMask  = 0x1f
 	chunkFormatIndexes      = 0x20
 	chunkFormatAll          = chunkFormatBlkbitsMask | chunkFormatIndexes
-	inodeFormatAll          = 0x0f
+	inodeFormatAll          = 0x1f
+	inodeFormatNlink1       = 0x10 // compact non-directory inodes: nlink is 1 (erofs-utils 1.9+)
 	inodeFormatLayoutShift  = 1
 	inodeFormatLayoutMask   = 0x07
 	inodeFormatVersionMask  = 0x01
@@ -236,6 +237,9 @@ func (f *FS) inode(nid uint64) (*Inode, error) {
 		in.nlink = le.Uint32(raw[44:])
 	} else {
 		in.nlink = uint32(le.Uint16(raw[6:]))
+		if format&inodeFormatNlink1 != 0 && in.mode&sIFMT != sIFDIR {
+			in.nlink = 1 // the field then holds high address bits, only used by 48-bit images
+		}
 		in.size = int64(le.Uint32(raw[8:]))
 		// Newer images store the mtime of a compact inode as an offset from the build time in the
 		// reserved field; older ones leave it zero, which gives the build time.

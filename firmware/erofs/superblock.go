@@ -108,8 +108,9 @@ type Superblock struct {
 	ExtSlots        uint8
 	RootNid         uint64
 	Inodes          uint64 // total valid inodes
-	BuildTime       uint64 // seconds; the mtime of compact inodes
-	BuildTimeNsec   uint32
+	BuildTime       uint64 // seconds ("epoch"); compact inodes store their mtime relative to it
+	BuildTimeNsec   uint32 // nanoseconds of every compact inode's mtime
+	MkfsTime        uint32 // seconds after BuildTime when mkfs ran (newer images; 0 before)
 	Blocks          uint32 // blocks used by the image
 	MetaBlkAddr     uint32 // block where inode slots (nids) start
 	XattrBlkAddr    uint32 // block where the shared xattr table starts
@@ -131,7 +132,7 @@ func (sb Superblock) BlockSize() int64 { return int64(1) << sb.BlockSizeBits }
 
 // Built returns the build time recorded in the superblock.
 func (sb Superblock) Built() time.Time {
-	return time.Unix(int64(sb.BuildTime), int64(sb.BuildTimeNsec)).UTC()
+	return time.Unix(int64(sb.BuildTime)+int64(sb.MkfsTime), int64(sb.BuildTimeNsec%1e9)).UTC()
 }
 
 // Features returns the names of the compat and incompat features set, e.g. "sb_csum", "0padding".
@@ -179,6 +180,7 @@ func parseSuperblock(raw []byte) (*Superblock, error) {
 		DirBlockBits:    raw[90],
 		XattrPrefixes:   raw[91],
 		PackedNid:       le.Uint64(raw[96:]),
+		MkfsTime:        le.Uint32(raw[108:]),
 	}
 	copy(sb.UUID[:], raw[48:64])
 	sb.VolumeName = strings.TrimRight(string(raw[64:80]), "\x00")
