@@ -3,6 +3,7 @@ package erofs
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -392,4 +393,72 @@ func extentKinds(t *testing.T, f *FS) map[string]int {
 		t.Fatal(err)
 	}
 	return kinds
+}
+
+// TestInterlacedPlainPcluster converts the uncompressed (PLAIN) pclusters of a file made by
+// mkfs.erofs from the "shifted" layout erofs-utils 1.5 writes to the "interlaced" layout newer
+// erofs-utils write (each byte at its offset within the block, the extent's first bytes wrapping
+// to the end of the block), sets the interlaced advise bit, and checks the file reads the same.
+func TestInterlacedPlainPcluster(t *testing.T) {
+	src := t.TempDir()
+	r := rand.New(rand.NewSource(6))
+	want := mixedBytes(r, 200<<10)
+	if err := os.WriteFile(filepath.Join(src, "f"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := mkfs(t, src, "-zlz4")
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := openBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := f.OpenFile("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := file.d.z
+	rotated, unaligned := 0, 0
+	for off := int64(0); off < file.in.size; {
+		e, err := z.mapExtent(off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.alg == -1 && !e.inline {
+			if e.plen != f.bs {
+				t.Fatalf("plain pcluster of %d bytes", e.plen)
+			}
+			block := append([]byte(nil), raw[e.pa:e.pa+e.plen]...)
+			shift := e.la & (f.bs - 1)
+			for i := int64(0); i < f.bs; i++ {
+				raw[e.pa+(i+shift)%f.bs] = block[i]
+			}
+			rotated++
+			if shift != 0 {
+				unaligned++
+			}
+		}
+		off = e.la + e.llen
+	}
+	if rotated == 0 || unaligned == 0 {
+		t.Fatalf("%d plain pclusters, %d not block-aligned: the test needs both", rotated, unaligned)
+	}
+	hdr := align(file.in.tailPos(), 8)
+	binary.LittleEndian.PutUint16(raw[hdr+4:], binary.LittleEndian.Uint16(raw[hdr+4:])|zAdviseInterlaced)
+	if len(raw) >= 4096 {
+		fixChecksum(raw)
+	}
+	g, err := openBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := g.ReadFile("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("interlaced file reads differently (%d plain pclusters rotated)", rotated)
+	}
 }
