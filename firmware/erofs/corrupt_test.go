@@ -224,6 +224,13 @@ func TestCorruptImages(t *testing.T) {
 			binary.LittleEndian.PutUint32(img[pos:], 0x00ffffff)
 			return img
 		}, ErrCorrupt, "past the end"},
+		{"chunk table larger than the image", "chunked.erofs", inodeField("sys/app/A.apk", 8, 0xffffffff, 4), ErrCorrupt, "cannot fit"},
+		{"sparse chunked file too large for ReadFile", "chunked.erofs", func(t *testing.T, img []byte) []byte {
+			in := lookupInode(t, img, "sys/app/A.apk")
+			binary.LittleEndian.PutUint32(img[in.pos+8:], 0xffffffff)                               // 4 GiB
+			binary.LittleEndian.PutUint16(img[in.pos+16:], uint16(in.u&^chunkFormatBlkbitsMask)|20) // one 4 GiB chunk
+			return img
+		}, ErrTooLarge, "stream it"},
 		{"cluster index pointing past the end", "legacy.erofs", func(t *testing.T, img []byte) []byte {
 			in := lookupInode(t, img, "sys/app/A.apk")
 			pos := align(in.tailPos(), 8) + mapHeaderSize + fullIndexExtra + 4 // lcluster 0 blkaddr

@@ -207,6 +207,13 @@ func (f *FS) dirEntries(ents []dirent) ([]fs.DirEntry, error) {
 	return out, nil
 }
 
+// MaxReadFileSize is the largest file ReadFile loads into memory; larger ones (a sparse chunked
+// file can claim terabytes) must be streamed through Open.
+const MaxReadFileSize = 1 << 30
+
+// ErrTooLarge is returned by ReadFile for files larger than MaxReadFileSize.
+var ErrTooLarge = errors.New("file too large to read into memory")
+
 // ReadFile returns the whole content of the named file.
 func (f *FS) ReadFile(name string) ([]byte, error) {
 	file, err := f.OpenFile(name)
@@ -215,6 +222,9 @@ func (f *FS) ReadFile(name string) ([]byte, error) {
 	}
 	if file.in.isDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+	}
+	if file.in.size > MaxReadFileSize {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("file of %d bytes is larger than %d: open it and stream it instead: %w", file.in.size, int64(MaxReadFileSize), ErrTooLarge)}
 	}
 	buf := make([]byte, file.in.size)
 	if _, err := file.d.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {

@@ -17,7 +17,7 @@ const (
 	inodeCompactSize        = 32
 	inodeExtendedSize       = 64
 	maxSymlinkSize          = 4095
-	maxDirSize              = 1 << 30
+	maxDirSize              = 64 << 20 // far above any real directory; bounds what ReadDir holds
 	maxInlineXattrBodySize  = 1 << 16
 	xattrIbodyHeaderSize    = 12
 	chunkFormatBlkbitsMask  = 0x1f
@@ -318,8 +318,18 @@ func (f *FS) checkInode(in *Inode) error {
 		if in.u&0xffff&^chunkFormatAll != 0 {
 			return fmt.Errorf("unknown chunk format %#x: %w", in.u&0xffff, ErrUnsupported)
 		}
-		if f.bsBits+uint(in.u&chunkFormatBlkbitsMask) > 40 {
-			return fmt.Errorf("chunk size 2^%d is absurd: %w", f.bsBits+uint(in.u&chunkFormatBlkbitsMask), ErrCorrupt)
+		chunkBits := f.bsBits + uint(in.u&chunkFormatBlkbitsMask)
+		if chunkBits > 40 {
+			return fmt.Errorf("chunk size 2^%d is absurd: %w", chunkBits, ErrCorrupt)
+		}
+		// Every chunk has an entry in the table after the inode, inside the image.
+		unit := int64(4)
+		if in.u&chunkFormatIndexes != 0 {
+			unit = 8
+		}
+		chunks := (in.size + int64(1)<<chunkBits - 1) >> chunkBits
+		if chunks > (f.size-in.tailPos())/unit+1 {
+			return fmt.Errorf("%d chunks of 2^%d bytes: their table cannot fit in the %d-byte image: %w", chunks, chunkBits, f.size, ErrCorrupt)
 		}
 	case LayoutCompressedFull, LayoutCompressedCompact:
 		if !in.isReg() && !in.isDir() && !in.isSymlink() {
