@@ -48,9 +48,7 @@ type deviceSlot struct {
 }
 
 type lz4Config struct {
-	maxDistance      uint16
-	maxPclusterBlks  uint16
-	availableAlgsSet bool
+	maxPclusterBlks uint16 // from the lz4 compression config; checked against the 1 MiB limit
 }
 
 // Open reads the superblock of the EROFS image in r (size bytes) and checks it. Nothing else is
@@ -142,12 +140,10 @@ func (f *FS) readAt(p []byte, off int64, what string) error {
 // image has FeatureIncompatComprCfgs: for each algorithm bit set, a 2-byte length and the record.
 func (f *FS) loadComprCfgs() error {
 	sb := f.sb
-	f.lz4.maxDistance = sb.LZ4MaxDistance
 	f.lz4.maxPclusterBlks = 1
 	if sb.FeatureIncompat&FeatureIncompatComprCfgs == 0 {
 		return nil
 	}
-	f.lz4.availableAlgsSet = true
 	if sb.ComprAlgs&^1 != 0 {
 		return fmt.Errorf("reading superblock: compression algorithms %s not supported (only lz4): %w", algNames(sb.ComprAlgs&^1), ErrUnsupported)
 	}
@@ -172,7 +168,6 @@ func (f *FS) loadComprCfgs() error {
 			if n < 14 {
 				return fmt.Errorf("reading lz4 config at offset %d: %d bytes, need 14: %w", off, n, ErrCorrupt)
 			}
-			f.lz4.maxDistance = binary.LittleEndian.Uint16(rec[0:])
 			f.lz4.maxPclusterBlks = binary.LittleEndian.Uint16(rec[2:])
 			if f.lz4.maxPclusterBlks == 0 {
 				f.lz4.maxPclusterBlks = 1

@@ -58,7 +58,6 @@ type Inode struct {
 	nlink      uint32
 	size       int64
 	u          uint32 // raw_blkaddr, compressed_blocks, rdev or chunk info
-	ino        uint32
 	uid, gid   uint32
 	mtime      time.Time
 	xattrIsize int64
@@ -226,7 +225,6 @@ func (f *FS) inode(nid uint64) (*Inode, error) {
 		}
 		in.size = int64(size)
 		in.u = le.Uint32(raw[16:])
-		in.ino = le.Uint32(raw[20:])
 		in.uid = le.Uint32(raw[24:])
 		in.gid = le.Uint32(raw[28:])
 		sec, nsec := le.Uint64(raw[32:]), le.Uint32(raw[40:])
@@ -244,7 +242,6 @@ func (f *FS) inode(nid uint64) (*Inode, error) {
 		// Newer images store the mtime of a compact inode as an offset from the build time in the
 		// reserved field; older ones leave it zero, which gives the build time.
 		in.u = le.Uint32(raw[16:])
-		in.ino = le.Uint32(raw[20:])
 		in.uid = uint32(le.Uint16(raw[24:]))
 		in.gid = uint32(le.Uint16(raw[26:]))
 		in.mtime = time.Unix(int64(f.sb.BuildTime)+int64(le.Uint32(raw[12:])), int64(f.sb.BuildTimeNsec%1e9)).UTC()
