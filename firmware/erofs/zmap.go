@@ -51,6 +51,7 @@ type zmap struct {
 	mu      sync.Mutex
 	blk     []byte // one cached metadata block of indexes
 	blkAddr int64  // its byte offset, -1 when empty
+	blkLen  int64  // bytes of it inside the image
 
 	raMu   sync.Mutex
 	ra     []byte // readahead window of image bytes, for sequential reads
@@ -167,7 +168,10 @@ func (z *zmap) readIndex(p []byte, pos int64) error {
 			z.blkAddr = -1
 			return err
 		}
-		z.blkAddr = blk
+		z.blkAddr, z.blkLen = blk, n
+	}
+	if pos+int64(len(p)) > blk+z.blkLen {
+		return fmt.Errorf("reading compression index of inode %d at offset %d: past the end of the %d-byte image: %w", z.in.nid, pos, z.f.size, ErrCorrupt)
 	}
 	copy(p, z.blk[pos-blk:])
 	return nil
