@@ -69,6 +69,16 @@ type xattr struct {
 	value []byte
 }
 
+// Inode carries the method set every provkit filesystem reader returns from FileInfo.Sys(), so
+// firmware/image can report owners, inode numbers and SELinux labels whatever the format.
+var _ interface {
+	UID() uint32
+	GID() uint32
+	Ino() uint64
+	Xattr(name string) ([]byte, bool)
+	Xattrs() map[string][]byte
+} = (*Inode)(nil)
+
 // Nid returns the inode's number (its slot in the metadata area).
 func (in *Inode) Nid() uint64 { return in.nid }
 
