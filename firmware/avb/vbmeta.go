@@ -110,7 +110,9 @@ func (v *VBMeta) Size() int64 { return int64(len(v.raw)) }
 func (v *VBMeta) Raw() []byte { return v.raw }
 
 // RequiredVersion returns "major.minor" of the libavb version the image needs.
-func (v *VBMeta) RequiredVersion() string { return fmt.Sprintf("%d.%d", v.RequiredMajor, v.RequiredMinor) }
+func (v *VBMeta) RequiredVersion() string {
+	return fmt.Sprintf("%d.%d", v.RequiredMajor, v.RequiredMinor)
+}
 
 // HashtreeDisabled reports the vbmeta flag that turns dm-verity off.
 func (v *VBMeta) HashtreeDisabled() bool { return v.Flags&FlagHashtreeDisabled != 0 }

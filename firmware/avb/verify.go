@@ -74,8 +74,8 @@ type SignatureResult struct {
 	KeyBits       int    `json:"key_bits,omitempty"`
 	KeySHA1       string `json:"key_sha1,omitempty"`
 	KeySHA256     string `json:"key_sha256,omitempty"`
-	AuthHashOK    bool   `json:"auth_hash_ok"`   // the stored hash equals H(header || auxiliary block)
-	SignatureOK   bool   `json:"signature_ok"`   // the RSA PKCS#1 v1.5 signature over that hash verifies
+	AuthHashOK    bool   `json:"auth_hash_ok"`    // the stored hash equals H(header || auxiliary block)
+	SignatureOK   bool   `json:"signature_ok"`    // the RSA PKCS#1 v1.5 signature over that hash verifies
 	Error         string `json:"error,omitempty"` // why the signature is not OK
 	computedHash  []byte
 	publicKeyBlob []byte
