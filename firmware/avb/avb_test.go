@@ -88,7 +88,7 @@ func TestHashtreeTamperedDataAndTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	ht := im.VBMeta.Descriptors[0].(*Hashtree)
-	offs, sizes, total := HashtreeLevels(ht.ImageSize, ht.HashBlockSize, 32)
+	offs, sizes, total := HashtreeLevels(ht.ImageSize, ht.DataBlockSize, ht.HashBlockSize, 32)
 	if total != ht.TreeSize || len(sizes) != 2 || offs[0] != 4096 || offs[1] != 0 {
 		t.Fatalf("levels %v %v %d", offs, sizes, total)
 	}

@@ -190,18 +190,25 @@ type HashtreeResult struct {
 
 // HashtreeLevels returns the offset within the tree and the size of each level, level 0 (the hashes
 // of the data blocks) first, as avbtool and dm-verity lay them out (top level first in the tree).
-func HashtreeLevels(imageSize uint64, blockSize uint32, digestSize int) (offsets, sizes []uint64, treeSize uint64) {
-	bs := uint64(blockSize)
-	if bs < 2*uint64(digestSize) {
-		return nil, nil, 0 // no tree: each level would not shrink
+// digestSize is the digest size padded to a power of two. An image of one data block has no levels:
+// its root digest is the hash of that block.
+func HashtreeLevels(imageSize uint64, dataBlockSize, hashBlockSize uint32, digestSize int) (offsets, sizes []uint64, treeSize uint64) {
+	hbs, dbs := uint64(hashBlockSize), uint64(dataBlockSize)
+	if hbs < 2*uint64(digestSize) || dbs == 0 {
+		return nil, nil, 0 // no tree: levels would not shrink
 	}
-	size := imageSize
-	for size > bs {
-		blocks := (size + bs - 1) / bs
-		level := (blocks*uint64(digestSize) + bs - 1) / bs * bs
+	if imageSize <= dbs {
+		return nil, nil, 0
+	}
+	blocks := (imageSize + dbs - 1) / dbs
+	for {
+		level := (blocks*uint64(digestSize) + hbs - 1) / hbs * hbs
 		sizes = append(sizes, level)
 		treeSize += level
-		size = level
+		if level <= hbs {
+			break
+		}
+		blocks = level / hbs
 	}
 	offsets = make([]uint64, len(sizes))
 	for i := range sizes {
@@ -236,7 +243,7 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 	for padded < digestSize {
 		padded <<= 1
 	}
-	offsets, sizes, treeSize := HashtreeLevels(d.ImageSize, d.HashBlockSize, padded)
+	offsets, sizes, treeSize := HashtreeLevels(d.ImageSize, d.DataBlockSize, d.HashBlockSize, padded)
 	res := &HashtreeResult{FirstBadTreeOffset: -1}
 	checkStored := d.TreeSize > 0 && d.TreeOffset <= uint64(size) && d.TreeSize <= uint64(size)-d.TreeOffset
 	if checkStored && d.TreeSize != treeSize {

@@ -12,8 +12,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/provkit/provkit/firmware/internal/samplefacts"
 	"github.com/ulikunitz/xz"
@@ -361,7 +364,7 @@ func FuzzOpenOTA(f *testing.F) {
 	})
 }
 
-func benchPayload(b *testing.B) (*Payload, []byte) {
+func benchPayload(b *testing.B) (*Payload, []byte, [][]byte) {
 	const opBlocks, nOps = 512, 16
 	rng := rand.New(rand.NewPCG(5, 6))
 	content := make([]byte, opBlocks*4096*nOps)
@@ -369,22 +372,24 @@ func benchPayload(b *testing.B) (*Payload, []byte) {
 		content[i] = byte(rng.IntN(16))
 	}
 	var ops []testOp
+	var blobs [][]byte
 	for i := range nOps {
 		chunk := content[i*opBlocks*4096 : (i+1)*opBlocks*4096]
-		ops = append(ops, testOp{typ: OpReplaceXZ, blob: xzBlob(b, chunk), dst: []Extent{{uint64(i * opBlocks), opBlocks}}})
+		blobs = append(blobs, xzBlob(b, chunk))
+		ops = append(ops, testOp{typ: OpReplaceXZ, blob: blobs[i], dst: []Extent{{uint64(i * opBlocks), opBlocks}}})
 	}
 	pl := buildPayload([]testPart{{name: "system", size: uint64(len(content)), content: content, ops: ops}})
 	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return p, content
+	return p, content, blobs
 }
 
 // BenchmarkPartitionReadWarm reads 64 KiB at random offsets of a 32 MiB partition made of 2 MiB
 // REPLACE_XZ operations once every operation is in the cache: the cost of mapping a range.
 func BenchmarkPartitionReadWarm(b *testing.B) {
-	p, content := benchPayload(b)
+	p, content, _ := benchPayload(b)
 	pr, _ := p.OpenPartition("system")
 	io.Copy(io.Discard, io.NewSectionReader(pr, 0, pr.Size())) // warm the cache
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -398,15 +403,34 @@ func BenchmarkPartitionReadWarm(b *testing.B) {
 }
 
 // BenchmarkPartitionReadCold reads the whole partition with a cache too small to help: the speed of
-// decoding REPLACE_XZ operations (github.com/ulikunitz/xz).
+// decoding REPLACE_XZ operations (github.com/ulikunitz/xz, pure Go). When the xz program is
+// installed it also decodes the same blobs with `xz -dc` and reports the time ratio provkit/xz.
 func BenchmarkPartitionReadCold(b *testing.B) {
-	p, content := benchPayload(b)
+	p, content, blobs := benchPayload(b)
 	p.CacheBytes = 1
+	xzPath, xzErr := exec.LookPath("xz")
+	blobFile := filepath.Join(b.TempDir(), "ops.xz")
+	os.WriteFile(blobFile, bytes.Join(blobs, nil), 0o600)
+	var ours, theirs time.Duration
 	b.SetBytes(int64(len(content)))
 	for b.Loop() {
+		start := time.Now()
 		pr, _ := p.OpenPartition("system")
 		if _, err := io.Copy(io.Discard, io.NewSectionReader(pr, 0, pr.Size())); err != nil {
 			b.Fatal(err)
 		}
+		ours += time.Since(start)
+		if xzErr == nil {
+			start = time.Now()
+			cmd := exec.Command(xzPath, "-dc", "-T1", blobFile)
+			out, err := cmd.Output()
+			if err != nil || len(out) != len(content) {
+				b.Fatalf("xz -dc: %v, %d bytes", err, len(out))
+			}
+			theirs += time.Since(start)
+		}
+	}
+	if theirs > 0 {
+		b.ReportMetric(float64(ours)/float64(theirs), "provkit/xz")
 	}
 }
