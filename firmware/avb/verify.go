@@ -261,6 +261,13 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 		levels[i].buf = make([]byte, hbs)
 	}
 	stored := make([]byte, hbs)
+	// One hasher and digest buffer per level, reused for every block.
+	dataHash, dataSum := hnew(), make([]byte, 0, digestSize)
+	levelHash := make([]hash.Hash, len(levels))
+	levelSum := make([][]byte, len(levels))
+	for i := range levels {
+		levelHash[i], levelSum[i] = hnew(), make([]byte, 0, digestSize)
+	}
 	var top []byte
 	var emit func(i int, block []byte) error
 	push := func(i int, digest []byte) error {
@@ -293,10 +300,11 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 			top = append(top[:0], block...)
 			return nil
 		}
-		h := hnew()
+		h := levelHash[i]
+		h.Reset()
 		h.Write(d.Salt)
 		h.Write(block)
-		return push(i+1, h.Sum(nil))
+		return push(i+1, h.Sum(levelSum[i][:0]))
 	}
 	dbs := int64(d.DataBlockSize)
 	chunk := make([]byte, max(dbs, 1<<20/dbs*dbs))
@@ -313,14 +321,14 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 			return fail("reading data at offset %d: %v", off+int64(m), err)
 		}
 		for b := int64(0); b < int64(len(c)); b += dbs {
-			h := hnew()
-			h.Write(d.Salt)
-			h.Write(c[b : b+dbs])
+			dataHash.Reset()
+			dataHash.Write(d.Salt)
+			dataHash.Write(c[b : b+dbs])
 			if len(levels) == 0 {
-				single = h.Sum(nil)
+				single = dataHash.Sum(nil)
 				continue
 			}
-			if err := push(0, h.Sum(nil)); err != nil {
+			if err := push(0, dataHash.Sum(dataSum[:0])); err != nil {
 				return fail("%v", err)
 			}
 		}

@@ -113,6 +113,7 @@ func BenchmarkHashtreeVsVeritysetup(b *testing.B) {
 	d := &Hashtree{ImageSize: uint64(len(data)), TreeOffset: uint64(len(data)), TreeSize: uint64(len(tree)),
 		DataBlockSize: 4096, HashBlockSize: 4096, HashAlgorithm: "sha256", Salt: salt, RootDigest: root}
 	var ours, theirs time.Duration
+	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		start := time.Now()

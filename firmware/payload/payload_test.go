@@ -394,6 +394,7 @@ func BenchmarkPartitionReadWarm(b *testing.B) {
 	io.Copy(io.Discard, io.NewSectionReader(pr, 0, pr.Size())) // warm the cache
 	rng := rand.New(rand.NewPCG(7, 8))
 	buf := make([]byte, 64<<10)
+	b.ReportAllocs()
 	b.SetBytes(int64(len(buf)))
 	for b.Loop() {
 		if _, err := pr.ReadAt(buf, rng.Int64N(int64(len(content)-len(buf)))); err != nil {
@@ -412,6 +413,7 @@ func BenchmarkPartitionReadCold(b *testing.B) {
 	blobFile := filepath.Join(b.TempDir(), "ops.xz")
 	os.WriteFile(blobFile, bytes.Join(blobs, nil), 0o600)
 	var ours, theirs time.Duration
+	b.ReportAllocs()
 	b.SetBytes(int64(len(content)))
 	for b.Loop() {
 		start := time.Now()
