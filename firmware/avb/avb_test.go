@@ -53,6 +53,9 @@ func TestTamperedPartitionIsReportedAsMismatch(t *testing.T) {
 	if rep.Descriptors[0].Status != StatusMismatch || !strings.Contains(rep.Descriptors[0].Detail, "digest of the partition") {
 		t.Fatalf("descriptor 0 = %+v", rep.Descriptors[0])
 	}
+	if p := rep.Problems(); len(p) != 1 || !strings.HasPrefix(p[0], "partition boot no longer matches its vbmeta (hash descriptor 0)") {
+		t.Fatalf("problems = %q", p)
+	}
 }
 
 func TestTamperedVBMetaFailsSignature(t *testing.T) {

@@ -578,3 +578,32 @@ func partName(s string) string {
 	}
 	return s
 }
+
+// Problems returns one plain sentence for each finding that makes the image fail verification:
+// an unsigned or badly signed vbmeta, a partition that no longer matches it, a descriptor that
+// could not be checked, and the same for chained partitions. Partitions that were not supplied are
+// not problems; see NotPresent.
+func (r *Report) Problems() []string {
+	var out []string
+	s := r.Signature
+	switch {
+	case !s.Signed:
+		out = append(out, "the vbmeta is not signed ("+s.Error+")")
+	case !s.SignatureOK || !s.AuthHashOK:
+		out = append(out, "the vbmeta signature does not verify: "+s.Error)
+	}
+	for _, d := range r.Descriptors {
+		switch d.Status {
+		case StatusMismatch:
+			out = append(out, fmt.Sprintf("partition %s no longer matches its vbmeta (%s descriptor %d): %s", partName(d.Partition), d.Kind, d.Index, d.Detail))
+		case StatusError:
+			out = append(out, fmt.Sprintf("partition %s could not be checked (%s descriptor %d): %s", partName(d.Partition), d.Kind, d.Index, d.Detail))
+		}
+	}
+	for name, c := range r.Chained {
+		for _, p := range c.Problems() {
+			out = append(out, "chained partition "+name+": "+p)
+		}
+	}
+	return out
+}

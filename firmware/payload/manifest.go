@@ -153,8 +153,19 @@ const (
 	mKernelOps          = 2
 )
 
+// Decoding budget: the manifest is untrusted and decoded structures are larger than their encoding,
+// so the number of operations and extents is bounded (a full OTA of a real device has a few thousand
+// 2 MiB operations).
+const (
+	maxOperations = 1 << 20
+	maxExtents    = 4 << 20
+)
+
+type budget struct{ ops, extents int }
+
 func parseManifest(b []byte, base int64) (*Manifest, error) {
 	m := &Manifest{BlockSize: 4096}
+	bud := &budget{}
 	err := walkProto(b, base, func(f field) error {
 		switch f.num {
 		case mBlockSize, mSignaturesOffset, mSignaturesSize, mMinorVersion, mMaxTimestamp, mPartialUpdate:
@@ -184,7 +195,7 @@ func parseManifest(b []byte, base int64) (*Manifest, error) {
 		case mSecurityPatchLevel:
 			m.SecurityPatchLevel = string(f.b)
 		case mPartitions:
-			p, err := parsePartition(f.b, f.off)
+			p, err := parsePartition(f.b, f.off, bud)
 			if err != nil {
 				return err
 			}
@@ -207,7 +218,7 @@ func parseManifest(b []byte, base int64) (*Manifest, error) {
 	return m, nil
 }
 
-func parsePartition(b []byte, base int64) (*PartitionUpdate, error) {
+func parsePartition(b []byte, base int64, bud *budget) (*PartitionUpdate, error) {
 	p := &PartitionUpdate{}
 	err := walkProto(b, base, func(f field) error {
 		switch f.num {
@@ -233,7 +244,10 @@ func parsePartition(b []byte, base int64) (*PartitionUpdate, error) {
 			if err := f.want(wireBytes, "partition"); err != nil {
 				return err
 			}
-			op, err := parseOp(f.b, f.off)
+			if bud.ops++; bud.ops > maxOperations {
+				return fmt.Errorf("decoding operation at offset %d: more than %d operations in the manifest: %w", f.off, maxOperations, ErrCorrupt)
+			}
+			op, err := parseOp(f.b, f.off, bud)
 			if err != nil {
 				return fmt.Errorf("decoding operation %d of partition %q: %w", len(p.Operations), p.Name, err)
 			}
@@ -293,7 +307,7 @@ func parseExtent(b []byte, base int64) (Extent, error) {
 	return e, err
 }
 
-func parseOp(b []byte, base int64) (*Operation, error) {
+func parseOp(b []byte, base int64, bud *budget) (*Operation, error) {
 	op := &Operation{}
 	hasType := false
 	err := walkProto(b, base, func(f field) error {
@@ -313,6 +327,9 @@ func parseOp(b []byte, base int64) (*Operation, error) {
 		case 4, 6:
 			if err := f.want(wireBytes, "operation"); err != nil {
 				return err
+			}
+			if bud.extents++; bud.extents > maxExtents {
+				return fmt.Errorf("decoding extent at offset %d: more than %d extents in the manifest: %w", f.off, maxExtents, ErrCorrupt)
 			}
 			e, err := parseExtent(f.b, f.off)
 			if err != nil {

@@ -22,7 +22,7 @@ var (
 // Limits on sizes read from the header before allocating.
 const (
 	// MaxManifestSize bounds the manifest; full OTAs of real devices have manifests of a few MiB.
-	MaxManifestSize = 256 << 20
+	MaxManifestSize = 64 << 20
 	// maxMetadataSignature bounds the metadata signature blob.
 	maxMetadataSignature = 1 << 20
 	// maxSignaturesSize bounds the payload signatures blob.

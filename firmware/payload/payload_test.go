@@ -436,3 +436,40 @@ func BenchmarkPartitionReadCold(b *testing.B) {
 		b.ReportMetric(float64(ours)/float64(theirs), "provkit/xz")
 	}
 }
+
+func TestConcurrentReads(t *testing.T) {
+	pl, content := fullTestPayload(t)
+	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.CacheBytes = 40 << 10 // smaller than the decoded XZ operation: constant eviction
+	pr, err := p.OpenPartition("system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			buf := make([]byte, 5000)
+			for range 50 {
+				off := rng.Int64N(int64(len(content) - len(buf)))
+				if _, err := pr.ReadAt(buf, off); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(buf, content[off:off+int64(len(buf))]) {
+					errs <- fmt.Errorf("goroutine %d: bytes at %d differ", g, off)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
