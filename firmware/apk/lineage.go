@@ -27,7 +27,7 @@ type lineage struct{ nodes []lineageNode }
 
 // Lineage errors, mapped to apksig's issues by the caller.
 var (
-	errLineageMalformed   = errors.New("malformed lineage")              // V3_SIG_MALFORMED_LINEAGE
+	errLineageMalformed   = errors.New("malformed lineage")                // V3_SIG_MALFORMED_LINEAGE
 	errLineageNotVerified = errors.New("lineage signature did not verify") // V3_SIG_POR_DID_NOT_VERIFY
 	errLineageCertMissing = errors.New("certificate not in lineage")       // V3_SIG_POR_CERT_MISMATCH
 )

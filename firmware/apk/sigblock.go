@@ -26,10 +26,10 @@ const (
 
 // signingBlock is the APK Signing Block: where it is and its ID-value pairs.
 type signingBlock struct {
-	offset int64            // start of the block in the file
-	size   int64            // whole block, both size fields and the magic included
+	offset int64             // start of the block in the file
+	size   int64             // whole block, both size fields and the magic included
 	pairs  map[uint32][]byte // first value for each ID
-	ids    []uint32         // IDs in block order
+	ids    []uint32          // IDs in block order
 }
 
 // errNoSigningBlock means there is no (well-formed) APK Signing Block: apksig then treats the APK as
