@@ -206,3 +206,53 @@ func checkSigners(t *testing.T, row expectRow, res *Result) {
 		}
 	}
 }
+
+// TestApksigSourceStampRows checks the suite's source-stamp rows against the SourceStamp report.
+// "stamp" rows assert isSourceStampVerified() and the stamp's issue; "verifySourceStamp" rows assert
+// apksig's SourceStampVerificationStatus (provkit reports the stamp as part of a normal verification
+// with the row's SDK range; an expected stamp certificate digest is compared by the test).
+func TestApksigSourceStampRows(t *testing.T) {
+	for _, row := range readExpect(t) {
+		if !row.isStamp() {
+			continue
+		}
+		t.Run(fmt.Sprintf("%d_%s", row.line, row.file), func(t *testing.T) {
+			res, err := VerifyFile(context.Background(), filepath.Join("testdata/apksig/files", row.file), row.verifyOptions(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := res.SourceStamp
+			if st == nil {
+				st = &SourceStamp{Status: StampMissing}
+			}
+			desc := fmt.Sprintf("%s [min=%s max=%s %s] (%s): apk verified=%v errors=%v; stamp %+v", row.file, row.minSDK, row.maxSDK, row.opts, row.method, res.Verified, res.Errors, *st)
+			o := row.options()
+			status := st.Status
+			if want, ok := o["verifySourceStamp"]; ok && want != "" && st.SHA256 != "" && st.SHA256 != want {
+				status = "CERT_DIGEST_MISMATCH"
+				st.Verified = false
+				st.Warnings = append(st.Warnings, Issue{Code: "SOURCE_STAMP_EXPECTED_DIGEST_MISMATCH"})
+			}
+			if want := o["status"]; want != "" && status != want {
+				t.Fatalf("stamp status %s, want %s: %s", status, want, desc)
+			}
+			if ts := o["timestamp"]; ts != "" && strconv.FormatInt(st.Timestamp, 10) != ts {
+				t.Fatalf("stamp timestamp %d, want %s: %s", st.Timestamp, ts, desc)
+			}
+			switch row.expected {
+			case "verifies":
+				if !st.Verified {
+					t.Fatalf("want stamp verified: %s", desc)
+				}
+			case "fails":
+				if st.Verified {
+					t.Fatalf("want stamp not verified: %s", desc)
+				}
+				if !hasAny(st.Warnings, row.issue) && !hasAny(st.Errors, row.issue) {
+					t.Fatalf("want stamp issue %s: %s", row.issue, desc)
+				}
+			}
+			t.Logf("%s: stamp %s", row.file, status)
+		})
+	}
+}
