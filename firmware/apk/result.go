@@ -57,7 +57,7 @@ type LineageNode struct {
 // SourceStamp reports an APK's source stamp, which is checked but never decides the verdict.
 type SourceStamp struct {
 	Verified  bool          `json:"verified"`
-	Status    string        `json:"status"` // apksig's SourceStampVerificationStatus name
+	Status    string        `json:"status"`           // apksig's SourceStampVerificationStatus name
 	SHA256    string        `json:"sha256,omitempty"` // the stamp certificate
 	Subject   string        `json:"subject,omitempty"`
 	Timestamp int64         `json:"timestamp,omitempty"` // seconds since the epoch, when signed
