@@ -1,6 +1,7 @@
 package apk
 
 import (
+	"bytes"
 	"crypto/dsa" //nolint:staticcheck // DSA signer certificates exist in the wild
 	"crypto/ecdsa"
 	"crypto/md5"
@@ -10,6 +11,8 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/provkit/provkit/firmware/apk/cert"
 )
 
 // certInfo is what provkit needs of a signer certificate. Raw is the certificate exactly as encoded
@@ -27,27 +30,46 @@ func (c *certInfo) sha256Hex() string { s := sha256.Sum256(c.Raw); return hex.En
 func (c *certInfo) sha1Hex() string   { s := sha1.Sum(c.Raw); return hex.EncodeToString(s[:]) }
 func (c *certInfo) md5Hex() string    { s := md5.Sum(c.Raw); return hex.EncodeToString(s[:]) }
 
-// parseCertificate is the one place that decodes signer certificates; it is swapped for the
-// tolerant parser of package cert when that lands.
-var parseCertificate = parseCertificateX509
-
-func parseCertificateX509(der []byte) (*certInfo, error) {
-	c, err := x509.ParseCertificate(der)
+// parseCertificate is the one place that decodes signer certificates: tolerantly, as apksig does
+// (package cert), keeping the bytes exactly as encoded.
+func parseCertificate(der []byte) (*certInfo, error) {
+	c, err := cert.Parse(der)
 	if err != nil {
-		return nil, fmt.Errorf("parsing certificate: %w", err)
+		return nil, err
 	}
-	ci := &certInfo{Raw: der, RawSPKI: c.RawSubjectPublicKeyInfo, PublicKey: c.PublicKey, Subject: c.Subject.String()}
-	switch k := c.PublicKey.(type) {
+	return &certInfo{
+		Raw: c.Raw, RawSPKI: c.RawSubjectPublicKeyInfo, PublicKey: c.PublicKey,
+		Subject: c.Subject.String(), KeyAlgorithm: c.KeyAlgorithm, KeySize: c.KeySize,
+	}, nil
+}
+
+// samePublicKey reports whether a signer record's public key (DER SubjectPublicKeyInfo) is the
+// certificate's. apksig compares the record with the certificate key re-encoded by Java, which
+// normalises the encoding (an RSA modulus written as a negative INTEGER gains its zero octet), so
+// equal bytes or equal parsed keys both count.
+func samePublicKey(record []byte, c *certInfo) bool {
+	if bytes.Equal(record, c.RawSPKI) {
+		return true
+	}
+	if c.PublicKey == nil {
+		return false
+	}
+	k, err := parsePublicKey(record)
+	if err != nil {
+		return false
+	}
+	switch a := k.(type) {
 	case *rsa.PublicKey:
-		ci.KeyAlgorithm, ci.KeySize = "RSA", k.N.BitLen()
+		b, ok := c.PublicKey.(*rsa.PublicKey)
+		return ok && a.Equal(b)
 	case *ecdsa.PublicKey:
-		ci.KeyAlgorithm, ci.KeySize = "EC", k.Curve.Params().BitSize
+		b, ok := c.PublicKey.(*ecdsa.PublicKey)
+		return ok && a.Equal(b)
 	case *dsa.PublicKey:
-		ci.KeyAlgorithm, ci.KeySize = "DSA", k.P.BitLen()
-	default:
-		ci.KeyAlgorithm = fmt.Sprintf("%T", c.PublicKey)
+		b, ok := c.PublicKey.(*dsa.PublicKey)
+		return ok && a.Y.Cmp(b.Y) == 0 && a.P.Cmp(b.P) == 0 && a.Q.Cmp(b.Q) == 0 && a.G.Cmp(b.G) == 0
 	}
-	return ci, nil
+	return false
 }
 
 // parsePublicKey decodes a DER SubjectPublicKeyInfo.

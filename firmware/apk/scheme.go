@@ -1,7 +1,6 @@
 package apk
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -270,7 +269,7 @@ func parseSigner(r *schemeResult, s *schemeSigner, p *lp, minSDK, maxSDK int, v3
 		s.addError(pre+"NO_CERTIFICATES", "signer #%d has no certificates", s.index+1)
 		return nil
 	}
-	if !bytes.Equal(pubKeyBytes, s.certs[0].RawSPKI) {
+	if !samePublicKey(pubKeyBytes, s.certs[0]) {
 		s.addError(pre+"PUBLIC_KEY_MISMATCH_BETWEEN_CERTIFICATE_AND_SIGNATURES_RECORD", "signer #%d: the public key of its certificate differs from the one its signatures record names", s.index+1)
 		return nil
 	}

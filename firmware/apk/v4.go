@@ -290,7 +290,7 @@ func verifyV4SigningInfo(f *v4File, apkSize int64, blockID uint32, info []byte) 
 		return s
 	}
 	s.cert = c
-	if !bytes.Equal(pubKey, c.RawSPKI) {
+	if !samePublicKey(pubKey, c) {
 		add("V4_SIG_PUBLIC_KEY_MISMATCH_BETWEEN_CERTIFICATE_AND_SIGNATURES_RECORD", "the v4 certificate's public key differs from the signing info's")
 	}
 	return s
