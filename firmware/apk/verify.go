@@ -92,15 +92,18 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Resu
 	}
 	v := &verifier{ctx: ctx, r: r, size: size, opts: opts, res: res}
 	err := v.run()
-	if err != nil {
-		cancelFile()
+	var fe *FormatError
+	if err != nil && !errors.As(err, &fe) {
+		cancelFile() // an I/O error or cancellation: the file digest is moot
 	}
 	wg.Wait()
 	if err == nil && fileErr != nil {
 		err = fileErr
 	}
+	if fileSum != nil {
+		res.SHA256 = hex.EncodeToString(fileSum)
+	}
 	if err != nil {
-		var fe *FormatError
 		if errors.As(err, &fe) {
 			res.addError("MALFORMED_APK", "%v", fe)
 			res.Verified = false
