@@ -68,8 +68,8 @@ func TestVerifyV2V3Signed(t *testing.T) {
 		t.Fatalf("file sha256 %s, want %x", res.SHA256, sum)
 	}
 	// Below SDK 24 a JAR signature is required and there is none.
-	if res := mustVerify(t, p, Options{NoV4AutoDetect: true}); res.Verified {
-		t.Fatalf("verified without a JAR signature for minSdk 21: %+v", res)
+	if res := mustVerify(t, p, Options{NoV4AutoDetect: true}); res.Verified || !res.HasError("JAR_SIG_NO_MANIFEST") {
+		t.Fatalf("want JAR_SIG_NO_MANIFEST for minSdk 21: %+v", res.Errors)
 	}
 }
 

@@ -105,14 +105,12 @@ func (e *zipEntry) Open() (io.ReadCloser, error) {
 	sr := io.NewSectionReader(e.a.r, e.dataOffset, int64(e.csize))
 	var src io.Reader
 	var closer io.Closer
-	switch e.method {
-	case methodStored:
+	if e.method == methodStored {
 		src = sr
-	case methodDeflated:
+	} else {
+		// Like apksig (and Android), every method other than STORED is read as DEFLATE.
 		fr := flate.NewReader(bufio.NewReaderSize(sr, 32<<10))
 		src, closer = fr, fr
-	default:
-		return nil, formatErr(e.lfhOffset, "entry %q uses unsupported compression method %d", e.name, e.method)
 	}
 	return &checkedReader{e: e, src: src, closer: closer, crc: crc32.NewIEEE()}, nil
 }
@@ -511,6 +509,9 @@ func (a *zipArchive) checkLocalHeader(e *zipEntry, limit int64) (fault error, wa
 	if nameLen != len(e.name) || string(h[lfhSize:lfhSize+nameLen]) != e.name {
 		got := string(h[lfhSize:min(lfhSize+nameLen, len(h))])
 		return formatErr(e.lfhOffset, "entry name differs between local header (%q) and central directory (%q)", got, e.name), "", nil
+	}
+	if e.method != methodStored && e.method != methodDeflated {
+		warning = fmt.Sprintf("entry %q declares compression method %d at offset %d; Android reads it as DEFLATE", e.name, e.method, e.cdOffset)
 	}
 	if method != e.method {
 		warning = fmt.Sprintf("compression method of %q differs between local header (%d) and central directory (%d) at offset %d; Android uses the central directory's", e.name, method, e.method, e.lfhOffset)
