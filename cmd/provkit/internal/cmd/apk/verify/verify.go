@@ -120,7 +120,9 @@ func verifyRun(ctx context.Context, opts *Options) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, err := apk.VerifyFile(ctx, path, apk.Options{MinSDK: opts.MinSDK, MaxSDK: opts.MaxSDK, V4File: opts.V4File})
+		// The whole-file SHA-256 costs one more hash pass; compute it only when it is printed.
+		noFileDigest := !opts.JSON && !opts.Verbose
+		res, err := apk.VerifyFile(ctx, path, apk.Options{MinSDK: opts.MinSDK, MaxSDK: opts.MaxSDK, V4File: opts.V4File, NoFileDigest: noFileDigest})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
