@@ -3,6 +3,7 @@ package image
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/info"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/sparse"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/unsparse"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
@@ -13,6 +14,7 @@ import (
 var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	func(ios *iostreams.IOStreams) *cobra.Command { return sparse.NewCmdSparse(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return unsparse.NewCmdUnsparse(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return info.NewCmdInfo(ios, nil) },
 }
 
 // NewCmdImage returns the "image" command group.
