@@ -311,6 +311,11 @@ func (im *Image) openFile(path string) error {
 	if err != nil {
 		return err
 	}
+	return im.openReader(path, r, size)
+}
+
+// openReader reads an input file of the given size: a zip, a payload, or a single image.
+func (im *Image) openReader(path string, r io.ReaderAt, size int64) error {
 	im.Size = size
 	head := make([]byte, 4)
 	if size >= 4 {
