@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
 )
 
 // samples holds AOSP's lpmake output (see firmware/testdata/samples/README.md for its source and
