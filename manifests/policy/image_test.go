@@ -59,7 +59,9 @@ func TestCheckImageFailures(t *testing.T) {
 		detail string
 	}{
 		{"missing", func(a *App, f *ImageAppFacts) { f.Copies = nil }, RuleAppPresent, "no APK on the image declares package ru.oneme.app"},
-		{"wrong partition", func(a *App, f *ImageAppFacts) { f.Copies[0].Partition, f.Copies[0].Path = "system", "/system/priv-app/Max/Max.apk" }, RuleAppPartition, "the policy requires product"},
+		{"wrong partition", func(a *App, f *ImageAppFacts) {
+			f.Copies[0].Partition, f.Copies[0].Path = "system", "/system/priv-app/Max/Max.apk"
+		}, RuleAppPartition, "the policy requires product"},
 		{"not privileged", func(a *App, f *ImageAppFacts) { f.Copies[0].Privileged = false }, RulePrivileged, "not in a priv-app directory"},
 		{"unsigned", func(a *App, f *ImageAppFacts) { f.APK.Verified = false }, RuleSignature, "do not verify"},
 		{"wrong signer", func(a *App, f *ImageAppFacts) { f.APK.Signers = []string{strings.Repeat("cd", 32)} }, RuleSignerPin, "is not pinned"},
