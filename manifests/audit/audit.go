@@ -24,8 +24,8 @@ var ScanOrder = []string{"system", "vendor", "odm", "oem", "product", "system_ex
 
 // Limits on what an image may make the audit read.
 const (
-	maxAPKsPerDir  = 64       // APK files in one app directory (a base APK and its splits)
-	maxConfigFiles = 4096     // XML files per configuration directory
+	maxAPKsPerDir  = 64      // APK files in one app directory (a base APK and its splits)
+	maxConfigFiles = 4096    // XML files per configuration directory
 	maxEntries     = 1 << 16 // entries of one app or priv-app directory
 )
 
