@@ -19,7 +19,7 @@ import (
 type File struct {
 	Path string // slash-separated, relative
 	Data []byte
-	Mode os.FileMode // default 0644 (0755 for directories)
+	Mode os.FileMode // default 0644; 0o4000, 0o2000, 0o1000 set setuid, setgid, sticky
 	Dir  bool
 	Link string // symbolic link target
 }
@@ -46,7 +46,17 @@ func WriteTree(t testing.TB, dir string, files []File) {
 			if mode == 0 {
 				mode = 0o644
 			}
-			if err := os.WriteFile(p, f.Data, mode); err != nil {
+			if err := os.WriteFile(p, f.Data, mode.Perm()); err != nil {
+				t.Fatal(err)
+			}
+			// Unix setuid, setgid and sticky bits (0o4000...) as Go's mode flags, after the umask.
+			gm := mode.Perm()
+			for bit, flag := range map[os.FileMode]os.FileMode{0o4000: os.ModeSetuid, 0o2000: os.ModeSetgid, 0o1000: os.ModeSticky} {
+				if mode&bit != 0 || mode&flag != 0 {
+					gm |= flag
+				}
+			}
+			if err := os.Chmod(p, gm); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -114,9 +114,16 @@ func Run(ctx context.Context, pol *policy.Policy, parts map[string]fs.FS, opts O
 		fp = f.Value
 		rep.PartitionFingerprints = set.PartitionFingerprints()
 	}
+	incomplete := rep.Fingerprint != nil && rep.Fingerprint.Derived && len(rep.Fingerprint.Unknown) > 0
+	if incomplete {
+		fp = "" // init would set "unknown" parts; no certified build has them
+	}
 	fpCheck := pol.CheckFingerprint(fp)
-	if rep.Fingerprint != nil && rep.Fingerprint.Derived && fpCheck.Rule != "" {
-		fpCheck.Detail += " (fingerprint derived from build.prop as init does)"
+	switch {
+	case incomplete && len(pol.Devices.Fingerprints) > 0:
+		fpCheck.Detail = fmt.Sprintf("the build fingerprint is unknown: no ro.build.fingerprint, and deriving it as init does lacks %s (is the system partition missing?)", strings.Join(rep.Fingerprint.Unknown, ", "))
+	case rep.Fingerprint != nil && rep.Fingerprint.Derived && len(pol.Devices.Fingerprints) > 0:
+		fpCheck.Detail += " (no ro.build.fingerprint in build.prop: derived from its parts as init does)"
 	}
 	rep.Checks = append(rep.Checks, fpCheck)
 	rep.Platform.PrivappControl = set.Value("ro.control_privapp_permissions")

@@ -228,10 +228,9 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 					}
 				}
 			}); err != nil {
-				c.Problems = append(c.Problems, err.Error()+" (the platform stops reading the file here)")
-				if pkg != "" {
-					c.Privapp = append(c.Privapp, p)
-				}
+				// SystemConfig stores a package's new allowlist only after reading the whole
+				// element, so an error inside it loses the element's entries.
+				c.Problems = append(c.Problems, err.Error()+" (the platform stops reading the file here; the entries of <privapp-permissions package=\""+pkg+"\"> are lost)")
 				return c, nil
 			}
 			if pkg != "" {
