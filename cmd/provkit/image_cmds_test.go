@@ -154,19 +154,19 @@ func buildAuditFixtures(t *testing.T, dir string) {
 	excluded := strings.Replace(sysconfigXML, `<install-in user-type="SYSTEM"/>`, `<do-not-install-in user-type="android.os.usertype.full.SYSTEM"/>`, 1)
 	c := a.compliant()
 	scenarios := map[string]firmware{
-		"compliant":          c,
-		"missing":            c.with("product", "priv-app/Max/Max.apk", nil),
-		"renamed":            c.with("product", "priv-app/Max/Max.apk", nil).with("product", "priv-app/Zz/base.apk", a.good),
-		"wrong-partition":    c.with("product", "priv-app/Max/Max.apk", nil).with("system", "system/priv-app/Max/Max.apk", a.good).with("system", "system/etc/permissions/privapp-permissions-max.xml", []byte(privappXML)),
-		"wrong-signer":       c.with("product", "priv-app/Max/Max.apk", a.wrongSigner),
-		"too-old":            c.with("product", "priv-app/Max/Max.apk", a.old),
-		"tampered":           c.with("product", "priv-app/Max/Max.apk", a.tampered),
-		"privapp-missing":    c.with("product", "etc/permissions/privapp-permissions-max.xml", []byte(noManage)),
-		"grant-missing":      c.with("product", "etc/default-permissions/default-permissions-max.xml", nil),
-		"excluded":           c.with("product", "etc/sysconfig/preinstalled-packages-max.xml", []byte(excluded)),
-		"not-certified":      c.with("system", "system/build.prop", []byte("ro.build.fingerprint=acme/phone/phone:14/AP1A.240505.004/8:user/release-keys\n")),
-		"shadowed":           c.with("system", "system/app/MaxOld/MaxOld.apk", a.old),
-		"malformed-privapp":  c.with("product", "etc/permissions/privapp-permissions-max.xml", []byte(strings.Replace(privappXML, "<permission name=\"android.permission.INSTALL_PACKAGES\"/>", "<permission name=\"android.permission.INSTALL_PACKAGES\">", 1))),
+		"compliant":         c,
+		"missing":           c.with("product", "priv-app/Max/Max.apk", nil),
+		"renamed":           c.with("product", "priv-app/Max/Max.apk", nil).with("product", "priv-app/Zz/base.apk", a.good),
+		"wrong-partition":   c.with("product", "priv-app/Max/Max.apk", nil).with("system", "system/priv-app/Max/Max.apk", a.good).with("system", "system/etc/permissions/privapp-permissions-max.xml", []byte(privappXML)),
+		"wrong-signer":      c.with("product", "priv-app/Max/Max.apk", a.wrongSigner),
+		"too-old":           c.with("product", "priv-app/Max/Max.apk", a.old),
+		"tampered":          c.with("product", "priv-app/Max/Max.apk", a.tampered),
+		"privapp-missing":   c.with("product", "etc/permissions/privapp-permissions-max.xml", []byte(noManage)),
+		"grant-missing":     c.with("product", "etc/default-permissions/default-permissions-max.xml", nil),
+		"excluded":          c.with("product", "etc/sysconfig/preinstalled-packages-max.xml", []byte(excluded)),
+		"not-certified":     c.with("system", "system/build.prop", []byte("ro.build.fingerprint=acme/phone/phone:14/AP1A.240505.004/8:user/release-keys\n")),
+		"shadowed":          c.with("system", "system/app/MaxOld/MaxOld.apk", a.old),
+		"malformed-privapp": c.with("product", "etc/permissions/privapp-permissions-max.xml", []byte(strings.Replace(privappXML, "<permission name=\"android.permission.INSTALL_PACKAGES\"/>", "<permission name=\"android.permission.INSTALL_PACKAGES\">", 1))),
 	}
 	var names []string
 	for n := range scenarios {
