@@ -80,9 +80,10 @@ func (pl *planner) revert(ctx context.Context) error {
 		if !deleted[rel] {
 			continue
 		}
-		// Directories the revert empties go too, up to (not including) the top-level directory
-		// (vendor/): provkit created vendor/<vendor>/preinstall and, often, vendor/<vendor>.
-		for d := path.Dir(rel); strings.Contains(d, "/"); d = path.Dir(d) {
+		// Directories the revert empties go too, up to the tree root: provkit created
+		// vendor/<vendor>/preinstall and often vendor/<vendor> (an empty directory is never part of
+		// a checkout, so removing one cannot lose anything).
+		for d := path.Dir(rel); d != "." && d != "/"; d = path.Dir(d) {
 			if !contains(pl.p.removeDirs, d) {
 				pl.p.removeDirs = append(pl.p.removeDirs, d)
 			}
