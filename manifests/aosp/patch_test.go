@@ -148,9 +148,12 @@ func TestPatchMkFormatPrivileged(t *testing.T) {
 }
 
 func TestPatchSoongNamespace(t *testing.T) {
-	root := writeTree(t, lineageTree)
+	// Put the module under vendor/gapps/common, a Soong namespace. A product without GApps does not
+	// list it: provkit adds it to PRODUCT_SOONG_NAMESPACES.
+	files := copyTree(lineageTree)
+	files["device/acme/foo/lineage_foo.mk"] = strings.Replace(files["device/acme/foo/lineage_foo.mk"], "$(call inherit-product-if-exists, vendor/gapps/arm64/arm64-vendor.mk)\n", "", 1)
+	root := writeTree(t, files)
 	pol := loadPolicy(t, root, basePolicy)
-	// Put the module under vendor/gapps/common, a Soong namespace the product does not list.
 	p := prepare(t, root, pol, func(o *Options) { o.Dir = "vendor/gapps/common/preinstall" })
 	mk := string(changeNamed(t, p, "vendor/gapps/common/preinstall/preinstall.mk").New)
 	if !strings.Contains(mk, "PRODUCT_SOONG_NAMESPACES += \\\n    vendor/gapps/common\n") {
@@ -158,6 +161,14 @@ func TestPatchSoongNamespace(t *testing.T) {
 	}
 	apply(t, p)
 	judgeTree(t, root, p)
+
+	// The GApps product lists it already (common-vendor.mk): nothing to add.
+	root = writeTree(t, lineageTree)
+	pol = loadPolicy(t, root, basePolicy)
+	p = prepare(t, root, pol, func(o *Options) { o.Dir = "vendor/gapps/common/preinstall" })
+	if mk := string(changeNamed(t, p, "vendor/gapps/common/preinstall/preinstall.mk").New); strings.Contains(mk, "SOONG_NAMESPACES") {
+		t.Fatalf("namespace added although listed:\n%s", mk)
+	}
 }
 
 func TestPatchIntoForeignBuildFile(t *testing.T) {
@@ -254,7 +265,7 @@ func TestConflictsNameFileAndLine(t *testing.T) {
 		{"later reset drops the inherited module", func(m map[string]string) {
 			// As if an earlier run had added the inherit, and someone then reset the list after it.
 			m["device/acme/foo/lineage_foo.mk"] += "\n$(call inherit-product, vendor/acme/preinstall/preinstall.mk)\nPRODUCT_PACKAGES := \\\n    OnlyThis\n"
-		}, "device/acme/foo/lineage_foo.mk:18", "resets PRODUCT_PACKAGES"},
+		}, "device/acme/foo/lineage_foo.mk:21", "resets PRODUCT_PACKAGES"},
 		{"bp overrides", func(m map[string]string) {
 			m["device/acme/foo/parts/Android.bp"] += "\nandroid_app_import {\n    name: \"OldMessenger\",\n    apk: \"Old.apk\",\n    presigned: true,\n    overrides: [\"Max\"],\n}\n"
 			m["device/acme/foo/device.mk"] += "PRODUCT_PACKAGES += OldMessenger\n"

@@ -452,10 +452,19 @@ type Entry struct {
 // List returns the final value of a product list variable (PRODUCT_PACKAGES, ...) for the product,
 // with inherited contributions expanded in place.
 func (c *Chain) List(v string) []Entry {
-	return c.resolve(c.Product, v, true, map[string]bool{})
+	return c.resolve(c.Product, v, map[string][]Entry{}, map[string]bool{})
 }
 
-func (c *Chain) resolve(file, v string, sure bool, visiting map[string]bool) []Entry {
+// maxListEntries bounds a resolved list: a makefile graph that inherits the same files along many
+// paths (a diamond, repeated) must not make the expansion explode.
+const maxListEntries = 200000
+
+// resolve expands file's list v; entries are Sure relative to file (the caller ANDs its own
+// certainty). memo holds each file's expansion, visiting guards against inheritance cycles.
+func (c *Chain) resolve(file, v string, memo map[string][]Entry, visiting map[string]bool) []Entry {
+	if r, ok := memo[file]; ok {
+		return r
+	}
 	n := c.nodes[file]
 	if n == nil || visiting[file] {
 		return nil
@@ -464,12 +473,19 @@ func (c *Chain) resolve(file, v string, sure bool, visiting map[string]bool) []E
 	defer delete(visiting, file)
 	var out []Entry
 	for _, it := range n.vars[v] {
+		if len(out) > maxListEntries {
+			break
+		}
 		if it.tag != "" {
-			out = append(out, c.resolve(it.tag, v, sure && it.sure, visiting)...)
+			for _, e := range c.resolve(it.tag, v, memo, visiting) {
+				e.Sure = e.Sure && it.sure
+				out = append(out, e)
+			}
 			continue
 		}
-		out = append(out, Entry{Word: it.word, Sure: sure && it.sure, At: it.at})
+		out = append(out, Entry{Word: it.word, Sure: it.sure, At: it.at})
 	}
+	memo[file] = out
 	return out
 }
 
@@ -499,6 +515,7 @@ type Drop struct {
 // Drops returns the assignments that throw away word from list v somewhere in the chain.
 func (c *Chain) Drops(v, word string) []Drop {
 	var out []Drop
+	memo := map[string][]Entry{}
 	for _, f := range c.order {
 		n := c.nodes[f]
 		for _, d := range n.dropped[v] {
@@ -508,7 +525,7 @@ func (c *Chain) Drops(v, word string) []Drop {
 					continue
 				}
 				if it.tag != "" {
-					for _, e := range c.resolve(it.tag, v, true, map[string]bool{}) {
+					for _, e := range c.resolve(it.tag, v, memo, map[string]bool{}) {
 						if e.Word == word {
 							out = append(out, Drop{By: d.by, Sure: d.sure, Was: it.at})
 							break

@@ -167,11 +167,16 @@ func (f *File) Line(off int) int {
 // concatenation and variables assigned earlier in the file. ok is false when the value holds
 // anything else (a select, an unknown variable).
 func (f *File) Strings(e Expr) ([]string, bool) {
-	return f.strs(e, 0)
+	steps := 0
+	return f.strs(e, 0, &steps)
 }
 
-func (f *File) strs(e Expr, depth int) ([]string, bool) {
-	if depth > 32 {
+// maxStringsSteps bounds the work of one Strings call: "b = a + a", "c = b + b", ... doubles.
+const maxStringsSteps = 100000
+
+func (f *File) strs(e Expr, depth int, steps *int) ([]string, bool) {
+	*steps++
+	if depth > 32 || *steps > maxStringsSteps {
 		return nil, false
 	}
 	switch v := e.(type) {
@@ -181,14 +186,14 @@ func (f *File) strs(e Expr, depth int) ([]string, bool) {
 		var out []string
 		ok := true
 		for _, x := range v.Values {
-			s, k := f.strs(x, depth+1)
+			s, k := f.strs(x, depth+1, steps)
 			out = append(out, s...)
 			ok = ok && k
 		}
 		return out, ok
 	case *Operator:
-		a, ok1 := f.strs(v.Left, depth+1)
-		b, ok2 := f.strs(v.Right, depth+1)
+		a, ok1 := f.strs(v.Left, depth+1, steps)
+		b, ok2 := f.strs(v.Right, depth+1, steps)
 		return append(a, b...), ok1 && ok2
 	case *Variable:
 		var out []string
@@ -198,7 +203,7 @@ func (f *File) strs(e Expr, depth int) ([]string, bool) {
 			if a.Name != v.Name || a.Start >= v.start {
 				continue
 			}
-			s, k := f.strs(a.Value, depth+1)
+			s, k := f.strs(a.Value, depth+1, steps)
 			if a.Op == "=" {
 				out = nil
 			}

@@ -2,6 +2,7 @@ package blueprint
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,5 +161,22 @@ func TestAgreesWithBpfmt(t *testing.T) {
 		if (err == nil) != (bpErr == nil) {
 			t.Errorf("case %d %q: provkit err=%v, bpfmt err=%v %s", i, src, err, bpErr, out)
 		}
+	}
+}
+
+// TestStringsBounded: variables that double at each step must not make Strings run for ever.
+func TestStringsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("v0 = [\"a\"]\n")
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&b, "v%d = v%d + v%d\n", i, i-1, i-1)
+	}
+	b.WriteString("m { overrides: v39 }\n")
+	f, err := Parse("x.bp", []byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Strings(f.Modules[0].Prop("overrides").Value); ok {
+		t.Fatal("an exponentially large list was evaluated")
 	}
 }

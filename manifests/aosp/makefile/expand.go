@@ -20,15 +20,43 @@ type Env interface {
 // maxExpandDepth bounds recursive expansion (a self-referencing recursive variable).
 const maxExpandDepth = 64
 
+// maxExpandSteps and maxExpandLen bound the work and the output of one Expand, so that a hostile
+// makefile ("X = $(X)$(X)") cannot make it run for ever or fill memory.
+const (
+	maxExpandSteps = 100000
+	maxExpandLen   = 1 << 20
+)
+
+type budget struct{ steps int }
+
+func (b *budget) spend() bool {
+	b.steps++
+	return b.steps <= maxExpandSteps
+}
+
 // Expand expands references in s. known is false when anything it depends on is unknown (an
 // unknown variable, a function Expand does not implement, a shell call); the returned text then
 // holds what could be expanded, with unknown parts dropped, and must not be trusted.
 func Expand(s string, env Env) (string, bool) {
-	return expand(s, env, 0)
+	b := &budget{}
+	out, ok := expand(s, envBudget{env, b}, 0)
+	if b.steps > maxExpandSteps || len(out) > maxExpandLen {
+		return "", false
+	}
+	return out, ok
+}
+
+// envBudget carries the budget of one Expand through the recursion.
+type envBudget struct {
+	Env
+	b *budget
 }
 
 func expand(s string, env Env, depth int) (string, bool) {
 	if depth > maxExpandDepth {
+		return "", false
+	}
+	if eb, ok := env.(envBudget); ok && !eb.b.spend() {
 		return "", false
 	}
 	if !strings.Contains(s, "$") {
@@ -37,6 +65,9 @@ func expand(s string, env Env, depth int) (string, bool) {
 	var b strings.Builder
 	known := true
 	for i := 0; i < len(s); {
+		if b.Len() > maxExpandLen {
+			return "", false
+		}
 		c := s[i]
 		if c != '$' {
 			b.WriteByte(c)

@@ -2,6 +2,7 @@ package makefile
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,24 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("inserted line not found again")
 			}
 			break
+		}
+	})
+}
+
+// FuzzExpand: expansion of arbitrary text with self-referencing and unknown variables terminates
+// without panicking, and text without '$' expands to itself.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"$(LOCAL_DIR)/x.mk", "$(call my-dir)", "$(SELF)", "$(patsubst %.mk,%,$(A))", "$(if $(E),a,b)", "$(filter a%,$(wildcard x/*))", "${A", "$$(x)", "plain text"} {
+		f.Add(s)
+	}
+	env := mapEnv{"LOCAL_DIR": "device/x", "A": "$(B) a.mk", "B": "$(A)", "SELF": "$(SELF)$(SELF)", "E": ""}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 4096 {
+			return
+		}
+		out, known := Expand(s, env)
+		if !strings.Contains(s, "$") && (out != s || !known) {
+			t.Fatalf("Expand(%q) = %q, %v", s, out, known)
 		}
 	})
 }
