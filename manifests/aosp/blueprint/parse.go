@@ -216,10 +216,11 @@ func (f *File) strs(e Expr, depth int, steps *int) ([]string, bool) {
 }
 
 type parser struct {
-	name string
-	src  string
-	pos  int
-	file *File
+	name  string
+	src   string
+	pos   int
+	file  *File
+	lines []int // offsets where lines start, built on first use
 }
 
 // maxDepth bounds the nesting of lists and maps.
@@ -238,9 +239,25 @@ func (p *parser) position(off int) Pos {
 	if off > len(p.src) {
 		off = len(p.src)
 	}
-	line := 1 + strings.Count(p.src[:off], "\n")
-	col := off - strings.LastIndexByte(p.src[:off], '\n')
-	return Pos{Offset: off, Line: line, Col: col}
+	if p.lines == nil {
+		p.lines = []int{0}
+		for i := 0; i < len(p.src); i++ {
+			if p.src[i] == '\n' {
+				p.lines = append(p.lines, i+1)
+			}
+		}
+	}
+	// the last line start <= off
+	lo, hi := 0, len(p.lines)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if p.lines[mid] <= off {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return Pos{Offset: off, Line: lo + 1, Col: off - p.lines[lo] + 1}
 }
 
 func (p *parser) errorf(off int, format string, args ...any) error {
