@@ -3,7 +3,6 @@ package aosp
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -120,11 +119,9 @@ func scanTree(t *tree, dirs []string) (*index, error) {
 			err = ix.scanXML(t, rel)
 		}
 		if err != nil {
-			var se interface{ Error() string }
-			if errors.As(err, &se) {
-				problems = append(problems, err.Error())
-				return nil
-			}
+			// Every error names its file (and line when it is a syntax error); collect them all
+			// so the user sees every file to fix at once.
+			problems = append(problems, err.Error())
 		}
 		return nil
 	})

@@ -482,7 +482,14 @@ func (p *parser) parseOperand(depth int) (Expr, error) {
 		}
 		return &String{span: span{start, p.pos}, Value: s}, nil
 	case c == '`':
-		return nil, p.errorf(start, "expected a value: raw `strings` are not Blueprint; use a \"double-quoted\" string")
+		// Raw strings: newer Blueprint accepts them (Debian's 2020 bpfmt does not); reading is
+		// lenient so that a tree using them can still be scanned. provkit never writes one.
+		end := strings.IndexByte(p.src[p.pos+1:], '`')
+		if end < 0 {
+			return nil, p.errorf(start, "unterminated raw string: expected `")
+		}
+		p.pos += end + 2
+		return &String{span: span{start, p.pos}, Value: p.src[start+1 : p.pos-1]}, nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		p.pos++
 		for p.pos < len(p.src) && p.src[p.pos] >= '0' && p.src[p.pos] <= '9' {

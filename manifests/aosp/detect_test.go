@@ -1,0 +1,88 @@
+package aosp
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/provkit/provkit/manifests/aosp/makefile"
+)
+
+func TestDetectFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"soong with android_app_import", map[string]string{"build/soong/java/app_import.go": "package java\n"}, FormatBp},
+		{"soong before android_app_import (Android 9)", map[string]string{"build/soong/java/app.go": "package java\n"}, FormatMk},
+		{"no build/soong, vendor uses Android.mk only", map[string]string{"vendor/acme/app/Android.mk": "LOCAL_PATH := $(call my-dir)\n"}, FormatMk},
+		{"no build/soong, Android.bp present", map[string]string{"vendor/acme/app/Android.bp": "cc_library {}\n", "vendor/acme/x/Android.mk": ""}, FormatBp},
+		{"nothing to go by", map[string]string{"device/x/y/AndroidProducts.mk": ""}, FormatBp},
+	} {
+		if got := detectFormat(newTree(writeTree(t, tc.files))); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestInsertionPoint(t *testing.T) {
+	for _, tc := range []struct{ src, wantAfter string }{
+		{"$(call inherit-product, a.mk)\nX := 1\n", "$(call inherit-product, a.mk)\n"},
+		{"$(call inherit-product, a.mk)\nPRODUCT_PACKAGES := x\n", "$(call inherit-product, a.mk)\nPRODUCT_PACKAGES := x\n"},
+		{"ifeq ($(A),b)\n$(call inherit-product, a.mk)\nendif\nY := 2", "ifeq ($(A),b)\n$(call inherit-product, a.mk)\nendif\nY := 2"},
+		{"$(call inherit-product, a.mk)\n$(call inherit-product-if-exists, b.mk)\nZ := 3\n", "$(call inherit-product, a.mk)\n$(call inherit-product-if-exists, b.mk)\n"},
+	} {
+		f, err := makefile.Parse("p.mk", []byte(tc.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tc.src[:insertionPoint(f)]; got != tc.wantAfter {
+			t.Errorf("insert after %q, want after %q", got, tc.wantAfter)
+		}
+	}
+}
+
+func TestTwoApps(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["packages/apps/Store.apk"] = "store"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy+`  - package: ru.gov.store
+    apk: ../packages/apps/Store.apk
+    signers: [{sha256: "`+testSigner+`"}]
+    partition: system_ext
+    privileged: true
+    privappPermissions: [android.permission.INSTALL_PACKAGES]
+`)
+	ins := testInspector()
+	ins["Store.apk"] = &APKFacts{Package: "ru.gov.store", VersionCode: 1, Verified: true, Signers: []string{testSigner}, RequestedPermissions: []string{"android.permission.INSTALL_PACKAGES"}}
+	p := prepare(t, root, pol, func(o *Options) { o.Inspector = ins })
+	mk := string(changeNamed(t, p, "vendor/acme/preinstall/preinstall.mk").New)
+	if !strings.HasSuffix(mk, "PRODUCT_PACKAGES += \\\n    Max \\\n    RuGovStore\n") {
+		t.Fatalf("preinstall.mk:\n%s", mk)
+	}
+	bp := string(changeNamed(t, p, "vendor/acme/preinstall/RuGovStore/Android.bp").New)
+	for _, want := range []string{"privileged: true,\n    system_ext_specific: true,", "sub_dir: \"permissions\",\n    system_ext_specific: true,"} {
+		if !strings.Contains(bp, want) {
+			t.Errorf("RuGovStore Android.bp lacks %q:\n%s", want, bp)
+		}
+	}
+	apply(t, p)
+	judgeTree(t, root, p)
+}
+
+func TestUnparsableScannedFileNamesFileAndLine(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["vendor/oem/broken/Android.bp"] = "android_app {\n    name: \"Broken\"\n    srcs: [],\n}\n"
+	files["vendor/oem/broken2/Android.mk"] = "ifeq ($(A),b)\nLOCAL_MODULE := x\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	_, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector()})
+	if err == nil || !strings.Contains(err.Error(), "vendor/oem/broken/Android.bp:3:5: expected ',' or \"}\"") || !strings.Contains(err.Error(), "vendor/oem/broken2/Android.mk:1: missing endif") {
+		t.Fatalf("err = %v", err)
+	}
+	// Limiting the scan leaves the broken files out.
+	if _, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector(), ScanDirs: []string{"device", "vendor/lineage"}}); err != nil {
+		t.Fatalf("with --scan: %v", err)
+	}
+}
