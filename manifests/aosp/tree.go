@@ -22,9 +22,48 @@ const maxTextFile = 8 << 20
 type tree struct {
 	root    string
 	overlay map[string][]byte // nil value: deleted
+	// listing caches the regular files under each directory walked, so that the several scans of
+	// one Prepare (format detection, products, conflicts) read the directories once.
+	listing map[string][]string
 }
 
-func newTree(root string) *tree { return &tree{root: root, overlay: map[string][]byte{}} }
+func newTree(root string) *tree {
+	return &tree{root: root, overlay: map[string][]byte{}, listing: map[string][]string{}}
+}
+
+// list returns the regular files under dir (relative to the root), lexically ordered, from the
+// disk (not the overlay), reading the directory tree once.
+func (t *tree) list(dir string) ([]string, error) {
+	if l, ok := t.listing[dir]; ok {
+		return l, nil
+	}
+	var out []string
+	err := filepath.WalkDir(t.abs(dir), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("scanning %s: %w", p, err)
+		}
+		if e.IsDir() {
+			if skipDir(e.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(t.root, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.listing[dir] = out
+	return out, nil
+}
 
 func (t *tree) abs(rel string) string { return filepath.Join(t.root, filepath.FromSlash(rel)) }
 
@@ -119,32 +158,18 @@ func (t *tree) walk(dirs []string, fn func(rel string) error) error {
 		if !t.isDir(d) {
 			continue
 		}
-		err := filepath.WalkDir(t.abs(d), func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return fmt.Errorf("scanning %s: %w", p, err)
-			}
-			if e.IsDir() {
-				if skipDir(e.Name()) {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if !e.Type().IsRegular() {
-				return nil
-			}
-			rel, err := filepath.Rel(t.root, p)
-			if err != nil {
-				return err
-			}
-			rel = filepath.ToSlash(rel)
-			seen[rel] = true
-			if b, ok := t.overlay[rel]; ok && b == nil {
-				return nil
-			}
-			return fn(rel)
-		})
+		files, err := t.list(d)
 		if err != nil {
 			return err
+		}
+		for _, rel := range files {
+			seen[rel] = true
+			if b, ok := t.overlay[rel]; ok && b == nil {
+				continue
+			}
+			if err := fn(rel); err != nil {
+				return err
+			}
 		}
 	}
 	var added []string
