@@ -3,9 +3,11 @@ package aosp
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -72,16 +74,8 @@ func (p *Plan) Apply() (err error) {
 	for _, c := range p.Changes {
 		s := &staged{c: c, target: filepath.Join(p.Tree, filepath.FromSlash(c.Path))}
 		st = append(st, s)
-		cur, err := os.ReadFile(s.target)
-		switch {
-		case c.Action == "create":
-			if err == nil {
-				return fmt.Errorf("%w: %s now exists", ErrChangedUnderneath, c.Path)
-			}
-		case err != nil:
-			return fmt.Errorf("%w: reading %s: %v", ErrChangedUnderneath, c.Path, err)
-		case c.Old != nil && !bytes.Equal(cur, c.Old):
-			return fmt.Errorf("%w: %s was modified", ErrChangedUnderneath, c.Path)
+		if err := unchanged(s.target, c); err != nil {
+			return err
 		}
 		if c.Action == "delete" {
 			continue
@@ -97,7 +91,12 @@ func (p *Plan) Apply() (err error) {
 			mode = fi.Mode().Perm()
 		}
 		s.tmp = filepath.Join(dir, ".provkit-"+randomSuffix()+".tmp")
-		if err := writeSynced(s.tmp, c.New, mode); err != nil {
+		if c.Src != "" {
+			err = copySynced(s.tmp, c.Src, c.SHA256, mode)
+		} else {
+			err = writeSynced(s.tmp, c.New, mode)
+		}
+		if err != nil {
 			return fmt.Errorf("staging %s: %w", c.Path, err)
 		}
 	}
@@ -134,6 +133,64 @@ func (p *Plan) Apply() (err error) {
 		os.Remove(filepath.Join(p.Tree, filepath.FromSlash(d))) // only succeeds when empty
 	}
 	return nil
+}
+
+// unchanged checks that the file is still as the plan saw it.
+func unchanged(target string, c Change) error {
+	if c.Binary {
+		sum, exists, err := hashFile(target)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: %v", ErrChangedUnderneath, err)
+		case c.Action == "create" && exists:
+			return fmt.Errorf("%w: %s now exists", ErrChangedUnderneath, c.Path)
+		case c.Action != "create" && (!exists || sum != c.oldSHA256):
+			return fmt.Errorf("%w: %s was modified", ErrChangedUnderneath, c.Path)
+		}
+		return nil
+	}
+	cur, err := os.ReadFile(target)
+	switch {
+	case c.Action == "create":
+		if err == nil {
+			return fmt.Errorf("%w: %s now exists", ErrChangedUnderneath, c.Path)
+		}
+	case err != nil:
+		return fmt.Errorf("%w: reading %s: %v", ErrChangedUnderneath, c.Path, err)
+	case !bytes.Equal(cur, c.Old):
+		return fmt.Errorf("%w: %s was modified", ErrChangedUnderneath, c.Path)
+	}
+	return nil
+}
+
+// ErrSourceChanged is returned by Apply when an APK no longer has the digest it had when verified.
+var ErrSourceChanged = errors.New("the APK changed after it was verified")
+
+// copySynced copies src to a new file name, checking the copy's SHA-256 against want.
+func copySynced(name, src, want string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), in); err != nil {
+		f.Close()
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		f.Close()
+		return fmt.Errorf("%w: %s has SHA-256 %s now, %s when verified", ErrSourceChanged, src, got, want)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // mkdirAll creates dir and missing parents, returning the directories it created, outermost first.

@@ -435,3 +435,29 @@ func judgeTree(t *testing.T, root string, p *Plan) {
 		}
 	}
 }
+
+// TestAPKReplacedAfterVerification: Apply copies the APK checking it against the digest taken when
+// it was verified; an APK swapped in between is refused and nothing is written. The APK is larger
+// than any text file provkit reads whole (it is streamed).
+func TestAPKReplacedAfterVerification(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["packages/apps/Messenger.apk"] = strings.Repeat("large APK bytes ", 1<<20) // 16 MiB
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	p := prepare(t, root, pol, nil)
+	c := changeNamed(t, p, "vendor/acme/preinstall/Max/Max.apk")
+	if !c.Binary || c.Src == "" || len(c.SHA256) != 64 || c.New != nil {
+		t.Fatalf("APK change = %+v", c)
+	}
+	before := snapshot(t, root)
+	if err := os.WriteFile(filepath.Join(root, "packages/apps/Messenger.apk"), []byte("evil"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before["packages/apps/Messenger.apk"] = snapshot(t, root)["packages/apps/Messenger.apk"]
+	if err := p.Apply(); !errors.Is(err, ErrSourceChanged) {
+		t.Fatalf("Apply = %v", err)
+	}
+	if got := diffSnapshots(before, snapshot(t, root)); got != "" {
+		t.Fatalf("tree changed:\n%s", got)
+	}
+}

@@ -3,10 +3,13 @@ package aosp
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -77,6 +80,12 @@ type Change struct {
 	Old    []byte `json:"-"`
 	New    []byte `json:"-"`
 	Binary bool   `json:"binary,omitempty"`
+	// Src is where a binary file's new content is copied from at Apply (an APK is never held in
+	// memory); SHA256 is that content's digest, checked again while copying.
+	Src    string `json:"-"`
+	SHA256 string `json:"sha256,omitempty"`
+	// oldSHA256 is the digest of a binary file's current content, checked again at Apply.
+	oldSHA256 string
 }
 
 // Finding is a conflict that would defeat the app (it blocks the patch) or a note.
@@ -272,9 +281,6 @@ func (pl *planner) note(format string, args ...any) {
 // the disk.
 func (pl *planner) set(rel string, content []byte, binary bool, reason string) error {
 	old, exists, err := pl.t.onDisk(rel)
-	if binary && !exists {
-		old = nil
-	}
 	if err != nil {
 		return err
 	}
@@ -304,23 +310,40 @@ func (pl *planner) current(rel string) ([]byte, bool, error) {
 	return pl.t.onDisk(rel)
 }
 
-// maxAPKSize bounds the APK copied into the tree (it is held in memory until the rename).
-const maxAPKSize = 2 << 30
-
-func readAPK(p string) ([]byte, error) {
+// hashFile returns the SHA-256 of a file, read as a stream; ok is false when it does not exist.
+func hashFile(p string) (string, bool, error) {
 	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading APK: %w", err)
+		return "", false, fmt.Errorf("reading %s: %w", p, err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxAPKSize+1))
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", false, fmt.Errorf("reading %s: %w", p, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), true, nil
+}
+
+// setBinary plans a binary file copied from src: nothing when the tree already holds the same
+// bytes, a create or modify otherwise.
+func (pl *planner) setBinary(rel, src, sum, reason string) error {
+	cur, exists, err := hashFile(pl.t.abs(rel))
 	if err != nil {
-		return nil, fmt.Errorf("reading APK %s: %w", p, err)
+		return err
 	}
-	if len(b) > maxAPKSize {
-		return nil, fmt.Errorf("reading APK %s: larger than %d bytes", p, maxAPKSize)
+	pl.t.overlay[rel] = []byte{} // present; its bytes are never read through the overlay
+	if exists && cur == sum {
+		return nil
 	}
-	return b, nil
+	action := "create"
+	if exists {
+		action = "modify"
+	}
+	pl.p.Changes = append(pl.p.Changes, Change{Path: rel, Action: action, Reason: reason, Binary: true, Src: src, SHA256: sum, oldSHA256: cur})
+	return nil
 }
 
 // patch plans the addition of every app of the policy.
@@ -370,12 +393,17 @@ func (pl *planner) patch(ctx context.Context) error {
 		if pl.p.Blocked() {
 			continue
 		}
-		apk, err := readAPK(apkPath)
+		// The digest of the verified APK: Apply copies it and checks the copy against it, so an APK
+		// replaced after verification is never installed.
+		sum, ok, err := hashFile(apkPath)
 		if err != nil {
 			return err
 		}
+		if !ok {
+			return fmt.Errorf("reading APK %s: %w", apkPath, fs.ErrNotExist)
+		}
 		pl.specs = append(pl.specs, &appSpec{app: app, facts: facts, module: app.ModuleName(), partition: app.PatchPartition(),
-			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apk: apk, dexPreopt: pl.o.DexPreopt, preproc: pl.o.Preprocessed})
+			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apkPath: apkPath, apkSHA256: sum, dexPreopt: pl.o.DexPreopt, preproc: pl.o.Preprocessed})
 	}
 	if pl.p.Blocked() {
 		// An APK that fails is never copied and nothing else is planned.
@@ -463,7 +491,12 @@ func (pl *planner) writeModule(s *appSpec, ix *index) error {
 	if err := pl.set(buildFile, []byte(content), false, fmt.Sprintf("defines %s (%s, %s partition)", s.module, map[string]string{FormatBp: "android_app_import", FormatMk: "BUILD_PREBUILT"}[pl.p.Format], s.partition)); err != nil {
 		return err
 	}
-	if err := pl.ownedFile(s, path.Join(s.dir, s.apkName), s.apk, true, "the verified APK of "+s.app.Package, ours); err != nil {
+	apkRel := path.Join(s.dir, s.apkName)
+	if cur, exists, err := hashFile(pl.t.abs(apkRel)); err != nil {
+		return err
+	} else if exists && cur != s.apkSHA256 && !ours {
+		pl.block(s.app.Package, Loc{File: apkRel}, "the file exists and was not written by provkit; move it away or choose another --dir")
+	} else if err := pl.setBinary(apkRel, s.apkPath, s.apkSHA256, "the verified APK of "+s.app.Package); err != nil {
 		return err
 	}
 	files := map[string]string{}
@@ -476,7 +509,7 @@ func (pl *planner) writeModule(s *appSpec, ix *index) error {
 	files[s.sysconfigName()] = s.sysconfigXML(name)
 	for _, e := range s.etcFiles() {
 		reason := map[string]string{"permissions": "privileged permission allowlist", "default-permissions": "pre-granted runtime permissions", "sysconfig": "user types the app is installed for"}[e[1]]
-		if err := pl.ownedFile(s, path.Join(s.dir, e[0]), []byte(files[e[0]]), false, reason+", installed to /"+s.partition+"/etc/"+e[1], true); err != nil {
+		if err := pl.ownedFile(s, path.Join(s.dir, e[0]), []byte(files[e[0]]), reason+", installed to /"+s.partition+"/etc/"+e[1]); err != nil {
 			return err
 		}
 	}
@@ -485,19 +518,16 @@ func (pl *planner) writeModule(s *appSpec, ix *index) error {
 
 // ownedFile plans a file provkit owns; an existing different file that provkit did not write is
 // a conflict rather than something to overwrite.
-func (pl *planner) ownedFile(s *appSpec, rel string, content []byte, binary bool, reason string, dirOurs bool) error {
+func (pl *planner) ownedFile(s *appSpec, rel string, content []byte, reason string) error {
 	old, exists, err := pl.t.onDisk(rel)
 	if err != nil {
 		return err
 	}
-	if exists && !bytes.Equal(old, content) {
-		mine := isGenerated(old) || (binary && dirOurs)
-		if !mine {
-			pl.block(s.app.Package, Loc{File: rel}, "the file exists and was not written by provkit; move it away or choose another --dir")
-			return nil
-		}
+	if exists && !bytes.Equal(old, content) && !isGenerated(old) {
+		pl.block(s.app.Package, Loc{File: rel}, "the file exists and was not written by provkit; move it away or choose another --dir")
+		return nil
 	}
-	return pl.set(rel, content, binary, reason)
+	return pl.set(rel, content, false, reason)
 }
 
 // removeMarked drops provkit's marked blocks from src.

@@ -17,7 +17,8 @@ type appSpec struct {
 	partition string
 	dir       string // module directory, relative to the tree root
 	apkName   string // file name of the APK in dir
-	apk       []byte
+	apkPath   string // the verified APK
+	apkSHA256 string // its digest
 	dexPreopt bool
 	preproc   bool
 }

@@ -58,13 +58,13 @@ func (pl *planner) revert(ctx context.Context) error {
 			}
 			generatedModules = append(generatedModules, m.Name)
 			// The APK a generated app module installs came with it.
-			if m.APK != "" && path.Dir(m.APK) == path.Dir(rel) && pl.t.exists(m.APK) {
-				old, _, err := pl.t.onDisk(m.APK)
+			if m.APK != "" && path.Dir(m.APK) == path.Dir(rel) && pl.t.exists(m.APK) && !deleted[m.APK] {
+				sum, _, err := hashFile(pl.t.abs(m.APK))
 				if err != nil {
-					// An APK larger than a text file: it is deleted without showing its bytes.
-					old = nil
+					return err
 				}
-				del(m.APK, old, "the APK of provkit's module "+m.Name)
+				del(m.APK, nil, "the APK of provkit's module "+m.Name)
+				pl.p.Changes[len(pl.p.Changes)-1].oldSHA256 = sum
 			}
 		}
 		switch {
