@@ -29,6 +29,13 @@ type Inspector interface {
 	InspectAPK(ctx context.Context, path string) (*APKFacts, error)
 }
 
+// PackageNamer is an optional faster path of an Inspector: the package name of an APK without
+// verifying its signatures. The conflict scan uses it for the other prebuilt APKs of the tree,
+// where only the package matters.
+type PackageNamer interface {
+	APKPackage(ctx context.Context, path string) (string, error)
+}
+
 // PolicyFacts converts to the facts the policy judges.
 func (f *APKFacts) PolicyFacts() policy.APKFacts {
 	return policy.APKFacts{

@@ -267,6 +267,8 @@ type planner struct {
 	t     *tree
 	p     *Plan
 	specs []*appSpec
+	// pkgOf caches the package names of the tree's other prebuilt APKs.
+	pkgOf map[string]string
 }
 
 func (pl *planner) block(app string, loc Loc, format string, args ...any) {
@@ -791,9 +793,7 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 			// Another module shipping the same package.
 			other := m.PackageName
 			if other == "" && m.APK != "" && pl.t.exists(m.APK) {
-				if f, err := pl.o.Inspector.InspectAPK(ctx, pl.t.abs(m.APK)); err == nil {
-					other = f.Package
-				}
+				other = pl.packageOf(ctx, m)
 			}
 			if other == "" && m.Manifest != "" {
 				other, _ = manifestPackage(pl.t, m.Manifest)
@@ -823,6 +823,31 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 			}
 		}
 	}
+}
+
+// packageOf reads (once) the package name of a module's prebuilt APK; "" when it cannot.
+func (pl *planner) packageOf(ctx context.Context, m Module) string {
+	if pkg, ok := pl.pkgOf[m.APK]; ok {
+		return pkg
+	}
+	if pl.pkgOf == nil {
+		pl.pkgOf = map[string]string{}
+	}
+	var pkg string
+	var err error
+	if pn, ok := pl.o.Inspector.(PackageNamer); ok {
+		pkg, err = pn.APKPackage(ctx, pl.t.abs(m.APK))
+	} else {
+		var f *APKFacts
+		if f, err = pl.o.Inspector.InspectAPK(ctx, pl.t.abs(m.APK)); err == nil {
+			pkg = f.Package
+		}
+	}
+	if err != nil {
+		pl.note("%s: cannot read the package of %s (%v); it is not checked for duplicates", m.Loc, m.APK, err)
+	}
+	pl.pkgOf[m.APK] = pkg
+	return pkg
 }
 
 // copyDestinations maps PRODUCT_COPY_FILES sources to their install partitions.

@@ -47,3 +47,13 @@ func (apkInspector) InspectAPK(ctx context.Context, path string) (*aosp.APKFacts
 	}
 	return f, nil
 }
+
+// APKPackage reads only the package name (no signature verification): the conflict scan needs
+// nothing else from the tree's other prebuilt APKs.
+func (apkInspector) APKPackage(ctx context.Context, path string) (string, error) {
+	info, err := apk.InspectFile(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	return info.Package, nil
+}
