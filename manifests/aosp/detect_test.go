@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provkit/provkit/manifests/aosp/blueprint"
 	"github.com/provkit/provkit/manifests/aosp/makefile"
 )
+
+func blueprintAppend(src, text string) ([]byte, int) { return blueprint.Append([]byte(src), text) }
 
 func TestDetectFormat(t *testing.T) {
 	for _, tc := range []struct {
@@ -84,5 +87,27 @@ func TestUnparsableScannedFileNamesFileAndLine(t *testing.T) {
 	// Limiting the scan leaves the broken files out.
 	if _, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector(), ScanDirs: []string{"device", "vendor/lineage"}}); err != nil {
 		t.Fatalf("with --scan: %v", err)
+	}
+}
+
+// TestMarkedBlocksComeOutExactly: a block added anywhere (middle, end, end of a file without a final
+// newline, after Append's blank line) is removed to the byte.
+func TestMarkedBlocksComeOutExactly(t *testing.T) {
+	block := blockHead("#", "p") + "$(call inherit-product, x.mk)\n" + blockTail("#")
+	for _, src := range []string{"A := 1\nB := 2\n", "A := 1\nB := 2", "", "A := 1\n\n", "A := 1\n"} {
+		for _, off := range []int{0, len(src) / 2, len(src)} {
+			// only at line boundaries
+			if off > 0 && off < len(src) && src[off-1] != '\n' {
+				continue
+			}
+			out := insertAt([]byte(src), off, block)
+			if got := string(removeMarked(out)); got != src {
+				t.Errorf("insert at %d of %q: removing gives %q", off, src, got)
+			}
+		}
+		out, _ := blueprintAppend(src, "// "+blockBegin+" p\nfoo {}\n// "+blockEnd+"\n")
+		if got := string(removeMarked(out)); got != src {
+			t.Errorf("append to %q: removing gives %q", src, got)
+		}
 	}
 }

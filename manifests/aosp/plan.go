@@ -532,7 +532,9 @@ func (pl *planner) ownedFile(s *appSpec, rel string, content []byte, reason stri
 	return pl.set(rel, content, false, reason)
 }
 
-// removeMarked drops provkit's marked blocks from src.
+// removeMarked drops provkit's marked blocks from src: each from the start of its begin line to
+// the end of its end line, and the newline insertAt or blueprint.Append put before a block at the
+// end of a file that has no final newline.
 func removeMarked(src []byte) []byte {
 	rs := markedRanges(src)
 	if len(rs) == 0 {
@@ -541,15 +543,19 @@ func removeMarked(src []byte) []byte {
 	var out []byte
 	at := 0
 	for _, r := range rs {
-		out = append(out, src[at:r[0]]...)
+		start := r[0]
+		if r[1] == len(src) && start > 0 {
+			if src[len(src)-1] != '\n' && src[start-1] == '\n' {
+				start-- // the newline insertAt or Append added
+			}
+		}
+		if start < at {
+			start = at
+		}
+		out = append(out, src[at:start]...)
 		at = r[1]
 	}
-	out = append(out, src[at:]...)
-	// Append added one blank line before the block: take it back.
-	if len(out) >= 2 && bytes.HasSuffix(out, []byte("\n\n")) && len(rs) > 0 && rs[len(rs)-1][1] == len(src) {
-		out = out[:len(out)-1]
-	}
-	return out
+	return append(out, src[at:]...)
 }
 
 // placeInProduct makes the product makefile list the modules.
@@ -673,13 +679,15 @@ func (pl *planner) placeInProduct(before *Chain, ix *index) error {
 	return pl.set(prod, out, false, "adds "+strings.Join(modules, ", ")+" to PRODUCT_PACKAGES")
 }
 
-// insertAt inserts text at off; at the end of a file without a final newline it adds one first.
+// insertAt inserts text at off. At the end of a file without a final newline, the newline goes
+// before the text instead of after it, so the file keeps ending without one and removeMarked can
+// take exactly the inserted bytes back out.
 func insertAt(src []byte, off int, text string) []byte {
-	out := make([]byte, 0, len(src)+len(text)+1)
-	out = append(out, src[:off]...)
 	if off == len(src) && off > 0 && src[off-1] != '\n' {
-		out = append(out, '\n')
+		text = "\n" + strings.TrimSuffix(text, "\n")
 	}
+	out := make([]byte, 0, len(src)+len(text))
+	out = append(out, src[:off]...)
 	out = append(out, text...)
 	return append(out, src[off:]...)
 }
