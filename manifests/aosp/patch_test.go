@@ -278,6 +278,9 @@ func TestConflictsNameFileAndLine(t *testing.T) {
 			m["vendor/partner_gms/GmsCore/GmsCore.apk"] = "fixture gms APK"
 			m["device/acme/foo/lineage_foo.mk"] += "$(call inherit-product, vendor/partner_gms/products/gms.mk)\n"
 		}, "vendor/partner_gms/GmsCore/Android.mk:3", "already ships package ru.oneme.app"},
+		{"same package built from source", func(m map[string]string) {
+			m["device/acme/foo/parts/AndroidManifest.xml"] = "<?xml version='1.0' encoding='utf-8'?>\n<!-- <manifest package=\"com.example\"> -->\n<manifest xmlns:android=\"http://schemas.android.com/apk/res/android\" package=\"ru.oneme.app\"/>\n"
+		}, "device/acme/foo/parts/Android.bp:1", "module FooParts already ships package ru.oneme.app"},
 		{"privapp XML on another partition", func(m map[string]string) {
 			m["device/acme/foo/configs/privapp-permissions-foo.xml"] = strings.Replace(m["device/acme/foo/configs/privapp-permissions-foo.xml"], "org.acme.parts", "ru.oneme.app", 1)
 		}, "device/acme/foo/configs/privapp-permissions-foo.xml:5", "installed to /system_ext"},
@@ -459,5 +462,35 @@ func TestAPKReplacedAfterVerification(t *testing.T) {
 	}
 	if got := diffSnapshots(before, snapshot(t, root)); got != "" {
 		t.Fatalf("tree changed:\n%s", got)
+	}
+}
+
+// TestConflictsOutsideTheProductAreNotes: a module that overrides the app but is not in the product
+// does not block; it is reported as a note. A reset under a condition provkit cannot decide blocks,
+// saying so.
+func TestConflictsOutsideTheProductAreNotes(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/foo/parts/Android.bp"] += "\nandroid_app_import {\n    name: \"OldMessenger\",\n    apk: \"Old.apk\",\n    presigned: true,\n    overrides: [\"Max\"],\n}\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	p := prepare(t, root, pol, nil)
+	if p.Blocked() {
+		t.Fatalf("blocked: %v", p.Blockers)
+	}
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "device/acme/foo/parts/Android.bp:9: module OldMessenger overrides Max; it is not in this product now") {
+		t.Fatalf("notes: %v", p.Notes)
+	}
+
+	files = copyTree(lineageTree)
+	files["device/acme/foo/lineage_foo.mk"] += "\n$(call inherit-product, vendor/acme/preinstall/preinstall.mk)\nifeq ($(TARGET_BUILD_VARIANT),user)\nPRODUCT_PACKAGES := OnlyThis\nendif\n"
+	root = writeTree(t, files)
+	pol = loadPolicy(t, root, basePolicy)
+	p = prepare(t, root, pol, nil)
+	if !p.Blocked() || !strings.Contains(p.Blockers[0].String(), "lineage_foo.mk:22: this assignment resets PRODUCT_PACKAGES") || !strings.Contains(p.Blockers[0].Msg, "under a condition provkit cannot decide") {
+		t.Fatalf("blockers: %v", p.Blockers)
+	}
+	// Deciding the condition with a preset variable settles it.
+	if p := prepare(t, root, pol, func(o *Options) { o.Vars = map[string]string{"TARGET_BUILD_VARIANT": "userdebug"} }); p.Blocked() {
+		t.Fatalf("with TARGET_BUILD_VARIANT=userdebug: %v", p.Blockers)
 	}
 }
