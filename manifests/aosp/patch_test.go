@@ -494,3 +494,20 @@ func TestConflictsOutsideTheProductAreNotes(t *testing.T) {
 		t.Fatalf("with TARGET_BUILD_VARIANT=userdebug: %v", p.Blockers)
 	}
 }
+
+// TestRevertRefusesToLeaveADanglingInherit: a hand-written (unmarked) inherit of provkit's
+// preinstall.mk would break the build once the file is gone; the revert blocks and names the line.
+func TestRevertRefusesToLeaveADanglingInherit(t *testing.T) {
+	root := writeTree(t, lineageTree)
+	pol := loadPolicy(t, root, basePolicy)
+	apply(t, prepare(t, root, pol, nil))
+	prod := filepath.Join(root, "device/acme/foo/lineage_foo.mk")
+	b, _ := os.ReadFile(prod)
+	if err := os.WriteFile(prod, append(b, "$(call inherit-product, vendor/acme/preinstall/preinstall.mk)\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rv := prepare(t, root, pol, func(o *Options) { o.Revert = true })
+	if !rv.Blocked() || !strings.Contains(rv.Blockers[0].String(), "lineage_foo.mk:22: this line still names vendor/acme/preinstall/preinstall.mk") {
+		t.Fatalf("blockers: %v", rv.Blockers)
+	}
+}

@@ -124,6 +124,26 @@ func (pl *planner) revert(ctx context.Context) error {
 				out = append(append([]byte{}, out[:c[0]]...), out[c[1]:]...)
 			}
 		}
+		// A line provkit did not mark that still names a file the revert deletes would break the
+		// build: say so rather than leave a dangling reference.
+		if g, err := makefile.Parse(fname, src); err == nil {
+			marked := markedRanges(src)
+			for i := range g.Stmts {
+				st := &g.Stmts[i]
+				if inRanges(st.Start, marked) {
+					continue
+				}
+				var target string
+				if n, args, ok := makefile.Call(st.Text); ok && strings.HasPrefix(n, "inherit-product") && len(args) > 0 {
+					target = path.Clean(args[0])
+				} else if st.Kind == makefile.Directive && strings.HasSuffix(st.Word, "include") {
+					target = path.Clean(strings.TrimSpace(st.Args))
+				}
+				if target != "" && deleted[target] {
+					pl.block("", Loc{fname, st.Line}, "this line still names %s, which the revert deletes; remove it (provkit did not add it)", target)
+				}
+			}
+		}
 		if string(out) != string(src) {
 			if err := pl.set(fname, out, false, "provkit's additions removed"); err != nil {
 				return err
