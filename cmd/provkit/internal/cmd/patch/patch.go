@@ -75,7 +75,8 @@ Example:
   provkit patch --policy mandate.yaml --tree ~/lineage --product lineage_foo --dry-run
   provkit patch --policy mandate.yaml --tree ~/lineage --product device/acme/foo/lineage_foo.mk
   provkit patch --policy mandate.yaml --tree ~/lineage --check --json
-  provkit patch --policy mandate.yaml --tree ~/lineage --revert` +
+  provkit patch --policy mandate.yaml --tree ~/lineage --revert
+` +
 			cmdutil.ExitStatus(
 				"0    patched, nothing to change, or compliant (--check)",
 				"1    error: unreadable policy, APK or tree, or a file provkit cannot parse (file:line)",
@@ -107,15 +108,15 @@ Example:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.PolicyPath, "policy", "", "the policy `file` (YAML)")
-	f.StringVar(&opts.Tree, "tree", "", "the AOSP tree's root `directory`")
-	f.StringVar(&opts.Product, "product", "", "product `makefile` (relative to the tree) or product name; default: the only one declared")
-	f.StringVar(&opts.Format, "format", "", "module definition `{bp|mk}`; default: detected from the tree")
-	f.StringVar(&opts.Dir, "dir", "", "`directory` (relative to the tree) for the module directories; default vendor/<vendor>/preinstall")
-	f.StringVar(&opts.Vendor, "vendor", "", "vendor `name` for the default --dir; default: from the product makefile's path")
+	f.StringVar(&opts.PolicyPath, "policy", "", "the policy `<file>` (YAML)")
+	f.StringVar(&opts.Tree, "tree", "", "the AOSP tree's root `<dir>`")
+	f.StringVar(&opts.Product, "product", "", "product `<makefile|name>`: a makefile path relative to the tree, or a product name; default: the only one declared")
+	f.StringVar(&opts.Format, "format", "", "module definition format `{bp|mk}`; default: detected from the tree")
+	f.StringVar(&opts.Dir, "dir", "", "parent `<dir>` (relative to the tree) of the module directories; default vendor/<vendor>/preinstall")
+	f.StringVar(&opts.Vendor, "vendor", "", "vendor `<name>` for the default --dir; default: from the product makefile's path")
 	f.StringVar(&opts.Placement, "placement", "", "how the module joins PRODUCT_PACKAGES `{inherit|append}`; default inherit")
-	f.StringArrayVar(&opts.Vars, "var", nil, "preset a make variable `NAME=VALUE` to decide conditions (repeatable)")
-	f.StringArrayVar(&opts.Scan, "scan", nil, "look for conflicts only under this `directory` (repeatable); default device, vendor, product")
+	f.StringArrayVar(&opts.Vars, "var", nil, "preset a make variable `<NAME=VALUE>` to decide conditions (repeatable)")
+	f.StringArrayVar(&opts.Scan, "scan", nil, "look for conflicts only under `<dir>` (repeatable); default device, vendor, product")
 	f.BoolVar(&opts.DexPreopt, "dex-preopt", false, "keep dex pre-optimisation on for the app")
 	f.BoolVar(&opts.Preprocess, "preprocessed", false, "mark the APK preprocessed (Android 12+: installed byte for byte; must be aligned, dex uncompressed)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the unified diff, write nothing")
