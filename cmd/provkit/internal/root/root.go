@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
@@ -51,6 +52,7 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 
 // subcommands lists the constructors of provkit's top-level commands, one line each.
 var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
+	image.NewCmdImage,
 	func(ios *iostreams.IOStreams) *cobra.Command { return patch.NewCmdPatch(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
 }
