@@ -1,5 +1,10 @@
 package apk
 
+// Fuzzing: the seeds are whole APKs, and Go's default 60 s minimisation of each new input then
+// dominates a short run; use for example
+//
+//	go test ./firmware/apk -run '^$' -fuzz '^FuzzVerify$' -fuzztime 60s -fuzzminimizetime 1s
+
 import (
 	"bytes"
 	"context"
