@@ -247,6 +247,9 @@ var dnCases = []struct {
 		[]d.AVA{{OID: "2.5.4.11", Value: d.Tag(0x12, []byte("123"))}}, // NumericString
 		[]d.AVA{{OID: "2.5.4.10", Value: d.Tag(0x1a, []byte("vis"))}}, // VisibleString
 	), "O=#1a03766973, OU=#1203313233, CN=#020105, OID.1.2.3.4=x"},
+	{"multi-valued RDN in unsorted order", d.Name(
+		[]d.AVA{{OID: "2.5.4.11", Value: d.UTF8("Zed")}, {OID: "2.5.4.3", Value: d.UTF8("Abc")}, {OID: "2.5.4.11", Value: d.Printable("Mid")}},
+	), "OU=Zed + CN=Abc + OU=Mid"},
 	{"special characters", d.Name(
 		[]d.AVA{{OID: "2.5.4.3", Value: d.UTF8("a+b")}},
 		[]d.AVA{{OID: "2.5.4.3", Value: d.UTF8("#hash")}},

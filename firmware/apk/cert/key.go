@@ -139,8 +139,12 @@ func parseEC(params *ber.TLV, point []byte) (*ecdsa.PublicKey, int, error) {
 	return k, size, nil
 }
 
-// MaxDSABits bounds DSA primes.
-const MaxDSABits = 4096
+// MaxDSABits bounds DSA primes, MaxDSAQBits the subprime q (FIPS 186-3 uses at most 256 bits;
+// Java accepts up to the 512 bits of SHA-512). Bounding q bounds the cost of a verification.
+const (
+	MaxDSABits  = 4096
+	MaxDSAQBits = 512
+)
 
 func parseDSA(params *ber.TLV, y []byte) (*dsa.PublicKey, int, error) {
 	if params == nil || params.Expect(ber.TagSequence) != nil {
@@ -162,6 +166,9 @@ func parseDSA(params *ber.TLV, y []byte) (*dsa.PublicKey, int, error) {
 	size := pqg[0].BitLen()
 	if size > MaxDSABits {
 		return nil, size, fmt.Errorf("%w: %d-bit DSA prime, more than %d bits", ErrUnsupportedKey, size, MaxDSABits)
+	}
+	if n := pqg[1].BitLen(); n > MaxDSAQBits {
+		return nil, size, fmt.Errorf("%w: %d-bit DSA subprime, more than %d bits", ErrUnsupportedKey, n, MaxDSAQBits)
 	}
 	yv, err := ber.ReadOne(y)
 	if err != nil || yv.Expect(ber.TagInteger) != nil {

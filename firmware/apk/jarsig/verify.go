@@ -17,7 +17,8 @@ import (
 
 // Archive is the ZIP archive being verified.
 type Archive interface {
-	// Entries returns the entries in central directory order.
+	// Entries returns the entries in central directory order. Directory entries (names
+	// ending in "/") may be included; Verify ignores them, as apksig does.
 	Entries() []Entry
 }
 
@@ -77,8 +78,12 @@ var ErrFormat = errors.New("malformed JAR signature entry")
 // Limits on the metadata files Verify reads into memory.
 const (
 	// MaxManifestSize bounds META-INF/MANIFEST.MF and each .SF file. A manifest holds about
-	// 100 bytes per entry, so this allows APKs of several hundred thousand entries.
-	MaxManifestSize = 64 << 20
+	// 100 to 200 bytes per entry, and an APK (no ZIP64) has at most 65535 entries.
+	MaxManifestSize = 32 << 20
+	// MaxMetadataSize bounds the manifest, signature files and signature blocks together: they
+	// are held in memory at once, and a hostile APK could otherwise declare ten 32 MiB
+	// signature files that compress to almost nothing.
+	MaxMetadataSize = 96 << 20
 	// MaxSignatureBlockSize bounds each .RSA/.DSA/.EC file.
 	MaxSignatureBlockSize = pkcs7.MaxSize
 	// MaxSigners is apksig's limit on the number of JAR signers.
@@ -118,10 +123,14 @@ func Verify(ctx context.Context, a Archive, opts Options) (*Result, error) {
 	if opts.MinSDK > opts.MaxSDK {
 		return nil, fmt.Errorf("verifying JAR signature: min SDK %d above max SDK %d", opts.MinSDK, opts.MaxSDK)
 	}
-	v := &verifier{ctx: ctx, opts: opts, entries: a.Entries(), res: &Result{}}
-	v.names = make([]string, len(v.entries))
-	for i, e := range v.entries {
-		v.names[i] = javaString([]byte(e.Name()))
+	v := &verifier{ctx: ctx, opts: opts, res: &Result{}}
+	// Directory entries do not exist for JAR verification: apksig drops them when it reads the
+	// central directory (so a manifest section naming one names a missing entry).
+	for _, e := range a.Entries() {
+		if n := javaString([]byte(e.Name())); !strings.HasSuffix(n, "/") {
+			v.entries = append(v.entries, e)
+			v.names = append(v.names, n)
+		}
 	}
 	err := v.verify()
 	v.res.Errors, v.res.Warnings = v.errors, v.warnings
@@ -178,6 +187,14 @@ func (v *verifier) verify() error {
 	if manifest == nil {
 		v.addError(NoManifest, "missing %s", manifestName)
 		return nil
+	}
+	blockEntries := make([]Entry, len(blocks))
+	blockNames := make([]string, len(blocks))
+	for k, i := range blocks {
+		blockEntries[k], blockNames[k] = v.entries[i], v.names[i]
+	}
+	if err := checkMetadataSize(manifest, sfs, blockEntries, blockNames); err != nil {
+		return err
 	}
 	mfBytes, err := v.readSmall(manifest, manifestName, MaxManifestSize)
 	if err != nil {
@@ -295,19 +312,34 @@ func (v *verifier) readSmall(e Entry, name string, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, int(size)+1)
-	n, err := io.ReadFull(rc, buf)
-	switch {
-	case err == io.ErrUnexpectedEOF || err == io.EOF:
-	case err != nil:
+	// Grow with the data actually read rather than trusting the declared size.
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, 1<<20)))
+	n, err := buf.ReadFrom(io.LimitReader(rc, int64(size)+1))
+	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
-	default:
-		return nil, fmt.Errorf("%w: %s holds more than its declared %d bytes", ErrFormat, name, size)
 	}
 	if uint64(n) != size {
-		return nil, fmt.Errorf("%w: %s holds %d bytes, %d declared", ErrFormat, name, n, size)
+		return nil, fmt.Errorf("%w: %s holds %d bytes or more, %d declared", ErrFormat, name, n, size)
 	}
-	return buf[:n], nil
+	return buf.Bytes(), nil
+}
+
+// checkMetadataSize refuses, before reading any of them, a manifest, signature files and
+// signature blocks that together declare more than MaxMetadataSize bytes.
+func checkMetadataSize(manifest Entry, sfs map[string]Entry, blocks []Entry, blockNames []string) error {
+	total := min(manifest.UncompressedSize(), MaxManifestSize+1) // a single oversized file gets its own message
+	for i, b := range blocks {
+		sf, ok := sfs[blockNames[i][:strings.LastIndexByte(blockNames[i], '.')]+".SF"]
+		if !ok {
+			continue
+		}
+		total += min(b.UncompressedSize(), MaxSignatureBlockSize+1) + min(sf.UncompressedSize(), MaxManifestSize+1)
+	}
+	if total > MaxMetadataSize {
+		return fmt.Errorf("%w: the manifest, signature files and signature blocks declare %d bytes together, more than the %d-byte limit", ErrFormat, total, MaxMetadataSize)
+	}
+	return nil
 }
 
 // parseManifest splits the manifest into its main section and its named sections, reporting
