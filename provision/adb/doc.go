@@ -10,7 +10,7 @@
 //
 // Terms:
 //   - Host protocol: requests to the adb server, each "%04x" length + text, answered OKAY or FAIL
-//     + "%04x" length + reason. "host:" requests are answered by the server itself; after
+//   - "%04x" length + reason. "host:" requests are answered by the server itself; after
 //     "host:transport:<serial>" the same connection carries one device service.
 //   - Service: a named stream on a device ("shell,v2,raw:ls", "exec:cmd package list", "sync:",
 //     "abb_exec:package\x00install\x00-S\x00<size>", "reboot:bootloader").
