@@ -9,8 +9,8 @@
 // and pull, install, reboot, getprop) over either, so callers do not care which link they use.
 //
 // Terms:
-//   - Host protocol: requests to the adb server, each "%04x" length + text, answered OKAY or FAIL
-//   - "%04x" length + reason. "host:" requests are answered by the server itself; after
+//   - Host protocol: requests to the adb server, each a "%04x" length and the text, answered OKAY,
+//     or FAIL and a "%04x"-prefixed reason. "host:" requests are answered by the server itself; after
 //     "host:transport:<serial>" the same connection carries one device service.
 //   - Service: a named stream on a device ("shell,v2,raw:ls", "exec:cmd package list", "sync:",
 //     "abb_exec:package\x00install\x00-S\x00<size>", "reboot:bootloader").
