@@ -21,12 +21,12 @@ import (
 // fakeDevice is a minimal fastboot TCP device for client tests: it records downloads and flashes
 // and can be told to misbehave. The simulator in provision/sim is the full one.
 type fakeDevice struct {
-	t        *testing.T
-	ln       net.Listener
-	vars     map[string]string
-	maxDL    int64
-	dropAt   int64         // close the connection after receiving this many download bytes (0: never)
-	stall    time.Duration // wait this long before answering each command
+	t         *testing.T
+	ln        net.Listener
+	vars      map[string]string
+	maxDL     int64
+	dropAt    int64         // close the connection after receiving this many download bytes (0: never)
+	stall     time.Duration // wait this long before answering each command
 	handshake string
 
 	mu      sync.Mutex
@@ -367,4 +367,3 @@ func FuzzParseReply(f *testing.F) {
 		ParseSize(string(b))
 	})
 }
-

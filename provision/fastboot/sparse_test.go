@@ -202,7 +202,9 @@ func FuzzSplitImage(f *testing.F) {
 		if limit < 0 || limit > 1<<20 {
 			return
 		}
-		watchdog := time.AfterFunc(10*time.Second, func() { panic(fmt.Sprintf("SplitImage hangs on limit %d, %d bytes %x", limit, len(data), data[:min(len(data), 64)])) })
+		watchdog := time.AfterFunc(10*time.Second, func() {
+			panic(fmt.Sprintf("SplitImage hangs on limit %d, %d bytes %x", limit, len(data), data[:min(len(data), 64)]))
+		})
 		defer watchdog.Stop()
 		total := int64(0)
 		err := SplitImage(bytes.NewReader(data), int64(len(data)), limit, 512, func(i, n int, size int64, r io.Reader) error {
