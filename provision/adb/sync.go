@@ -31,7 +31,9 @@ type RemoteFileError struct {
 	Message string
 }
 
-func (e *RemoteFileError) Error() string { return fmt.Sprintf("%s: device says: %s", e.Path, e.Message) }
+func (e *RemoteFileError) Error() string {
+	return fmt.Sprintf("%s: device says: %s", e.Path, e.Message)
+}
 
 // Is maps the device's errno text onto fs errors.
 func (e *RemoteFileError) Is(target error) bool {
@@ -428,4 +430,3 @@ func (d *Device) PushFile(ctx context.Context, local, remote string) (int64, err
 	}
 	return d.Push(ctx, f, remote, st.Mode(), st.ModTime())
 }
-
