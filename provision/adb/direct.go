@@ -111,6 +111,9 @@ func Dial(ctx context.Context, addr string, opts *DialOptions) (*Conn, error) {
 		if st == StateUnauthorized {
 			return nil, fail(st, fmt.Errorf("%w: the device did not accept this host's key before %v (accept the USB debugging prompt, or add adbkey.pub to /data/misc/adb/adb_keys)", ErrUnauthorized, ctx.Err()))
 		}
+		if st == StateOffline || st == StateConnecting {
+			return nil, fail(StateOffline, fmt.Errorf("%w: no answer to CNXN: %w", ErrOffline, ctx.Err()))
+		}
 		return nil, fail(st, ctx.Err())
 	}
 	if err != nil {
@@ -391,11 +394,12 @@ func (c *Conn) Open(ctx context.Context, service string) (Stream, error) {
 		return nil, ctx.Err()
 	}
 	s.mu.Lock()
-	err := s.err
+	err, accepted := s.err, s.accepted
 	s.mu.Unlock()
-	if err != nil {
+	if !accepted {
 		return nil, err
 	}
+	// Accepted, even if it has ended since: reads return what arrived, then the error.
 	s.stop = context.AfterFunc(ctx, func() { s.abort(ctx.Err()) })
 	return s, nil
 }
@@ -416,6 +420,7 @@ type directStream struct {
 	mu          sync.Mutex
 	remote      uint32
 	isOpen      bool
+	accepted    bool     // the device answered the OPEN with OKAY
 	queue       [][]byte // received, not yet taken by Read (acknowledged when taken)
 	cur         []byte   // being read
 	rclosed     bool
@@ -435,6 +440,7 @@ func (s *directStream) okay(remote uint32) {
 	s.mu.Lock()
 	if !s.isOpen {
 		s.isOpen = true
+		s.accepted = true
 		s.remote = remote
 		s.mu.Unlock()
 		close(s.opened)
