@@ -288,7 +288,6 @@ func TestReboot(t *testing.T) {
 	}
 }
 
-
 // TestPeerIsAcceptedByRealADB checks the test peer itself against the real adb program, so that
 // what the client tests prove against it is not an artefact of a peer only provkit understands.
 func TestPeerIsAcceptedByRealADB(t *testing.T) {
