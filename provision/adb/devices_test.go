@@ -66,6 +66,7 @@ func TestInterpretConnect(t *testing.T) {
 		{msg: "cannot connect to 127.0.0.1:1: Connection refused", wantErr: "cannot connect"},
 		{msg: "failed to authenticate to 127.0.0.1:6000", wantErr: "failed to authenticate", unauth: true},
 		{msg: "", wantErr: "empty reply"},
+		{msg: "failed to connect to 127.0.0.1:6000", wantErr: "does not complete the handshake"},
 	} {
 		r, err := interpretConnect("127.0.0.1:6000", tc.msg)
 		if tc.wantErr != "" {

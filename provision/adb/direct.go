@@ -121,7 +121,6 @@ func Dial(ctx context.Context, addr string, opts *DialOptions) (*Conn, error) {
 		return nil, fail(st, err)
 	}
 	nc.SetDeadline(time.Time{})
-	r.Version = c.version
 	go c.readLoop(r)
 	return c, nil
 }
@@ -141,6 +140,9 @@ func (c *Conn) exchange(ctx context.Context, o *DialOptions) (State, error) {
 	}
 	r := wire.NewReader(bufio.NewReaderSize(c.nc, 256<<10))
 	r.MaxPayload = max(o.MaxPayload, wire.MaxPayload)
+	// Like adb itself, never verify payload checksums: adbd stops sending them as soon as it has
+	// read our CNXN (even in its AUTH packets), and TCP already guards the bytes.
+	r.Version = wire.VersionSkipChecksum
 	c.r = r
 	keyIdx, sentPub := 0, false
 	state := StateConnecting

@@ -311,6 +311,10 @@ func interpretConnect(addr, msg string) (ConnectResult, error) {
 		return r, nil
 	case strings.Contains(msg, "failed to authenticate"):
 		return r, fmt.Errorf("connecting the adb server to %s: %s: %w", addr, msg, ErrUnauthorized)
+	case msg == "failed to connect to "+addr:
+		// No reason given: the TCP connection was made but adbd never completed the handshake.
+		// The server keeps the device listed as offline and retries.
+		return r, fmt.Errorf("connecting the adb server to %s: %s (it answers but does not complete the handshake): %w", addr, msg, ErrOffline)
 	case strings.Contains(msg, "failed to resolve host"):
 		return r, fmt.Errorf("connecting the adb server to %s: %s: %w", addr, msg, ErrDeviceNotFound)
 	case msg == "":

@@ -270,6 +270,7 @@ func (c *peerConn) open(pk wire.Packet) {
 	c.mu.Lock()
 	c.nextID++
 	s := &peerStream{c: c, local: c.nextID, remote: pk.Arg0, wake: make(chan struct{}, 1), acked: make(chan struct{}, 1)}
+	s.ctx, s.cancel = context.WithTimeout(context.Background(), 60*time.Second)
 	c.streams[s.local] = s
 	c.mu.Unlock()
 	c.send(wire.Packet{Command: wire.CmdOKAY, Arg0: s.local, Arg1: s.remote})
@@ -286,6 +287,9 @@ type peerStream struct {
 	c             *peerConn
 	local, remote uint32
 	wake, acked   chan struct{}
+	// ctx ends when either side closes the stream: commands running for it are killed.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	in     [][]byte
@@ -304,6 +308,7 @@ func (s *peerStream) closeRemote() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.cancel()
 	s.signal(s.wake)
 	s.signal(s.acked)
 }
@@ -367,6 +372,7 @@ func (s *peerStream) Close() {
 	was := s.closed
 	s.closed = true
 	s.mu.Unlock()
+	s.cancel()
 	s.c.mu.Lock()
 	delete(s.c.streams, s.local)
 	s.c.mu.Unlock()
@@ -428,14 +434,13 @@ func (p *Peer) command(ctx context.Context, cmd string) *exec.Cmd {
 	c.Dir = p.Root
 	c.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + p.Root, "ROOT=" + p.Root}
 	c.WaitDelay = 2 * time.Second
+	killGroup(c)
 	return c
 }
 
 // run runs cmd with stdout and stderr both going to out (exec: and legacy shell:).
 func (p *Peer) run(s *peerStream, cmd string, stdin io.Reader, out io.Writer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := p.command(ctx, cmd)
+	c := p.command(s.ctx, cmd)
 	c.Stdin = stdin
 	c.Stdout = out
 	c.Stderr = out
@@ -458,9 +463,7 @@ func (w shellOut) Write(b []byte) (int, error) {
 }
 
 func (p *Peer) shellV2(s *peerStream, cmd string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := p.command(ctx, cmd)
+	c := p.command(s.ctx, cmd)
 	var mu sync.Mutex
 	c.Stdout = shellOut{s, wire.ShellStdout, &mu}
 	c.Stderr = shellOut{s, wire.ShellStderr, &mu}
