@@ -355,4 +355,3 @@ func TestServerFaults(t *testing.T) {
 		}
 	})
 }
-
