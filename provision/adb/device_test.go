@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/internal/testtool"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/adbtest"
 	"github.com/provkit/provkit/provision/adb/wire"
@@ -313,3 +314,7 @@ func TestPeerIsAcceptedByRealADB(t *testing.T) {
 		t.Fatal("adb push then pull through the peer changed the file")
 	}
 }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
+
+func testtoolAAPT(t *testing.T) { testtool.Require(t, "aapt", "apksigner") }

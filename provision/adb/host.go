@@ -288,8 +288,9 @@ type ConnectResult struct {
 // server answers OKAY even when connecting fails, so the reply text is interpreted: "connected to"
 // and "already connected to" succeed, "failed to authenticate" matches ErrUnauthorized, anything
 // else ("failed to connect", "cannot connect", "failed to resolve host") is an error carrying the
-// server's words. A connected device may still be "offline" or "authorizing" for a moment; use
-// WaitFor to wait until it is usable.
+// server's words. "failed to authenticate" is not final: the device stays attached while it asks
+// its user about this host's key, and turns "device" once accepted. A connected device may also be
+// "offline" or "authorizing" for a moment. In every case, WaitFor says when it is usable.
 func (s *Server) Connect(ctx context.Context, addr string) (ConnectResult, error) {
 	msg, err := s.query(ctx, "host:connect:"+addr)
 	if err != nil {

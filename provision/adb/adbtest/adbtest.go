@@ -49,7 +49,8 @@ func StartServer(t testing.TB) *Server {
 			"HOME="+home,
 			"ANDROID_USER_HOME="+filepath.Join(home, ".android"),
 			"ANDROID_ADB_SERVER_PORT="+strconv.Itoa(s.Port),
-			"ADB_MDNS=0", "ADB_LIBUSB=0",
+			"ADB_MDNS=0", "ADB_LIBUSB=0", "ADB_VENDOR_KEYS=", "ANDROID_SERIAL=",
+			"TMPDIR="+home, // the server's log file goes to $TMPDIR
 		)
 		out, err := s.run(30*time.Second, "start-server")
 		if err == nil {
