@@ -103,9 +103,17 @@ func Dial(ctx context.Context, addr string, opts *DialOptions) (*Conn, error) {
 		}
 		return nil, fail(StateGone, fmt.Errorf("%w: %v", ErrDeviceNotFound, err))
 	}
+	return newConn(ctx, nc, addr, serial, &o)
+}
+
+// newConn runs the handshake on an established byte stream and starts the reader.
+func newConn(ctx context.Context, nc net.Conn, addr, serial string, o *DialOptions) (*Conn, error) {
+	fail := func(st State, err error) error {
+		return &DeviceError{Op: "connecting directly to adbd", Serial: serial, State: st, Err: err}
+	}
 	c := &Conn{addr: addr, serial: serial, nc: nc, streams: map[uint32]*directStream{}, nextID: 1, done: make(chan struct{})}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	st, r, err := c.handshake(ctx, &o)
+	st, r, err := c.handshake(ctx, o)
 	if !stop() {
 		nc.Close()
 		if st == StateUnauthorized {
@@ -271,6 +279,17 @@ func (c *Conn) State(context.Context) (State, error) {
 		return StateGone, nil
 	}
 	return stateOfBanner(c.banner.SystemType), nil
+}
+
+// Info describes the device as a devices -l line would: serial, state and the banner's product,
+// model and device.
+func (c *Conn) Info() DeviceInfo {
+	st, _ := c.State(context.Background())
+	d := DeviceInfo{Serial: c.serial, State: st}
+	d.Product, _ = c.banner.Prop("ro.product.name")
+	d.Model, _ = c.banner.Prop("ro.product.model")
+	d.Device, _ = c.banner.Prop("ro.product.device")
+	return d
 }
 
 // Device returns a Device working over this connection.
