@@ -49,7 +49,8 @@ type Conn struct {
 	maxPayload   uint32 // for what we send
 	r            *wire.Reader
 
-	wmu sync.Mutex // serialises whole packets on nc
+	wmu  sync.Mutex       // serialises whole packets on nc
+	ctrl chan wire.Packet // OKAY/CLSE from the reader goroutine, written by ctrlLoop
 
 	mu      sync.Mutex
 	streams map[uint32]*directStream
@@ -111,7 +112,8 @@ func newConn(ctx context.Context, nc net.Conn, addr, serial string, o *DialOptio
 	fail := func(st State, err error) error {
 		return &DeviceError{Op: "connecting directly to adbd", Serial: serial, State: st, Err: err}
 	}
-	c := &Conn{addr: addr, serial: serial, nc: nc, streams: map[uint32]*directStream{}, nextID: 1, done: make(chan struct{})}
+	c := &Conn{addr: addr, serial: serial, nc: nc, streams: map[uint32]*directStream{}, nextID: 1, done: make(chan struct{}),
+		ctrl: make(chan wire.Packet, 1024)}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	st, r, err := c.handshake(ctx, o)
 	if !stop() {
@@ -130,6 +132,7 @@ func newConn(ctx context.Context, nc net.Conn, addr, serial string, o *DialOptio
 	}
 	nc.SetDeadline(time.Time{})
 	go c.readLoop(r)
+	go c.ctrlLoop()
 	return c, nil
 }
 
@@ -329,6 +332,28 @@ func (c *Conn) shutdown(err error) {
 	close(c.done)
 }
 
+// sendCtrl queues a small control packet for ctrlLoop, so that the reader goroutine never blocks
+// on a socket write (a device busy writing to us may not be reading).
+func (c *Conn) sendCtrl(p wire.Packet) {
+	select {
+	case c.ctrl <- p:
+	case <-c.done:
+	}
+}
+
+func (c *Conn) ctrlLoop() {
+	for {
+		select {
+		case p := <-c.ctrl:
+			if c.send(p) != nil {
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
 func (c *Conn) readLoop(r *wire.Reader) {
 	for {
 		p, err := r.ReadPacket()
@@ -346,12 +371,12 @@ func (c *Conn) readLoop(r *wire.Reader) {
 				s.okay(p.Arg0)
 			} else if p.Arg0 != 0 {
 				// An answer to an OPEN we gave up on: close the device's end.
-				go c.send(wire.Packet{Command: wire.CmdCLSE, Arg0: p.Arg1, Arg1: p.Arg0})
+				c.sendCtrl(wire.Packet{Command: wire.CmdCLSE, Arg0: p.Arg1, Arg1: p.Arg0})
 			}
 		case wire.CmdWRTE:
 			s := c.stream(p.Arg1)
 			if s == nil {
-				go c.send(wire.Packet{Command: wire.CmdCLSE, Arg0: p.Arg1, Arg1: p.Arg0})
+				c.sendCtrl(wire.Packet{Command: wire.CmdCLSE, Arg0: p.Arg1, Arg1: p.Arg0})
 				continue
 			}
 			if !s.data(p.Payload) {
@@ -365,7 +390,7 @@ func (c *Conn) readLoop(r *wire.Reader) {
 			}
 		case wire.CmdOPEN:
 			// The device opening a stream to us (reverse forwarding): not offered.
-			go c.send(wire.Packet{Command: wire.CmdCLSE, Arg0: 0, Arg1: p.Arg0})
+			c.sendCtrl(wire.Packet{Command: wire.CmdCLSE, Arg0: 0, Arg1: p.Arg0})
 		case wire.CmdCNXN:
 			c.shutdown(fmt.Errorf("%w: %s restarted its adb daemon (new CNXN)", ErrClosed, c.serial))
 			return
@@ -442,7 +467,8 @@ type directStream struct {
 	remote      uint32
 	isOpen      bool
 	accepted    bool     // the device answered the OPEN with OKAY
-	queue       [][]byte // received, not yet taken by Read (acknowledged when taken)
+	queue       [][]byte // received, not yet taken by Read
+	owed        bool     // the last WRTE is not acknowledged yet (the window was full)
 	cur         []byte   // being read
 	rclosed     bool
 	localClosed bool
@@ -471,19 +497,33 @@ func (s *directStream) okay(remote uint32) {
 	s.signal(s.acked)
 }
 
-// data queues a WRTE's payload; false when the device sent far more than flow control allows.
+// recvWindow is how many received WRTEs a stream holds before it stops acknowledging them: the
+// device keeps one WRTE in flight, and we acknowledge it at once while fewer than recvWindow
+// wait to be read (as the adb server does by buffering in its socket), so a reader that pauses
+// costs at most recvWindow packets of memory.
+const recvWindow = 4
+
+// data queues a WRTE's payload and acknowledges it when the window allows; false when the device
+// sent more than flow control allows.
 func (s *directStream) data(p []byte) bool {
 	s.mu.Lock()
 	if s.localClosed {
 		s.mu.Unlock()
 		return true
 	}
-	if len(s.queue) >= 8 {
+	if len(s.queue) > recvWindow || s.owed {
+		// A WRTE before we acknowledged the previous one.
 		s.mu.Unlock()
 		return false
 	}
 	s.queue = append(s.queue, p)
+	ack := len(s.queue) < recvWindow
+	s.owed = !ack
+	remote := s.remote
 	s.mu.Unlock()
+	if ack {
+		s.c.sendCtrl(wire.Packet{Command: wire.CmdOKAY, Arg0: s.local, Arg1: remote})
+	}
 	s.signal(s.wake)
 	return true
 }
@@ -537,10 +577,12 @@ func (s *directStream) Read(p []byte) (int, error) {
 		if len(s.cur) == 0 && len(s.queue) > 0 {
 			s.cur = s.queue[0]
 			s.queue = s.queue[1:]
-			remote, closed := s.remote, s.rclosed || s.localClosed
+			ack := s.owed && !s.rclosed && !s.localClosed
+			s.owed = s.owed && !ack
+			remote := s.remote
 			s.mu.Unlock()
-			if !closed {
-				// Ready for the next WRTE while this one is being read.
+			if ack {
+				// Room in the window again: let the device send the next WRTE.
 				if err := s.c.send(wire.Packet{Command: wire.CmdOKAY, Arg0: s.local, Arg1: remote}); err != nil {
 					return 0, err
 				}

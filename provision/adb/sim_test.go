@@ -296,3 +296,17 @@ func TestSimulatorFaults(t *testing.T) {
 		}
 	})
 }
+
+func startSimB(b *testing.B, doc, dir string) *sim.Device {
+	b.Helper()
+	sc, err := sim.ParseScenario([]byte(doc), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := sim.Start(context.Background(), sim.Options{Devices: 1, Scenario: sc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s.Devices()[0]
+}
