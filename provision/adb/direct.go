@@ -469,6 +469,7 @@ type directStream struct {
 	accepted    bool     // the device answered the OPEN with OKAY
 	queue       [][]byte // received, not yet taken by Read
 	owed        bool     // the last WRTE is not acknowledged yet (the window was full)
+	acks        uint64   // OKAYs received for our WRTEs
 	cur         []byte   // being read
 	rclosed     bool
 	localClosed bool
@@ -493,6 +494,7 @@ func (s *directStream) okay(remote uint32) {
 		close(s.opened)
 		return
 	}
+	s.acks++
 	s.mu.Unlock()
 	s.signal(s.acked)
 }
@@ -626,24 +628,26 @@ func (s *directStream) Write(p []byte) (int, error) {
 			s.mu.Unlock()
 			return written, err
 		}
-		remote := s.remote
+		remote, want := s.remote, s.acks+1
 		s.mu.Unlock()
 		n := min(len(p), int(s.c.maxPayload))
-		// Drain a stale acknowledgement signal before sending.
-		select {
-		case <-s.acked:
-		default:
-		}
 		if err := s.c.send(wire.Packet{Command: wire.CmdWRTE, Arg0: s.local, Arg1: remote, Payload: p[:n]}); err != nil {
 			return written, err
 		}
-		<-s.acked
-		s.mu.Lock()
-		err := s.writeErr()
-		s.mu.Unlock()
-		if err != nil {
-			// Closed before the acknowledgement: the data may or may not have been taken.
-			return written, err
+		// Wait for this WRTE's OKAY. A close that comes after the OKAY does not undo the write.
+		for {
+			s.mu.Lock()
+			if s.acks >= want {
+				s.mu.Unlock()
+				break
+			}
+			err := s.writeErr()
+			s.mu.Unlock()
+			if err != nil {
+				// Closed before the acknowledgement: the data may or may not have been taken.
+				return written, err
+			}
+			<-s.acked
 		}
 		written += n
 		p = p[n:]
