@@ -87,7 +87,10 @@ func (d *Device) open(ctx context.Context, op, service string) (Stream, error) {
 }
 
 // Exec runs cmd with the exec: service: raw bytes, no terminal, no stderr separation, no exit
-// status. stdin (may be nil) is copied to the command and then half-closed; output goes to stdout.
+// status. stdin (may be nil) is copied to the command, but the adb transport cannot signal its end:
+// the command must know how much to read (as "cmd package install -S <size>" does); use
+// ShellStream for commands that read to end of input. Output goes to stdout until the command
+// closes the stream. A command that exits without reading all its input is not an error.
 func (d *Device) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
 	op := fmt.Sprintf("running %q", truncate(cmd, 80))
 	s, err := d.open(ctx, op, "exec:"+cmd)
@@ -98,11 +101,26 @@ func (d *Device) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout i
 	werr := make(chan error, 1)
 	if stdin != nil {
 		go func() {
-			_, err := io.Copy(s, stdin)
-			if err == nil {
-				err = s.CloseWrite()
+			// Only a failure to read the local input is an error; the device closing the stream
+			// under the copy is the command finishing.
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := stdin.Read(buf)
+				if n > 0 {
+					if _, werr2 := s.Write(buf[:n]); werr2 != nil {
+						werr <- nil
+						return
+					}
+				}
+				if err == io.EOF {
+					werr <- nil
+					return
+				}
+				if err != nil {
+					werr <- err
+					return
+				}
 			}
-			werr <- err
 		}()
 	} else {
 		werr <- nil
@@ -110,8 +128,9 @@ func (d *Device) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout i
 	if _, err := io.Copy(stdout, s); err != nil {
 		return d.fail(ctx, op, fmt.Errorf("reading output: %w", err))
 	}
+	s.Close() // ends the input copy if the command stopped reading
 	if err := <-werr; err != nil {
-		return d.fail(ctx, op, fmt.Errorf("writing input: %w", err))
+		return d.fail(ctx, op, fmt.Errorf("reading input: %w", err))
 	}
 	return nil
 }

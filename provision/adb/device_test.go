@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -318,3 +320,25 @@ func TestPeerIsAcceptedByRealADB(t *testing.T) {
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
 
 func testtoolAAPT(t *testing.T) { testtool.Require(t, "aapt", "apksigner") }
+
+// TestExecInput sends input to an exec: command that knows how much to read, over both links.
+func TestExecInput(t *testing.T) {
+	for _, l := range links(t) {
+		t.Run(l.name, func(t *testing.T) {
+			p := adbtest.StartPeer(t, adbtest.PeerOptions{})
+			d := l.dev(t, p)
+			var out bytes.Buffer
+			in := randomBytes(100000, 11)
+			err := d.Exec(ctxT(t, 20*time.Second), "head -c 100000 | sha256sum", bytes.NewReader(in), &out)
+			sum := sha256.Sum256(in)
+			if err != nil || !strings.HasPrefix(out.String(), hex.EncodeToString(sum[:])) {
+				t.Fatalf("Exec with input: %q %v", out.String(), err)
+			}
+			// A command that stops reading early is not an error.
+			out.Reset()
+			if err := d.Exec(ctxT(t, 20*time.Second), "head -c 3", bytes.NewReader(in), &out); err != nil || !bytes.Equal(out.Bytes(), in[:3]) {
+				t.Fatalf("Exec reading part of its input: %q %v", out.Bytes(), err)
+			}
+		})
+	}
+}

@@ -668,11 +668,6 @@ func (s *directStream) writeErr() error {
 	return nil
 }
 
-// CloseWrite is not part of the adb transport protocol: a stream cannot be half-closed.
-func (s *directStream) CloseWrite() error {
-	return fmt.Errorf("half-closing stream %q on %s: %w", s.service, s.c.serial, ErrNotSupported)
-}
-
 func (s *directStream) Close() error {
 	s.mu.Lock()
 	if s.localClosed {

@@ -355,3 +355,36 @@ func TestServerFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestPinnedTransport: a device that comes back under a new transport id is not silently reused.
+func TestPinnedTransport(t *testing.T) {
+	srv := adbtest.StartServer(t)
+	p := adbtest.StartPeer(t, adbtest.PeerOptions{})
+	serverLink(srv).dev(t, p)
+	ctx := ctxT(t, 30*time.Second)
+	tr, err := srv.PinnedTransport(ctx, p.Addr)
+	if err != nil || tr.TransportID() == 0 {
+		t.Fatalf("PinnedTransport: %v", err)
+	}
+	d := adb.NewDevice(tr)
+	if _, err := d.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Disconnect(ctx, p.Addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Connect(ctx, p.Addr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitFor(ctx, p.Addr); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Run(ctx, "true")
+	if !errors.Is(err, adb.ErrDeviceNotFound) || !strings.Contains(err.Error(), p.Addr+" (gone)") {
+		t.Fatalf("a command on the old attachment: %v", err)
+	}
+	// An unpinned transport follows the device to its new attachment.
+	if _, err := srv.Device(p.Addr).Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,20 +2,21 @@ package adb
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"sync"
 )
 
-// Stream is one open device service: its output is read, its input written. Close ends the
-// service; CloseWrite tells the device that no more input follows (where the link allows it).
-// The context given to Transport.Open bounds the stream's whole life: when it ends, reads and
-// writes fail with the context's error.
+// Stream is one open device service: its output is read, its input written, Close ends it. The
+// adb transport has no half-close: a service cannot be told "end of input" except by a protocol of
+// its own (shell v2's close-stdin packet, a size given up front). The context given to
+// Transport.Open bounds the stream's whole life: when it ends, reads and writes fail with the
+// context's error.
 type Stream interface {
 	io.Reader
 	io.Writer
-	CloseWrite() error
 	Close() error
 }
 
@@ -36,6 +37,7 @@ type Transport interface {
 type ServerTransport struct {
 	srv    *Server
 	serial string
+	tid    uint64 // non-zero: pinned to this attachment of the device
 
 	mu       sync.Mutex
 	features Features
@@ -47,6 +49,18 @@ func (s *Server) Transport(serial string) *ServerTransport {
 	return &ServerTransport{srv: s, serial: serial}
 }
 
+// PinnedTransport returns a Transport to the device's current attachment: services are opened by
+// the transport id the server gives the device now, so a device that leaves and comes back
+// (reboot, replug, reconnect) is reported gone (ErrDeviceNotFound) instead of being talked to
+// again as if nothing had happened. A check that must see one boot of a device uses it.
+func (s *Server) PinnedTransport(ctx context.Context, serial string) (*ServerTransport, error) {
+	tid, err := s.TransportID(ctx, serial)
+	if err != nil {
+		return nil, err
+	}
+	return &ServerTransport{srv: s, serial: serial, tid: tid}, nil
+}
+
 // Device returns a Device for serial through this server.
 func (s *Server) Device(serial string) *Device { return NewDevice(s.Transport(serial)) }
 
@@ -55,7 +69,7 @@ func (t *ServerTransport) Serial() string { return t.serial }
 
 // Open switches a new server connection to the device and opens service on it.
 func (t *ServerTransport) Open(ctx context.Context, service string) (Stream, error) {
-	c, err := t.srv.openService(ctx, t.serial, 0, service)
+	c, err := t.srv.openService(ctx, t.serial, t.tid, service)
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +94,26 @@ func (t *ServerTransport) Features(ctx context.Context) (Features, error) {
 	return f, nil
 }
 
-// State asks the server for the device's state.
+// TransportID returns the transport id the transport is pinned to (0: not pinned).
+func (t *ServerTransport) TransportID() uint64 { return t.tid }
+
+// State asks the server for the device's state. A pinned transport whose attachment has ended is
+// StateGone even if the device is back under a new transport id.
 func (t *ServerTransport) State(ctx context.Context) (State, error) {
-	return t.srv.State(ctx, t.serial)
+	if t.tid == 0 {
+		return t.srv.State(ctx, t.serial)
+	}
+	info, err := t.srv.DeviceInfo(ctx, t.serial)
+	if err != nil {
+		if errors.Is(err, ErrDeviceNotFound) {
+			return StateGone, nil
+		}
+		return "", err
+	}
+	if info.TransportID != t.tid {
+		return StateGone, nil
+	}
+	return info.State, nil
 }
 
 // serverStream is a service stream carried by an adb server connection.
@@ -101,13 +132,6 @@ func (s *serverStream) Read(p []byte) (int, error) {
 func (s *serverStream) Write(p []byte) (int, error) {
 	n, err := s.hostConn.Conn.Write(p)
 	return n, s.fix(err)
-}
-
-func (s *serverStream) CloseWrite() error {
-	if cw, ok := s.hostConn.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
 
 var _ net.Conn = (*hostConn)(nil)

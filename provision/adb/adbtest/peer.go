@@ -387,7 +387,7 @@ func (p *Peer) handler(service string) func(*peerStream) {
 		if sh.V2 {
 			return func(s *peerStream) { p.shellV2(s, sh.Command) }
 		}
-		return func(s *peerStream) { p.run(s, sh.Command, nil, s) }
+		return func(s *peerStream) { p.run(s, sh.Command, s, s) }
 	}
 	if args, _, ok := wire.ParseAbbService(service); ok {
 		return func(s *peerStream) { p.install(s, args) }
@@ -396,7 +396,7 @@ func (p *Peer) handler(service string) func(*peerStream) {
 	case strings.HasPrefix(service, "exec:cmd package install"):
 		return func(s *peerStream) { p.install(s, strings.Fields(strings.TrimPrefix(service, "exec:cmd "))) }
 	case strings.HasPrefix(service, "exec:"):
-		return func(s *peerStream) { p.run(s, strings.TrimPrefix(service, "exec:"), nil, s) }
+		return func(s *peerStream) { p.run(s, strings.TrimPrefix(service, "exec:"), s, s) }
 	case service == "sync:":
 		return p.sync
 	case strings.HasPrefix(service, "reboot:"):
@@ -441,10 +441,15 @@ func (p *Peer) command(ctx context.Context, cmd string) *exec.Cmd {
 // run runs cmd with stdout and stderr both going to out (exec: and legacy shell:).
 func (p *Peer) run(s *peerStream, cmd string, stdin io.Reader, out io.Writer) {
 	c := p.command(s.ctx, cmd)
-	c.Stdin = stdin
 	c.Stdout = out
 	c.Stderr = out
-	c.Run()
+	in, err := c.StdinPipe()
+	if err != nil || c.Start() != nil {
+		return
+	}
+	// Copy the host's input until the command exits; there is no end of input on this stream.
+	go func() { io.Copy(in, stdin); in.Close() }()
+	c.Wait()
 }
 
 type shellOut struct {
