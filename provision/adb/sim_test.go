@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,4 +310,67 @@ func startSimB(b *testing.B, doc, dir string) *sim.Device {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s.Devices()[0]
+}
+
+// TestManyDevicesAtOnce drives eight simulated devices concurrently through one Server and eight
+// direct connections, several operations per device in parallel, as a factory station does.
+func TestManyDevicesAtOnce(t *testing.T) {
+	const n = 8
+	blob := bytes.Repeat([]byte("factory line "), 40000)
+	s := startSim(t, "devices: [{serial: 'LINE%02d', android: 14, auth: none, files: [{path: /sdcard/blob, from: blob}]}]\n", map[string][]byte{"blob": blob}, n)
+	srv := adbtest.StartServer(t)
+	ctx := ctxT(t, 120*time.Second)
+	var devs []*adb.Device
+	for _, sd := range s.Devices() {
+		if _, err := srv.Connect(ctx, sd.ADBAddr()); err != nil {
+			t.Fatal(err)
+		}
+		c, err := adb.Dial(ctx, sd.ADBAddr(), &adb.DialOptions{Keys: []*rsa.PrivateKey{hostKey(t)}, Serial: sd.Serial()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		devs = append(devs, c.Device())
+	}
+	for _, sd := range s.Devices() {
+		if _, err := srv.WaitFor(ctx, sd.ADBAddr()); err != nil {
+			t.Fatal(err)
+		}
+		devs = append(devs, srv.Device(sd.ADBAddr()))
+	}
+	listed, err := srv.Devices(ctx)
+	if err != nil || len(listed) != n {
+		t.Fatalf("the server lists %d devices (%v), want %d", len(listed), err, n)
+	}
+	errs := make(chan error, 4*len(devs))
+	var wg sync.WaitGroup
+	for i, d := range devs {
+		for job := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				switch job {
+				case 0:
+					var b bytes.Buffer
+					if _, err := d.Pull(ctx, "/sdcard/blob", &b); err != nil || !bytes.Equal(b.Bytes(), blob) {
+						errs <- fmt.Errorf("device %d (%s) pull: %v", i, d.Serial(), err)
+					}
+				case 1:
+					want := s.Devices()[i%n].Serial()
+					if v, err := d.GetProp(ctx, "ro.serialno"); err != nil || v != want {
+						errs <- fmt.Errorf("device %d (%s) ro.serialno %q, want %q: %v", i, d.Serial(), v, want, err)
+					}
+				case 2:
+					if out, err := d.Run(ctx, "echo "+d.Serial()); err != nil || strings.TrimSpace(string(out)) != d.Serial() {
+						errs <- fmt.Errorf("device %d shell: %q %v", i, out, err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

@@ -68,9 +68,14 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to fastboot device %s: %w", addr, err)
 	}
+	return newClient(ctx, conn, addr)
+}
+
+// newClient performs the handshake on an established connection.
+func newClient(ctx context.Context, conn net.Conn, addr string) (*Client, error) {
 	c := &Client{addr: addr, conn: conn}
 	stop := c.watch(ctx)
-	err = c.handshake()
+	err := c.handshake()
 	if !stop() || err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
