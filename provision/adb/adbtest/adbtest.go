@@ -64,6 +64,7 @@ func StartServer(t testing.TB) *Server {
 	if lastErr != nil {
 		t.Fatalf("starting the adb server: %v", lastErr)
 	}
+	t.Logf("adb server on 127.0.0.1:%d (HOME %s)", s.Port, home)
 	t.Cleanup(s.kill)
 	srv, err := adb.NewServer(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)))
 	if err != nil {
@@ -75,8 +76,9 @@ func StartServer(t testing.TB) *Server {
 
 func (s *Server) kill() {
 	// kill-server is what stops the forked daemon; a server that is already gone makes it fail
-	// harmlessly.
+	// harmlessly. A server that survives it (seen when it is still starting) is killed by pid.
 	s.run(15*time.Second, "kill-server")
+	killStray(s.Port)
 }
 
 func (s *Server) run(timeout time.Duration, args ...string) ([]byte, error) {

@@ -5,3 +5,5 @@ package adbtest
 import "os/exec"
 
 func killGroup(*exec.Cmd) {}
+
+func killStray(int) {}
