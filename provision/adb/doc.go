@@ -15,7 +15,14 @@
 //   - Service: a named stream on a device ("shell,v2,raw:ls", "exec:cmd package list", "sync:",
 //     "abb_exec:package\x00install\x00-S\x00<size>", "reboot:bootloader").
 //   - Transport: a way to open services on one device (the adb server, or a direct connection).
-//   - Stream: one open service: bytes both ways, half-closable, closed on context cancellation.
+//   - Stream: one open service: bytes both ways, closed on context cancellation. The adb transport
+//     has no half-close; a service learns the end of its input from its own protocol (shell v2
+//     close-stdin, a size given with -S).
+//   - Transport id: the adb server's number for one attachment of a device; PinnedTransport uses
+//     it so that a device that rebooted or was replugged is noticed rather than silently reused.
+//   - Flow control (direct link): each side keeps one unacknowledged WRTE per stream; the client
+//     acknowledges at once while fewer than four received packets wait to be read, which bounds a
+//     stream's memory to four max-payload packets.
 //   - Features: the capabilities a device announces in its CNXN banner ("shell_v2", "cmd",
 //     "stat_v2", "ls_v2", "abb_exec", ...); the client chooses protocols by them.
 //   - State: a device's connection state ("device", "offline", "unauthorized", ...). Errors about a

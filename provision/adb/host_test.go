@@ -139,3 +139,33 @@ func TestServerAddrFromEnv(t *testing.T) {
 		t.Fatalf("bad port accepted: %v", err)
 	}
 }
+
+// TestTrackerEndsWhenTheServerDies: a tracker never hangs on a dead server.
+func TestTrackerEndsWhenTheServerDies(t *testing.T) {
+	srv := adbtest.StartServer(t)
+	ctx := ctxT(t, 30*time.Second)
+	tr, err := srv.TrackDevices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for range tr.C {
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tracker outlived the server")
+	}
+	if err := tr.Err(); !errors.Is(err, adb.ErrClosed) || !strings.Contains(err.Error(), "stopped answering") {
+		t.Fatalf("tracker ended with %v", err)
+	}
+	if _, err := srv.Version(ctx); !errors.Is(err, adb.ErrNoServer) {
+		t.Fatalf("Version after kill: %v", err)
+	}
+}
