@@ -16,7 +16,7 @@ import (
 
 func startSim(t *testing.T, sc *Scenario, n int) *Simulator {
 	t.Helper()
-	s, err := Start(context.Background(), Options{Devices: n, Scenario: sc, Log: func(l string) { t.Log(l) }})
+	s, err := Start(context.Background(), Options{Devices: n, Scenario: sc, Log: func(l string) { t.Log(time.Now().Format("05.000"), l) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,5 +103,25 @@ func TestRealADBDrivesSimulator(t *testing.T) {
 	b, _ := d.Android.FS().ReadFile(p.Update.APKPath())
 	if !bytes.Equal(b, other) {
 		t.Fatal("installed APK bytes differ")
+	}
+
+	// adb install -r over the system app: the update lands in /data, the system copy stays hidden.
+	update := testapk.Build(t, testapk.Spec{Package: "ru.oneme.app", VersionCode: 26})
+	updPath := filepath.Join(dir, "update.apk")
+	os.WriteFile(updPath, update, 0o644)
+	if out, errOut, err := h.run(60*time.Second, "-s", addr, "install", "-r", updPath); err != nil || !strings.Contains(out, "Success") {
+		t.Fatalf("install -r: %v %q %q", err, out, errOut)
+	}
+	out, _, _ = h.run(20*time.Second, "-s", addr, "shell", "dumpsys", "package", "ru.oneme.app")
+	if !strings.Contains(out, "Hidden system packages:") || !strings.Contains(out, "UPDATED_SYSTEM_APP") {
+		t.Fatalf("dumpsys after an update over the system app:\n%s", out)
+	}
+	// adb uninstall removes the update; the system app remains.
+	if out, errOut, err := h.run(30*time.Second, "-s", addr, "uninstall", "ru.oneme.app"); err != nil || !strings.Contains(out, "Success") {
+		t.Fatalf("uninstall: %v %q %q", err, out, errOut)
+	}
+	out, _, _ = h.run(20*time.Second, "-s", addr, "shell", "cmd", "package", "list", "packages", "-f", "ru.oneme")
+	if out != "package:/product/app/Messenger/Messenger.apk=ru.oneme.app\n" {
+		t.Fatalf("after uninstalling the update: %q", out)
 	}
 }

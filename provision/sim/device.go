@@ -39,15 +39,14 @@ type AuthConfig struct {
 
 // Faults are a device's scripted misbehaviours.
 type Faults struct {
-	Offline             bool          // CNXN never answered
-	BytesPerSecond      int64         // slow link: bandwidth limit per connection (0: none)
-	DropAfterBytes      int64         // close each adb connection after this many bytes (0: never)
-	DropOnCommand       string        // close the adb connection when a service containing this is opened
-	RebootAfter         time.Duration // reboot by itself this long after starting (0: never)
-	RebootDelay         time.Duration // how long a reboot keeps the device away (default 2s)
-	FastbootDropAfter   int64         // close the fastboot connection after this many download bytes
-	FastbootFailFlash   string        // partition whose flash fails with FAIL
-	AdbDisconnectedOnce bool          // internal: a reboot fault already fired
+	Offline           bool          // CNXN never answered
+	BytesPerSecond    int64         // slow link: bandwidth limit per connection (0: none)
+	DropAfterBytes    int64         // close each adb connection after this many bytes (0: never)
+	DropOnCommand     string        // close the adb connection when a service containing this is opened
+	RebootAfter       time.Duration // reboot by itself this long after starting (0: never)
+	RebootDelay       time.Duration // how long a reboot keeps the device away (default 2s)
+	FastbootDropAfter int64         // close the fastboot connection after this many download bytes
+	FastbootFailFlash string        // partition whose flash fails with FAIL
 }
 
 // DeviceConfig is everything needed to start a simulated device.
@@ -82,10 +81,12 @@ type Device struct {
 	adbLn     net.Listener
 	fbLn      net.Listener
 	conns     map[net.Conn]struct{}
+	adbAddr   string
+	fbAddr    string
+	up        chan struct{} // closed while the device is up
 	downUntil time.Time
 	keys      []*rsa.PublicKey // accepted host keys
 	reboots   int
-	started   time.Time
 	rebootTo  string
 
 	fb fastbootState
@@ -99,10 +100,18 @@ type Device struct {
 func (d *Device) Serial() string { return d.cfg.Serial }
 
 // ADBAddr returns the adb address (host:port).
-func (d *Device) ADBAddr() string { return d.adbLn.Addr().String() }
+func (d *Device) ADBAddr() string { return d.adbAddr }
 
 // FastbootAddr returns the fastboot address (host:port).
-func (d *Device) FastbootAddr() string { return d.fbLn.Addr().String() }
+func (d *Device) FastbootAddr() string { return d.fbAddr }
+
+// LastRebootTarget returns the target of the last reboot: "" (normal), "bootloader", "recovery",
+// "fastboot".
+func (d *Device) LastRebootTarget() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rebootTo
+}
 
 // Reboots returns how many times the device has rebooted.
 func (d *Device) Reboots() int {
@@ -173,13 +182,15 @@ func (d *Device) start(ctx context.Context, adbAddr, fbAddr string) error {
 		d.adbLn.Close()
 		return fmt.Errorf("starting simulated device %s: fastboot listener: %w", d.cfg.Serial, err)
 	}
+	d.adbAddr, d.fbAddr = d.adbLn.Addr().String(), d.fbLn.Addr().String()
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.conns = map[net.Conn]struct{}{}
-	d.started = time.Now()
+	d.up = make(chan struct{})
+	close(d.up)
 	d.Android.OnReboot = func(target string) { go d.Reboot(target) }
 	d.wg.Add(2)
-	go d.acceptLoop(d.adbLn, func(c net.Conn) { (&transport{dev: d, conn: c}).serve(d.ctx) })
-	go d.acceptLoop(d.fbLn, d.serveFastboot)
+	go d.acceptLoop(func() net.Listener { return d.adbLn }, func(c net.Conn) { (&transport{dev: d, conn: c}).serve(d.ctx) })
+	go d.acceptLoop(func() net.Listener { return d.fbLn }, d.serveFastboot)
 	if after := d.cfg.Faults.RebootAfter; after > 0 {
 		d.wg.Add(1)
 		go func() {
@@ -197,23 +208,39 @@ func (d *Device) start(ctx context.Context, adbAddr, fbAddr string) error {
 	return nil
 }
 
-func (d *Device) acceptLoop(ln net.Listener, serve func(net.Conn)) {
+// acceptLoop serves the listener that ln returns, waiting out reboots (during which the listener
+// is closed, so connections are refused as by a phone that is restarting).
+func (d *Device) acceptLoop(ln func() net.Listener, serve func(net.Conn)) {
 	defer d.wg.Done()
 	for {
-		c, err := ln.Accept()
-		if err != nil {
+		d.mu.Lock()
+		l, up := ln(), d.up
+		d.mu.Unlock()
+		select {
+		case <-up:
+		case <-d.ctx.Done():
 			return
 		}
 		d.mu.Lock()
-		down := time.Now().Before(d.downUntil)
-		if !down {
-			d.conns[c] = struct{}{}
-		}
+		l = ln()
 		d.mu.Unlock()
-		if down {
-			c.Close()
-			continue
+		c, err := l.Accept()
+		if err != nil {
+			if d.ctx.Err() != nil {
+				return
+			}
+			d.mu.Lock()
+			rebooting := d.up != up || time.Now().Before(d.downUntil)
+			d.mu.Unlock()
+			if rebooting {
+				continue
+			}
+			d.logf("accept: %v", err)
+			return
 		}
+		d.mu.Lock()
+		d.conns[c] = struct{}{}
+		d.mu.Unlock()
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
@@ -237,17 +264,26 @@ func (d *Device) wrap(c net.Conn) net.Conn {
 	return &faultConn{Conn: c, rate: f.BytesPerSecond, dropAfter: f.DropAfterBytes, dev: d}
 }
 
-// Reboot drops every connection and keeps the device away for the reboot delay. target is
-// recorded ("" normal, "bootloader", "recovery").
+// Reboot drops every connection and closes both ports for the reboot delay (connections are
+// refused meanwhile), then listens again on the same ports. target is recorded ("" normal,
+// "bootloader", "recovery").
 func (d *Device) Reboot(target string) {
 	delay := d.cfg.Faults.RebootDelay
 	if delay <= 0 {
 		delay = 2 * time.Second
 	}
 	d.mu.Lock()
+	if time.Now().Before(d.downUntil) || d.ctx == nil || d.ctx.Err() != nil {
+		d.mu.Unlock()
+		return
+	}
 	d.downUntil = time.Now().Add(delay)
 	d.reboots++
 	d.rebootTo = target
+	d.up = make(chan struct{})
+	up := d.up
+	d.adbLn.Close()
+	d.fbLn.Close()
 	conns := make([]net.Conn, 0, len(d.conns))
 	for c := range d.conns {
 		conns = append(conns, c)
@@ -257,6 +293,40 @@ func (d *Device) Reboot(target string) {
 	for _, c := range conns {
 		c.Close()
 	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		for attempt := 0; ; attempt++ {
+			a, errA := net.Listen("tcp", d.adbAddr)
+			f, errF := net.Listen("tcp", d.fbAddr)
+			if errA == nil && errF == nil {
+				d.mu.Lock()
+				d.adbLn, d.fbLn = a, f
+				close(up)
+				d.mu.Unlock()
+				d.logf("back after reboot")
+				return
+			}
+			if a != nil {
+				a.Close()
+			}
+			if f != nil {
+				f.Close()
+			}
+			if attempt == 50 || d.ctx.Err() != nil {
+				d.logf("cannot listen again after reboot: %v %v", errA, errF)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 }
 
 // Close stops the device's listeners and connections and waits for its goroutines.
@@ -265,9 +335,9 @@ func (d *Device) Close() error {
 		return nil
 	}
 	d.cancel()
+	d.mu.Lock()
 	d.adbLn.Close()
 	d.fbLn.Close()
-	d.mu.Lock()
 	for c := range d.conns {
 		c.Close()
 	}

@@ -8,6 +8,9 @@
 //     its Android state (package android) and its partitions.
 //   - Transport: one TCP connection from an adb host to the simulated adbd: CNXN, AUTH, then
 //     streams (see provision/adb/wire).
+//   - Flow control: one WRTE in flight per stream and direction, acknowledged by OKAY once the
+//     receiving service has consumed it. The delayed_ack feature of newer adb (a byte window per
+//     stream) is not announced: Debian's adb 29 does not know it.
 //   - Service: what a stream is opened to: shell (v2 and legacy), exec, sync, abb_exec, reboot.
 //   - Scenario: a YAML document describing devices (properties, packages, partitions, files,
 //     faults); see README "Device simulator" and scenario.go.

@@ -40,6 +40,7 @@ type DeviceSpec struct {
 	Properties     map[string]string            `yaml:"properties"`
 	Settings       map[string]map[string]string `yaml:"settings"`
 	Users          []int                        `yaml:"users"`
+	Features       []string                     `yaml:"features"` // adbd features (default: DefaultFeatures)
 	Auth           string                       `yaml:"auth"`
 	AuthorizedKeys []string                     `yaml:"authorizedKeys"`
 	Packages       []PackageSpec                `yaml:"packages"`
@@ -304,6 +305,9 @@ func (s *Scenario) build(i, total int) (DeviceConfig, *android.Device, error) {
 	cfg := DeviceConfig{
 		Serial: serial, Product: or(ds.Product, "sim_phone"), Model: or(ds.Model, "Simulated Phone"), Device: or(ds.Device, "sim"),
 		Features: DefaultFeatures, Unlocked: ds.Unlocked == nil || *ds.Unlocked, Slotted: ds.Slotted == nil || *ds.Slotted,
+	}
+	if ds.Features != nil {
+		cfg.Features = ds.Features
 	}
 	cfg.Auth.Mode = AuthMode(or(ds.Auth, string(AuthAny)))
 	for _, k := range ds.AuthorizedKeys {

@@ -32,7 +32,9 @@ func (d *Device) service(name string) handler {
 	case strings.HasPrefix(name, "exec:"):
 		cmd := strings.TrimPrefix(name, "exec:")
 		return func(ctx context.Context, s *stream) {
-			d.Android.Run(ctx, cmd, s, s, s)
+			w := s.buffered()
+			d.Android.Run(ctx, cmd, s, w, w)
+			w.Flush()
 		}
 	case name == "sync:":
 		return func(ctx context.Context, s *stream) { d.sync(ctx, s) }
@@ -62,7 +64,9 @@ func (d *Device) shell(ctx context.Context, s *stream, sh wire.ShellService) {
 			d.interactive(ctx, s, s, s)
 			return
 		}
-		d.Android.Run(ctx, sh.Command, s, s, s)
+		w := s.buffered()
+		d.Android.Run(ctx, sh.Command, s, w, w)
+		w.Flush()
 		return
 	}
 	// shell v2: stdin arrives in packets; stdout, stderr and the exit status go out in packets.
@@ -87,13 +91,16 @@ func (d *Device) shell(ctx context.Context, s *stream, sh wire.ShellService) {
 			}
 		}
 	}()
-	out := &shellPacketWriter{s: s, id: wire.ShellStdout}
-	errw := &shellPacketWriter{s: s, id: wire.ShellStderr}
 	var code int
 	if sh.Command == "" {
+		// Interactive: every prompt and answer goes out at once.
+		out := &shellPacketWriter{w: s, id: wire.ShellStdout}
 		code = d.interactive(ctx, stdinR, out, out)
 	} else {
-		code = d.Android.Run(ctx, sh.Command, stdinR, out, errw)
+		// A command's output is gathered into WRTEs of the negotiated max payload.
+		bw := s.buffered()
+		code = d.Android.Run(ctx, sh.Command, stdinR, &shellPacketWriter{w: bw, id: wire.ShellStdout}, &shellPacketWriter{w: bw, id: wire.ShellStderr})
+		bw.Flush()
 	}
 	stdinR.Close()
 	_ = wire.WriteShellPacket(s, wire.ShellExit, []byte{byte(code)})
@@ -101,7 +108,7 @@ func (d *Device) shell(ctx context.Context, s *stream, sh wire.ShellService) {
 
 // shellPacketWriter frames writes as shell v2 packets of one id, serialising writers.
 type shellPacketWriter struct {
-	s  *stream
+	w  io.Writer
 	id wire.ShellID
 }
 
@@ -110,7 +117,7 @@ func (w *shellPacketWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		c := min(len(p), max)
-		if err := wire.WriteShellPacket(w.s, w.id, p[:c]); err != nil {
+		if err := wire.WriteShellPacket(w.w, w.id, p[:c]); err != nil {
 			return n, err
 		}
 		n += c
@@ -165,12 +172,14 @@ func (d *Device) abb(ctx context.Context, s *stream, args []string, exec bool) {
 		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 	}
 	line := strings.Join(quoted, " ")
+	bw := s.buffered()
+	defer bw.Flush()
 	if exec {
-		d.Android.Run(ctx, line, s, s, s)
+		d.Android.Run(ctx, line, s, bw, bw)
 		return
 	}
-	code := d.Android.Run(ctx, line, s, &shellPacketWriter{s: s, id: wire.ShellStdout}, &shellPacketWriter{s: s, id: wire.ShellStderr})
-	_ = wire.WriteShellPacket(s, wire.ShellExit, []byte{byte(code)})
+	code := d.Android.Run(ctx, line, s, &shellPacketWriter{w: bw, id: wire.ShellStdout}, &shellPacketWriter{w: bw, id: wire.ShellStderr})
+	_ = wire.WriteShellPacket(bw, wire.ShellExit, []byte{byte(code)})
 }
 
 // sync serves the file sync protocol against the device's file system.

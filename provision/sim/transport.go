@@ -120,6 +120,7 @@ func (t *transport) serve(ctx context.Context) {
 func (t *transport) handshake() bool {
 	p, err := t.r.ReadPacket()
 	if err != nil || p.Command != wire.CmdCNXN {
+		t.dev.logf("adb handshake: no CNXN from the host: %v %v", p.Command, err)
 		return false
 	}
 	t.version, t.maxPayload = wire.Negotiate(wire.Version, wire.MaxPayload, p.Arg0, p.Arg1)
@@ -345,5 +346,9 @@ func (s *stream) Close() error {
 	}
 	return nil
 }
+
+// buffered returns a writer that gathers output into WRTEs of the negotiated max payload; the
+// caller flushes it when the command is done.
+func (s *stream) buffered() *bufio.Writer { return bufio.NewWriterSize(s, int(s.t.maxPayload)) }
 
 var _ io.ReadWriteCloser = (*stream)(nil)

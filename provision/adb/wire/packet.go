@@ -181,8 +181,8 @@ type Reader struct {
 	// MaxPayload is the largest payload accepted; a larger length is an error before anything is
 	// allocated. NewReader sets it to MaxPayload, which any peer may send in its CNXN.
 	MaxPayload uint32
-	// Version is the negotiated protocol version; below VersionSkipChecksum payload checksums are
-	// verified.
+	// Version is the negotiated protocol version; below VersionSkipChecksum non-zero payload
+	// checksums are verified.
 	Version uint32
 }
 
@@ -229,7 +229,9 @@ func (r *Reader) ReadPacket() (Packet, error) {
 			return Packet{}, fmt.Errorf("reading %s payload at offset %d: %w", h.Command, start+HeaderSize, err)
 		}
 	}
-	if r.Version < VersionSkipChecksum {
+	// Below VersionSkipChecksum a non-zero checksum must match. A zero checksum is accepted: an adb
+	// host reconnecting to a device it knew keeps its negotiated version and sends CNXN with 0.
+	if r.Version < VersionSkipChecksum && h.Checksum != 0 {
 		if sum := Checksum(p.Payload); sum != h.Checksum {
 			return Packet{}, fmt.Errorf("reading %s packet at offset %d: checksum 0x%08x, payload sums to 0x%08x: %w", h.Command, start, h.Checksum, sum, ErrBadChecksum)
 		}

@@ -96,6 +96,12 @@ func TestReadPacketErrors(t *testing.T) {
 			}
 		})
 	}
+	// A zero checksum is accepted (a reconnecting adb host sends one).
+	zeroSum := append([]byte(nil), good...)
+	copy(zeroSum[16:20], []byte{0, 0, 0, 0})
+	if _, err := NewReader(bytes.NewReader(zeroSum)).ReadPacket(); err != nil {
+		t.Fatalf("zero checksum: %v", err)
+	}
 	// A wrong checksum is ignored once the skip-checksum version is negotiated.
 	r := NewReader(bytes.NewReader(badSum))
 	r.Version = VersionSkipChecksum

@@ -186,3 +186,15 @@ func FuzzShellLine(f *testing.F) {
 		}
 	})
 }
+
+func FuzzReadAPKInfo(f *testing.F) {
+	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
+	f.Add([]byte("not a zip"))
+	f.Add(testapk.Build(f, testapk.Spec{Package: "a.b", VersionCode: 1, Permissions: []string{"android.permission.CAMERA"}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		info, err := ReadAPKInfo(bytes.NewReader(b), int64(len(b)))
+		if err == nil && info.Package == "" {
+			t.Fatal("accepted an APK without a package name")
+		}
+	})
+}
