@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
+	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
+	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 )
@@ -51,6 +53,8 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 // subcommands lists the constructors of provkit's top-level commands, one line each.
 var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	apkcmd.NewCmdAPK,
+	image.NewCmdImage,
+	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
