@@ -131,6 +131,10 @@ func TestAgainstApksignerAllSchemes(t *testing.T) {
 	if res.Signers[0].SHA256 != sha || res.Signers[0].Subject != dn {
 		t.Fatalf("signer #1: provkit %s %q, apksigner %s %q", res.Signers[0].SHA256, res.Signers[0].Subject, sha, dn)
 	}
+	_, _, _, verbose := apksignerVerify(t, b.dir, "-v", "signed.apk")
+	if want := "Signer #1 public key SHA-256 digest: " + res.Signers[0].PublicKeySHA256; !strings.Contains(verbose, want) {
+		t.Fatalf("apksigner -v does not print %q:\n%s", want, verbose)
+	}
 	if res.Package != "dev.provkit.tools" || res.VersionCode != 42 || res.MinSDK != 21 || res.TargetSDK != 33 {
 		t.Fatalf("manifest facts: %+v", res)
 	}
