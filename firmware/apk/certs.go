@@ -32,7 +32,7 @@ func (c *certInfo) spkiSHA256Hex() string {
 	s := sha256.Sum256(c.RawSPKI)
 	return hex.EncodeToString(s[:])
 }
-func (c *certInfo) md5Hex() string    { s := md5.Sum(c.Raw); return hex.EncodeToString(s[:]) }
+func (c *certInfo) md5Hex() string { s := md5.Sum(c.Raw); return hex.EncodeToString(s[:]) }
 
 // parseCertificate is the one place that decodes signer certificates: tolerantly, as apksig does
 // (package cert), keeping the bytes exactly as encoded.

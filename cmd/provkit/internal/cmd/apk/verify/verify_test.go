@@ -21,7 +21,9 @@ func TestNewCmdVerifyFlags(t *testing.T) {
 	}{
 		{[]string{"a.apk"}, "", func(o *Options) bool { return len(o.APKs) == 1 && o.MinSDK == 0 && !o.JSON }},
 		{[]string{"--json", "-v", "--min-sdk-version", "24", "--max-sdk-version", "33", "a.apk", "b.apk"}, "",
-			func(o *Options) bool { return o.JSON && o.Verbose && o.MinSDK == 24 && o.MaxSDK == 33 && len(o.APKs) == 2 }},
+			func(o *Options) bool {
+				return o.JSON && o.Verbose && o.MinSDK == 24 && o.MaxSDK == 33 && len(o.APKs) == 2
+			}},
 		{[]string{"--policy", "p.yaml", "--v4-signature-file", "a.idsig", "a.apk"}, "",
 			func(o *Options) bool { return o.PolicyPath == "p.yaml" && o.V4File == "a.idsig" }},
 		{[]string{}, "needs at least 1 argument", nil},
