@@ -3,6 +3,7 @@ package apk
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand"
@@ -193,5 +194,16 @@ func TestZipStrictness(t *testing.T) {
 	res := mustVerify(t, p, opts24)
 	if res.Verified || !res.HasError("MALFORMED_APK") || !strings.Contains(res.Errors[0].Message, "duplicate entry") {
 		t.Fatalf("duplicate entry accepted: %+v", res.Errors)
+	}
+}
+
+func TestVerifyCancelled(t *testing.T) {
+	key := newTestKey(t, "app", "ec")
+	p := signedFixture(t, key, signConf{v2: true, v3: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := VerifyFile(ctx, p, opts24)
+	if !errors.Is(err, context.Canceled) || res != nil {
+		t.Fatalf("cancelled verification: result %v, error %v (want context.Canceled)", res, err)
 	}
 }
