@@ -207,3 +207,22 @@ func TestVerifyCancelled(t *testing.T) {
 		t.Fatalf("cancelled verification: result %v, error %v (want context.Canceled)", res, err)
 	}
 }
+
+// TestVerifyZip64: an APK whose End of Central Directory is ZIP64 verifies (newer apksig reads
+// ZIP64), with the ZIP64 record's CD offset and the locator patched for the content digest.
+func TestVerifyZip64(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "zip64.apk")
+	writeTestZipOpts(t, p, sampleEntries(t), true)
+	key := newTestKey(t, "zip64", "ec")
+	signTestAPK(t, p, key, signConf{v2: true, v3: true})
+	res := mustVerify(t, p, opts24)
+	if !res.Verified {
+		t.Fatalf("ZIP64 APK: %+v", res.Errors)
+	}
+	// The same file with a flipped byte in the ZIP64 record fails.
+	data, _ := os.ReadFile(p)
+	data[len(data)-22-20-56+40] ^= 1 // CD size in the ZIP64 record
+	if res, err := Verify(context.Background(), bytes.NewReader(data), int64(len(data)), opts24); err != nil || res.Verified {
+		t.Fatalf("tampered ZIP64 record: verified=%v err=%v", res != nil && res.Verified, err)
+	}
+}
