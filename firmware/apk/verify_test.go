@@ -3,9 +3,9 @@ package apk
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math/rand"
 	"os"
 	"path/filepath"
