@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
@@ -52,6 +53,7 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 
 // subcommands lists the constructors of provkit's top-level commands, one line each.
 var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
+	apkcmd.NewCmdAPK,
 	image.NewCmdImage,
 	func(ios *iostreams.IOStreams) *cobra.Command { return patch.NewCmdPatch(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
