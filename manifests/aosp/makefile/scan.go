@@ -1,6 +1,7 @@
 package makefile
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 )
@@ -97,7 +98,7 @@ type physLine struct {
 }
 
 func splitPhys(src []byte) []physLine {
-	var out []physLine
+	out := make([]physLine, 0, bytes.Count(src, []byte{'\n'})+1)
 	start, num := 0, 1
 	for i, c := range src {
 		if c == '\n' {
@@ -167,6 +168,7 @@ func stripComment(s string) (code string, hadComment bool) {
 func Parse(name string, src []byte) (*File, error) {
 	f := &File{Name: name, Src: src}
 	lines := splitPhys(src)
+	f.Stmts = make([]Stmt, 0, len(lines))
 	var stack []int  // indices of open if-statements
 	var branch []int // branch number of each open conditional
 	inRule := false  // a rule has been seen and no non-recipe line since
