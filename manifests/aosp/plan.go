@@ -367,9 +367,21 @@ func (pl *planner) patch(ctx context.Context) error {
 			apkPath = filepath.Join(pol.Dir, apkPath)
 		}
 		rep.APK = apkPath
+		// The APK's digest, taken before and after verification: Apply copies the APK and checks the
+		// copy against it, so a file replaced during or after verification is never installed.
+		sum, ok, err := hashFile(apkPath)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("reading APK %s: %w", apkPath, fs.ErrNotExist)
+		}
 		facts, err := pl.o.Inspector.InspectAPK(ctx, apkPath)
 		if err != nil {
 			return fmt.Errorf("inspecting the APK of %s: %w", app.Package, err)
+		}
+		if again, _, err := hashFile(apkPath); err != nil || again != sum {
+			return fmt.Errorf("inspecting the APK of %s: %w: %s changed while it was being verified", app.Package, ErrSourceChanged, apkPath)
 		}
 		checks := app.CheckAPK(facts.PolicyFacts())
 		if facts.Package != app.Package {
@@ -394,15 +406,6 @@ func (pl *planner) patch(ctx context.Context) error {
 		pl.p.Apps = append(pl.p.Apps, rep)
 		if pl.p.Blocked() {
 			continue
-		}
-		// The digest of the verified APK: Apply copies it and checks the copy against it, so an APK
-		// replaced after verification is never installed.
-		sum, ok, err := hashFile(apkPath)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("reading APK %s: %w", apkPath, fs.ErrNotExist)
 		}
 		pl.specs = append(pl.specs, &appSpec{app: app, facts: facts, module: app.ModuleName(), partition: app.PatchPartition(),
 			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apkPath: apkPath, apkSHA256: sum, dexPreopt: pl.o.DexPreopt, preproc: pl.o.Preprocessed})
