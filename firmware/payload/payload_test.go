@@ -326,6 +326,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(readSample(f, "aosp-update-engine/delta_payload.bin"))
 	pl, _ := fullTestPayload(f)
 	f.Add(pl)
+	f.Add(buildPayload([]testPart{{name: "p", size: 8192, content: make([]byte, 8192), ops: []testOp{
+		{typ: OpReplace, blob: make([]byte, 4096), dst: []Extent{{0, 1}}}, {typ: OpZero, dst: []Extent{{1, 1}}}}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Open(bytes.NewReader(data), int64(len(data)))
 		if err != nil {

@@ -313,7 +313,7 @@ func (im *Image) backupOffset(slot int) int64 {
 
 func readGeometry(r io.ReaderAt, size, off int64) (Geometry, error) {
 	g := Geometry{Offset: off}
-	if off+GeometrySize > size && off+geometryStruct > size {
+	if off+geometryStruct > size {
 		return g, ErrNotSuper
 	}
 	buf := make([]byte, geometryStruct)
