@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
+	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 )
@@ -48,7 +50,10 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 }
 
 // subcommands lists the constructors of provkit's top-level commands, one line each.
-var subcommands = []func(*iostreams.IOStreams) *cobra.Command{}
+var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
+	image.NewCmdImage,
+	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
+}
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
 // here and nowhere else.

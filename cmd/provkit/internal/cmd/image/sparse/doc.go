@@ -1,0 +1,3 @@
+// Package sparse implements "provkit image sparse": convert a raw image to an Android sparse image
+// as img2simg does.
+package sparse

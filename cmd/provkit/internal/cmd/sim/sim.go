@@ -1,0 +1,195 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	provsim "github.com/provkit/provkit/provision/sim"
+)
+
+// Options are the inputs of `provkit sim`.
+type Options struct {
+	IO             *iostreams.IOStreams
+	Devices        int
+	Scenario       string
+	BasePort       int
+	JSON           bool
+	ADBConnect     bool
+	Verbose        bool
+	APK            string
+	UpdateAPK      string
+	WrongSignerAPK string
+	// Ready, when set, is called once the devices are listening (tests).
+	Ready func(*provsim.Simulator)
+}
+
+// NewCmdSim returns the sim command. runF replaces simRun in tests.
+func NewCmdSim(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "sim [--devices <n>] [--scenario {<file>|<builtin>}] [--base-port <port>] [--json] [--adb-connect]",
+		Short: "Start simulated Android devices that adb and fastboot accept",
+		Long: `Start simulated Android devices on 127.0.0.1, each with an adb port (the real adbd protocol:
+shell, exec, sync, install, reboot) and a fastboot TCP port (getvar, download, flash with sparse
+images, erase, set_active, reboot). Print one line per device: serial, adb address, fastboot
+address. Serve until interrupted.
+
+The devices' state (properties, packages, partitions, files, faults) comes from a scenario: a YAML
+file (see README "Device simulator") or a built-in name:
+  ` + strings.Join(provsim.BuiltinNames(), ", ") + `.
+Built-in scenarios install the APK given by --apk (and --wrong-signer-apk for wrong-signer).
+
+Ports: adb on <base-port>+2i, fastboot on <base-port>+2i+1; never 5555-5585, which the adb server
+scans for emulators. --base-port 0 picks free ports.
+` + cmdutil.ExitStatus(
+			"0    stopped by Ctrl-C or SIGTERM",
+			"1    the devices could not be started (bad scenario, port in use, adb server unreachable)",
+			"2    bad flags"),
+		Example: `  # Six devices, one of each kind of the "mixed" built-in scenario, attached to the local adb server
+  provkit sim --devices 6 --scenario mixed --apk messenger.apk --wrong-signer-apk other.apk --adb-connect
+
+  # Devices described by a scenario file, addresses as JSON
+  provkit sim --devices 16 --scenario line.yaml --json
+
+  # Then, in another terminal
+  adb -s 127.0.0.1:15555 shell pm path ru.oneme.app
+  fastboot -s tcp:127.0.0.1:15556 getvar all`,
+		Args: cmdutil.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if opts.Devices <= 0 || opts.Devices > provsim.MaxDevices {
+				return cmdutil.FlagErrorf("--devices %d: use 1 to %d", opts.Devices, provsim.MaxDevices)
+			}
+			if opts.BasePort < 0 || opts.BasePort > 65535 {
+				return cmdutil.FlagErrorf("--base-port %d: use 0 (free ports) or 1024-65535", opts.BasePort)
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return simRun(c.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&opts.Devices, "devices", 1, "start `<n>` devices (scenario templates are cycled)")
+	f.StringVar(&opts.Scenario, "scenario", "compliant", "scenario YAML `<file>`, or a built-in scenario name")
+	f.IntVar(&opts.BasePort, "base-port", provsim.DefaultBasePort, "first `<port>`: adb on port+2i, fastboot on port+2i+1 (0: free ports)")
+	f.BoolVar(&opts.JSON, "json", false, "print the devices as one JSON document")
+	f.BoolVar(&opts.ADBConnect, "adb-connect", false, "attach every device to the local adb server (adb connect), detach on exit")
+	f.BoolVar(&opts.Verbose, "verbose", false, "log connections, services and faults to stderr")
+	f.StringVar(&opts.APK, "apk", "", "the mandated app's APK `<file>`, installed by built-in scenarios")
+	f.StringVar(&opts.UpdateAPK, "update-apk", "", "a newer APK `<file>` of the app, carried in /data by built-in \"updated\" devices")
+	f.StringVar(&opts.WrongSignerAPK, "wrong-signer-apk", "", "the app's APK `<file>` signed by another key, for built-in \"wrong-signer\" devices")
+	return cmd
+}
+
+// deviceJSON is one device in --json output.
+type deviceJSON struct {
+	Serial   string `json:"serial"`
+	ADB      string `json:"adb"`
+	Fastboot string `json:"fastboot"`
+	Attached *bool  `json:"attached,omitempty"`
+}
+
+func loadScenario(opts *Options) (*provsim.Scenario, error) {
+	if _, err := os.Stat(opts.Scenario); err == nil || strings.ContainsAny(opts.Scenario, "/.") {
+		return provsim.LoadScenario(opts.Scenario)
+	}
+	read := func(flag, path string) ([]byte, error) {
+		if path == "" {
+			return nil, nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", flag, err)
+		}
+		return b, nil
+	}
+	var apks provsim.BuiltinAPKs
+	var err error
+	if apks.Genuine, err = read("--apk", opts.APK); err != nil {
+		return nil, err
+	}
+	if apks.Update, err = read("--update-apk", opts.UpdateAPK); err != nil {
+		return nil, err
+	}
+	if apks.WrongSigner, err = read("--wrong-signer-apk", opts.WrongSignerAPK); err != nil {
+		return nil, err
+	}
+	return provsim.Builtin(opts.Scenario, apks)
+}
+
+func simRun(ctx context.Context, opts *Options) error {
+	sc, err := loadScenario(opts)
+	if err != nil {
+		return err
+	}
+	var logf func(string)
+	if opts.Verbose {
+		logf = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "sim: %s\n", s) }
+	}
+	s, err := provsim.Start(ctx, provsim.Options{Devices: opts.Devices, BasePort: opts.BasePort, Scenario: sc, Log: logf})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	devs := s.Devices()
+	out := make([]deviceJSON, len(devs))
+	server := provsim.ADBServerAddr()
+	var attached []string
+	for i, d := range devs {
+		out[i] = deviceJSON{Serial: d.Serial(), ADB: d.ADBAddr(), Fastboot: d.FastbootAddr()}
+		if opts.ADBConnect {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			reply, err := provsim.HostRequest(cctx, server, "host:connect:"+d.ADBAddr())
+			cancel()
+			if err != nil {
+				return fmt.Errorf("attaching %s to the adb server: %w", d.Serial(), err)
+			}
+			ok := strings.Contains(reply, "connected to")
+			out[i].Attached = &ok
+			attached = append(attached, d.ADBAddr())
+			if !ok {
+				fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", d.Serial(), reply)
+			}
+		}
+	}
+	if len(attached) > 0 {
+		defer func() {
+			for _, a := range attached {
+				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, _ = provsim.HostRequest(dctx, server, "host:disconnect:"+a)
+				cancel()
+			}
+		}()
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"devices": out}); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range out {
+			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", d.Serial, d.ADB, d.Fastboot)
+		}
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "sim: serving %d device(s); press Ctrl-C to stop\n", len(devs))
+	if opts.Ready != nil {
+		opts.Ready(s)
+	}
+	<-ctx.Done()
+	fmt.Fprintln(opts.IO.ErrOut, "sim: stopping")
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/internal/testtool"
+	provsim "github.com/provkit/provkit/provision/sim"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runSim runs `provkit sim args...` until ready is called, lets check look at the running devices,
+// then interrupts it and returns stdout, stderr and the error.
+func runSim(t *testing.T, args []string, check func(*provsim.Simulator)) (string, string, error) {
+	t.Helper()
+	ios, _, _, _ := iostreams.Test()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	ios.Out, ios.ErrOut = out, errOut
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := NewCmdSim(ios, func(ctx context.Context, o *Options) error {
+		o.Ready = func(s *provsim.Simulator) {
+			if check != nil {
+				check(s)
+			}
+			cancel()
+		}
+		return simRun(ctx, o)
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+func TestSimPrintsDevices(t *testing.T) {
+	out, errOut, err := runSim(t, []string{"--devices", "3", "--base-port", "0", "--scenario", "missing"}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("stdout:\n%s", out)
+	}
+	for i, l := range lines {
+		f := strings.Split(l, "\t")
+		if len(f) != 3 || f[0] != "SIM-MISSING-00"+strconv.Itoa(i+1) || !strings.HasPrefix(f[1], "127.0.0.1:") || !strings.HasPrefix(f[2], "127.0.0.1:") {
+			t.Errorf("line %q", l)
+		}
+	}
+	if !strings.Contains(errOut, "serving 3 device(s)") {
+		t.Errorf("stderr: %q", errOut)
+	}
+}
+
+func TestSimJSON(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "line.yaml")
+	os.WriteFile(sc, []byte("devices: [{serial: 'LINE%02d', android: 13}]\n"), 0o644)
+	out, errOut, err := runSim(t, []string{"--devices", "2", "--base-port", "0", "--scenario", sc, "--json"}, func(s *provsim.Simulator) {
+		if v := s.Devices()[1].Android.Prop("ro.build.version.release"); v != "13" {
+			t.Errorf("release %q", v)
+		}
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var doc struct {
+		Devices []struct{ Serial, ADB, Fastboot string } `json:"devices"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+	}
+	if len(doc.Devices) != 2 || doc.Devices[1].Serial != "LINE02" || doc.Devices[0].ADB == "" || doc.Devices[0].Fastboot == "" {
+		t.Fatalf("%+v", doc)
+	}
+}
+
+func TestSimFlagErrors(t *testing.T) {
+	for _, args := range [][]string{{"--devices", "0"}, {"--base-port", "-1"}, {"extra"}} {
+		ios, _, _, _ := iostreams.Test()
+		cmd := NewCmdSim(ios, func(context.Context, *Options) error { t.Fatal("ran with bad flags"); return nil })
+		cmd.SetArgs(args)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		if err := cmd.Execute(); cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	_, _, err := runSim(t, []string{"--scenario", "nonsense", "--base-port", "0"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "no built-in scenario") {
+		t.Errorf("unknown scenario: %v", err)
+	}
+	_, _, err = runSim(t, []string{"--base-port", "5550", "--devices", "4"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "5555-5585") {
+		t.Errorf("reserved ports: %v", err)
+	}
+}
+
+// TestSimAttachesToADBServer runs --adb-connect against a real adb server of its own.
+func TestSimAttachesToADBServer(t *testing.T) {
+	adb := testtool.Require(t, "adb")[0]
+	home := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	env := append(os.Environ(), "HOME="+home, "TMPDIR="+home, "ANDROID_ADB_SERVER_PORT="+port)
+	adbRun := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, adb, args...)
+		c.Env = env
+		b, _ := c.CombinedOutput()
+		return string(b)
+	}
+	adbRun("start-server")
+	t.Cleanup(func() { adbRun("kill-server") })
+	t.Setenv("ANDROID_ADB_SERVER_PORT", port)
+
+	var listed string
+	_, errOut, err := runSim(t, []string{"--base-port", "0", "--scenario", "missing", "--adb-connect"}, func(s *provsim.Simulator) {
+		addr := s.Devices()[0].ADBAddr()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if listed = adbRun("devices"); strings.Contains(listed, addr+"\tdevice") {
+				return
+			}
+		}
+		t.Errorf("adb devices:\n%s", listed)
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if after := adbRun("devices"); strings.Contains(after, "127.0.0.1:") {
+		t.Errorf("device still attached after sim stopped:\n%s", after)
+	}
+}

@@ -1,0 +1,35 @@
+// Package ext4 reads ext2/ext3/ext4 file systems as Android builds them (mke2fs + e2fsdroid),
+// read-only and through an io.ReaderAt, and presents them as an io/fs file system.
+//
+// Terms (see the kernel's Documentation/filesystems/ext4/):
+//
+//   - Block: the file system's unit of allocation, 1 KiB to 64 KiB. Block group: a run of blocks
+//     with its own block bitmap, inode bitmap and inode table, described by a group descriptor.
+//   - Inode: the record of one file (mode, owner, size, times, flags) and of where its data lives.
+//     Its i_block area (60 bytes) holds either an extent tree root, a legacy block map (12 direct,
+//     one single, one double and one triple indirect pointer), a fast symlink's target, or inline
+//     data.
+//   - Extent: a run of logical file blocks stored in a run of physical blocks. Extent trees have
+//     index nodes above leaves; an uninitialized (unwritten) extent reads as zeros; logical blocks
+//     that no extent covers are holes and read as zeros too.
+//   - Directory: a file of directory entries (inode, record length, name, type). An htree (dx)
+//     directory adds a hash index in its first block and in interior blocks that linear readers
+//     see as empty entries. An inline directory keeps its entries in the inode itself.
+//   - Extended attributes (xattrs): name/value pairs stored after the inode's extra fields and/or
+//     in one external block; Android stores the SELinux label as "security.selinux".
+//   - metadata_csum: CRC32C checksums over the superblock, group descriptors, inodes, extent tree
+//     blocks, directory blocks and xattr blocks. provkit verifies each one it reads and reports a
+//     mismatch as an error (ErrChecksum).
+//   - shared_blocks: an Android (e2fsdroid) read-only feature meaning several files may share
+//     physical blocks (deduplication); this reader never writes, so sharing is simply allowed.
+//
+// Open reads the superblock and group descriptors. Everything else is read on demand: looking up
+// a path reads the directories on the way, reading a file reads only the extent tree nodes and data
+// blocks that the requested bytes need. Every structure read is bounds-checked; a hostile image
+// (loops, extents past the end or into metadata, absurd counts, truncation, bad checksums) gets an
+// error wrapping ErrCorrupt that names the structure, inode and byte offset, never a panic.
+//
+// FS implements fs.FS, fs.StatFS, fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS. Files opened
+// from it implement io.ReaderAt and io.Seeker. A FileInfo's Sys() is an *Inode, which carries the
+// owner, inode number and extended attributes.
+package ext4

@@ -1,0 +1,442 @@
+package sim
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/provkit/provkit/provision/adb/wire"
+	"github.com/provkit/provkit/provision/sim/android"
+)
+
+// AuthMode says how a simulated adbd treats the host's keys.
+type AuthMode string
+
+// Auth modes.
+const (
+	// AuthAny accepts any host key the first time it is offered (the user taps "Always allow");
+	// later connections with the same key are authorised by signature.
+	AuthAny AuthMode = "any"
+	// AuthKeys accepts only the listed public keys.
+	AuthKeys AuthMode = "keys"
+	// AuthRefuse never authorises: the device stays "unauthorized".
+	AuthRefuse AuthMode = "refuse"
+	// AuthNone skips AUTH entirely (ro.adb.secure=0).
+	AuthNone AuthMode = "none"
+)
+
+// AuthConfig is a device's AUTH policy.
+type AuthConfig struct {
+	Mode AuthMode
+	Keys []*rsa.PublicKey
+}
+
+// Faults are a device's scripted misbehaviours.
+type Faults struct {
+	Offline           bool          // CNXN never answered
+	BytesPerSecond    int64         // slow link: bandwidth limit per connection (0: none)
+	DropAfterBytes    int64         // close each adb connection after this many bytes (0: never)
+	DropOnCommand     string        // close the adb connection when a service containing this is opened
+	RebootAfter       time.Duration // reboot by itself this long after starting (0: never)
+	RebootDelay       time.Duration // how long a reboot keeps the device away (default 2s)
+	FastbootDropAfter int64         // close the fastboot connection after this many download bytes
+	FastbootFailFlash string        // partition whose flash fails with FAIL
+}
+
+// DeviceConfig is everything needed to start a simulated device.
+type DeviceConfig struct {
+	Serial   string
+	Product  string // ro.product.name
+	Model    string // ro.product.model
+	Device   string // ro.product.device
+	Features []string
+	Auth     AuthConfig
+	Faults   Faults
+	// Partitions for fastboot; see Partition.
+	Partitions []PartitionConfig
+	Slotted    bool // A/B: partitions get _a/_b
+	Unlocked   bool
+}
+
+// DefaultFeatures are the features a current adbd announces that the simulator implements.
+var DefaultFeatures = []string{
+	wire.FeatureShell2, wire.FeatureCmd, wire.FeatureStat2, wire.FeatureLs2, wire.FeatureFixedPushMkdir,
+	wire.FeatureApex, wire.FeatureAbb, wire.FeatureFixedPushSymlinkTime, wire.FeatureAbbExec,
+	wire.FeatureRemountShell, wire.FeatureTrackApp, wire.FeatureSendRecv2,
+}
+
+// Device is one running simulated phone.
+type Device struct {
+	cfg     DeviceConfig
+	Android *android.Device
+	log     func(string)
+
+	mu        sync.Mutex
+	adbLn     net.Listener
+	fbLn      net.Listener
+	conns     map[net.Conn]struct{}
+	adbAddr   string
+	fbAddr    string
+	up        chan struct{} // closed while the device is up
+	downUntil time.Time
+	keys      []*rsa.PublicKey // accepted host keys
+	reboots   int
+	rebootTo  string
+
+	fb fastbootState
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Serial returns the device serial.
+func (d *Device) Serial() string { return d.cfg.Serial }
+
+// ADBAddr returns the adb address (host:port).
+func (d *Device) ADBAddr() string { return d.adbAddr }
+
+// FastbootAddr returns the fastboot address (host:port).
+func (d *Device) FastbootAddr() string { return d.fbAddr }
+
+// LastRebootTarget returns the target of the last reboot: "" (normal), "bootloader", "recovery",
+// "fastboot".
+func (d *Device) LastRebootTarget() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rebootTo
+}
+
+// Reboots returns how many times the device has rebooted.
+func (d *Device) Reboots() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.reboots
+}
+
+func (d *Device) logf(format string, args ...any) {
+	if d.log != nil {
+		d.log(d.cfg.Serial + ": " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *Device) banner() string {
+	b := wire.Banner{SystemType: "device", Props: []wire.Prop{
+		{Key: "ro.product.name", Value: d.cfg.Product},
+		{Key: "ro.product.model", Value: d.cfg.Model},
+		{Key: "ro.product.device", Value: d.cfg.Device},
+	}, Features: d.cfg.Features}
+	return b.String()
+}
+
+func (d *Device) verifyAuth(token, sig []byte) bool {
+	d.mu.Lock()
+	keys := append(append([]*rsa.PublicKey(nil), d.keys...), d.cfg.Auth.Keys...)
+	d.mu.Unlock()
+	if d.cfg.Auth.Mode == AuthRefuse {
+		return false
+	}
+	for _, k := range keys {
+		if wire.VerifyToken(k, token, sig) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Device) acceptKey(pub *rsa.PublicKey) bool {
+	switch d.cfg.Auth.Mode {
+	case AuthAny:
+		d.mu.Lock()
+		d.keys = append(d.keys, pub)
+		d.mu.Unlock()
+		return true
+	case AuthKeys:
+		for _, k := range d.cfg.Auth.Keys {
+			if k.N.Cmp(pub.N) == 0 && k.E == pub.E {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d *Device) dropOnService(service string) bool {
+	c := d.cfg.Faults.DropOnCommand
+	return c != "" && strings.Contains(service, c)
+}
+
+// start opens both listeners and serves until Close.
+func (d *Device) start(ctx context.Context, adbAddr, fbAddr string) error {
+	var err error
+	if d.adbLn, err = net.Listen("tcp", adbAddr); err != nil {
+		return fmt.Errorf("starting simulated device %s: adb listener: %w", d.cfg.Serial, err)
+	}
+	if d.fbLn, err = net.Listen("tcp", fbAddr); err != nil {
+		d.adbLn.Close()
+		return fmt.Errorf("starting simulated device %s: fastboot listener: %w", d.cfg.Serial, err)
+	}
+	d.adbAddr, d.fbAddr = d.adbLn.Addr().String(), d.fbLn.Addr().String()
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	d.conns = map[net.Conn]struct{}{}
+	d.up = make(chan struct{})
+	close(d.up)
+	d.Android.OnReboot = func(target string) { go d.Reboot(target) }
+	d.wg.Add(2)
+	go d.acceptLoop(func() net.Listener { return d.adbLn }, func(c net.Conn) { (&transport{dev: d, conn: c}).serve(d.ctx) })
+	go d.acceptLoop(func() net.Listener { return d.fbLn }, d.serveFastboot)
+	if after := d.cfg.Faults.RebootAfter; after > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			t := time.NewTimer(after)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				d.logf("fault: rebooting by itself")
+				d.Reboot("")
+			case <-d.ctx.Done():
+			}
+		}()
+	}
+	return nil
+}
+
+// acceptLoop serves the listener that ln returns, waiting out reboots (during which the listener
+// is closed, so connections are refused as by a phone that is restarting).
+func (d *Device) acceptLoop(ln func() net.Listener, serve func(net.Conn)) {
+	defer d.wg.Done()
+	for {
+		d.mu.Lock()
+		l, up := ln(), d.up
+		d.mu.Unlock()
+		select {
+		case <-up:
+		case <-d.ctx.Done():
+			return
+		}
+		d.mu.Lock()
+		l = ln()
+		d.mu.Unlock()
+		c, err := l.Accept()
+		if err != nil {
+			if d.ctx.Err() != nil {
+				return
+			}
+			d.mu.Lock()
+			rebooting := d.up != up || time.Now().Before(d.downUntil)
+			d.mu.Unlock()
+			if rebooting {
+				continue
+			}
+			d.logf("accept: %v", err)
+			return
+		}
+		d.mu.Lock()
+		d.conns[c] = struct{}{}
+		d.mu.Unlock()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			defer func() {
+				d.mu.Lock()
+				delete(d.conns, c)
+				d.mu.Unlock()
+				c.Close()
+			}()
+			serve(d.wrap(c))
+		}()
+	}
+}
+
+// wrap applies the link faults to a connection.
+func (d *Device) wrap(c net.Conn) net.Conn {
+	f := d.cfg.Faults
+	if f.BytesPerSecond <= 0 && f.DropAfterBytes <= 0 {
+		return c
+	}
+	return &faultConn{Conn: c, rate: f.BytesPerSecond, dropAfter: f.DropAfterBytes, dev: d}
+}
+
+// Reboot drops every connection and closes both ports for the reboot delay (connections are
+// refused meanwhile), then listens again on the same ports. target is recorded ("" normal,
+// "bootloader", "recovery").
+func (d *Device) Reboot(target string) {
+	delay := d.cfg.Faults.RebootDelay
+	if delay <= 0 {
+		delay = 2 * time.Second
+	}
+	d.mu.Lock()
+	if time.Now().Before(d.downUntil) || d.ctx == nil || d.ctx.Err() != nil {
+		d.mu.Unlock()
+		return
+	}
+	d.downUntil = time.Now().Add(delay)
+	d.reboots++
+	d.rebootTo = target
+	d.up = make(chan struct{})
+	up := d.up
+	d.adbLn.Close()
+	d.fbLn.Close()
+	conns := make([]net.Conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	d.logf("rebooting (%q), back in %v", target, delay)
+	for _, c := range conns {
+		c.Close()
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-d.ctx.Done():
+			return
+		}
+		for attempt := 0; ; attempt++ {
+			a, errA := net.Listen("tcp", d.adbAddr)
+			f, errF := net.Listen("tcp", d.fbAddr)
+			if errA == nil && errF == nil {
+				d.mu.Lock()
+				d.adbLn, d.fbLn = a, f
+				close(up)
+				d.mu.Unlock()
+				d.logf("back after reboot")
+				return
+			}
+			if a != nil {
+				a.Close()
+			}
+			if f != nil {
+				f.Close()
+			}
+			if attempt == 50 || d.ctx.Err() != nil {
+				d.logf("cannot listen again after reboot: %v %v", errA, errF)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// Close stops the device's listeners and connections and waits for its goroutines.
+func (d *Device) Close() error {
+	if d.cancel == nil {
+		return nil
+	}
+	d.cancel()
+	d.mu.Lock()
+	d.adbLn.Close()
+	d.fbLn.Close()
+	for c := range d.conns {
+		c.Close()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+	d.fb.closePartitions()
+	return nil
+}
+
+// faultConn imposes a bandwidth limit and a byte budget on a connection.
+type faultConn struct {
+	net.Conn
+	rate      int64
+	dropAfter int64
+	dev       *Device
+	mu        sync.Mutex
+	used      int64
+}
+
+var errDropped = errors.New("connection dropped by fault")
+
+func (c *faultConn) account(n int) error {
+	c.mu.Lock()
+	c.used += int64(n)
+	over := c.dropAfter > 0 && c.used >= c.dropAfter
+	c.mu.Unlock()
+	if over {
+		c.dev.logf("fault: dropping the connection after %d bytes", c.dropAfter)
+		c.Conn.Close()
+		return errDropped
+	}
+	return nil
+}
+
+func (c *faultConn) budget(n int) int {
+	if c.dropAfter <= 0 {
+		return n
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	left := c.dropAfter - c.used
+	if left <= 0 {
+		return 0
+	}
+	return int(min(int64(n), left))
+}
+
+func (c *faultConn) pace(n int) {
+	if c.rate > 0 && n > 0 {
+		time.Sleep(time.Duration(float64(n) / float64(c.rate) * float64(time.Second)))
+	}
+}
+
+func (c *faultConn) Read(p []byte) (int, error) {
+	if c.rate > 0 && len(p) > 16*1024 {
+		p = p[:16*1024]
+	}
+	if b := c.budget(len(p)); b < len(p) {
+		if b == 0 {
+			_ = c.account(0)
+			return 0, errDropped
+		}
+		p = p[:b]
+	}
+	n, err := c.Conn.Read(p)
+	c.pace(n)
+	if aerr := c.account(n); aerr != nil && err == nil {
+		return n, nil // deliver what was read; the next call fails
+	}
+	return n, err
+}
+
+func (c *faultConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		chunk := len(p)
+		if c.rate > 0 {
+			chunk = min(chunk, 16*1024)
+		}
+		if b := c.budget(chunk); b < chunk {
+			if b > 0 {
+				n, _ := c.Conn.Write(p[:b])
+				written += n
+			}
+			_ = c.account(b)
+			return written, errDropped
+		}
+		n, err := c.Conn.Write(p[:chunk])
+		written += n
+		c.pace(n)
+		if err != nil {
+			return written, err
+		}
+		if err := c.account(n); err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+var _ io.ReadWriter = (*faultConn)(nil)

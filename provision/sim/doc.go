@@ -1,0 +1,22 @@
+// Package sim is provkit's device simulator: simulated Android devices on loopback, each a real
+// adbd-protocol TCP server and a real fastboot TCP server, with Android-like state set by a scenario
+// file and faults to script. Debian's adb and fastboot programs drive it as they would a phone,
+// which is how the tests know it is faithful.
+//
+// Terms:
+//   - Device: one simulated phone: a serial, an adb address and a fastboot address on 127.0.0.1,
+//     its Android state (package android) and its partitions.
+//   - Transport: one TCP connection from an adb host to the simulated adbd: CNXN, AUTH, then
+//     streams (see provision/adb/wire).
+//   - Flow control: one WRTE in flight per stream and direction, acknowledged by OKAY once the
+//     receiving service has consumed it. The delayed_ack feature of newer adb (a byte window per
+//     stream) is not announced: Debian's adb 29 does not know it.
+//   - Service: what a stream is opened to: shell (v2 and legacy), exec, sync, abb_exec, reboot.
+//   - Scenario: a YAML document describing devices (properties, packages, partitions, files,
+//     faults); see README "Device simulator" and scenario.go.
+//   - Fault: scripted misbehaviour: AUTH refused (unauthorized), CNXN never answered (offline), a
+//     bandwidth limit (slow link), the connection dropped after N bytes or on a command, a reboot
+//     that takes the device away for a while, fastboot dropping the link mid-download.
+//   - Partition: a named block device image of fixed size, written by fastboot flash (raw or
+//     Android sparse images, applied chunk by chunk) and erase. Contents live in a temporary file.
+package sim

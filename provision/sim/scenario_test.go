@@ -1,0 +1,155 @@
+package sim
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provkit/provkit/internal/testapk"
+)
+
+func TestScenarioValidation(t *testing.T) {
+	bad := map[string]string{
+		"no devices":      "devices: []",
+		"unknown field":   "devices: [{serial: A, colour: red}]",
+		"bad release":     "devices: [{android: 9}]",
+		"bad auth":        "devices: [{auth: maybe}]",
+		"keys without":    "devices: [{auth: keys}]",
+		"data system":     "devices: [{packages: [{name: a.b, system: /data/app/x}]}]",
+		"update no sys":   "devices: [{packages: [{name: a.b, update: {versionCode: 2}}]}]",
+		"bad enabled":     "devices: [{packages: [{name: a.b, system: /system/app/A, enabled: 7}]}]",
+		"twice":           "devices: [{packages: [{name: a.b}, {name: a.b}]}]",
+		"bad size":        "devices: [{partitions: [{name: boot, size: lots}]}]",
+		"bad duration":    "devices: [{faults: {rebootAfter: soon}}]",
+		"wrong kind":      "kind: Policy\ndevices: [{}]",
+		"relative system": "devices: [{packages: [{name: a.b, system: product/app/A}]}]",
+	}
+	for name, y := range bad {
+		if _, err := ParseScenario([]byte(y), "."); err == nil {
+			t.Errorf("%s: accepted %q", name, y)
+		}
+	}
+}
+
+func TestScenarioBuildsDevices(t *testing.T) {
+	dir := t.TempDir()
+	apk := testapk.Build(t, testapk.Spec{Package: "ru.oneme.app", VersionCode: 12, Permissions: []string{"android.permission.POST_NOTIFICATIONS"}})
+	os.WriteFile(filepath.Join(dir, "max.apk"), apk, 0o644)
+	sc, err := ParseScenario([]byte(`
+apiVersion: provkit.dev/v1
+kind: SimulatorScenario
+devices:
+  - serial: "LINE%02d"
+    android: 12
+    properties: {ro.build.fingerprint: "oem/x/y:12/SQ1A/7:user/release-keys"}
+    settings: {secure: {install_non_market_apps: "0"}}
+    users: [0, 10]
+    packages:
+      - name: ru.oneme.app
+        apk: max.apk
+        system: /system/priv-app/Max
+        privileged: true
+        update: {versionCode: 40}
+        granted: [android.permission.POST_NOTIFICATIONS]
+        userStates: {10: {installed: false}}
+    partitions: [{name: boot, size: 1M}]
+    faults: {rebootDelay: 500ms}
+`), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Start(context.Background(), Options{Devices: 2, Scenario: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := s.Device("LINE02")
+	if d == nil {
+		t.Fatalf("devices: %v, %v", s.Devices()[0].Serial(), s.Devices()[1].Serial())
+	}
+	var out, errb strings.Builder
+	d.Android.Run(context.Background(), "getprop ro.build.fingerprint; pm path ru.oneme.app; pm path --user 10 ru.oneme.app; settings get secure install_non_market_apps; dumpsys package ru.oneme.app | grep -c 'User 10:'", strings.NewReader(""), &out, &errb)
+	lines := strings.Split(out.String(), "\n")
+	if lines[0] != "oem/x/y:12/SQ1A/7:user/release-keys" || !strings.HasPrefix(lines[1], "package:/data/app/~~") || lines[2] != "0" || lines[3] != "2" {
+		t.Fatalf("device state:\n%s\n%s", out.String(), errb.String())
+	}
+	p := d.Android.Package("ru.oneme.app")
+	if p.System.VersionCode != 12 || p.Update.VersionCode != 40 || !p.Privileged {
+		t.Fatalf("package: %+v %+v", p.System, p.Update)
+	}
+	if b, _ := d.Android.FS().ReadFile("/system/priv-app/Max/Max.apk"); len(b) != len(apk) {
+		t.Fatal("the system APK is not on the device")
+	}
+}
+
+func TestBuiltins(t *testing.T) {
+	for _, name := range BuiltinNames() {
+		_, err := Builtin(name, BuiltinAPKs{Genuine: []byte("x"), WrongSigner: []byte("y")})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := Builtin("wrong-signer", BuiltinAPKs{}); err == nil {
+		t.Error("wrong-signer without an APK signed by another key")
+	}
+	if _, err := Builtin("nonsense", BuiltinAPKs{}); err == nil || !strings.Contains(err.Error(), "mixed") {
+		t.Errorf("unknown built-in: %v", err)
+	}
+	if _, err := Start(context.Background(), Options{Devices: 1, BasePort: 5554}); err == nil {
+		t.Error("ports overlapping 5555-5585 accepted")
+	}
+}
+
+// TestREADMEScenarioParses keeps the README's scenario example valid.
+func TestREADMEScenarioParses(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "### Scenario file")
+	if !ok {
+		t.Fatal("README has no scenario section")
+	}
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	sc, err := ParseScenario([]byte(example), t.TempDir())
+	if err != nil {
+		t.Fatalf("README scenario: %v", err)
+	}
+	d := sc.Devices[0]
+	if d.Files[0].Mode != 0o644 || d.Packages[0].Update.VersionCode != 31 || d.Faults.RebootDelay != "5s" {
+		t.Fatalf("README scenario decoded as %+v", d)
+	}
+}
+
+func FuzzParseScenario(f *testing.F) {
+	f.Add([]byte("devices: [{serial: 'A%02d', android: 12, packages: [{name: a.b, system: /system/app/A, enabled: 3}], partitions: [{name: boot, size: 1M}], faults: {rebootDelay: 1s, bytesPerSecond: 2M}}]"))
+	f.Add([]byte("apiVersion: provkit.dev/v1\nkind: SimulatorScenario\ndevices: [{auth: refuse}]"))
+	f.Add([]byte("devices: [{partitions: [{name: x, size: 99999999999G}]}]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sc, err := ParseScenario(b, t.TempDir())
+		if err != nil {
+			return
+		}
+		// Whatever validates must build (APK paths aside) or fail with an error, never panic.
+		for i := range sc.Devices {
+			for j := range sc.Devices[i].Packages {
+				sc.Devices[i].Packages[j].APK = ""
+				if u := sc.Devices[i].Packages[j].Update; u != nil {
+					u.APK = ""
+				}
+			}
+			sc.Devices[i].Files = nil
+			sc.Devices[i].Partitions = nil
+			sc.Devices[i].AuthorizedKeys = nil
+			if sc.Devices[i].Auth == "keys" {
+				sc.Devices[i].Auth = "refuse"
+			}
+			if _, _, err := sc.build(i, len(sc.Devices)); err != nil {
+				t.Logf("build: %v", err)
+			}
+		}
+	})
+}
