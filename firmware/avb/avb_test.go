@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -183,22 +184,27 @@ func avbKey(pub *rsa.PublicKey) []byte {
 // signVBMeta builds a SHA256_RSA2048 vbmeta with the given descriptors (test-only writer, from the
 // header layout of avb_vbmeta_image.h).
 func signVBMeta(t *testing.T, key *rsa.PrivateKey, descs []byte) []byte {
+	return signVBMetaAlg(t, key, descs, AlgSHA256RSA2048)
+}
+
+func signVBMetaAlg(t *testing.T, key *rsa.PrivateKey, descs []byte, alg Algorithm) []byte {
+	hlen, _, _ := alg.params()
 	pub := avbKey(&key.PublicKey)
 	pad := func(b []byte) []byte { return append(b, make([]byte, (64-len(b)%64)%64)...) }
 	aux := pad(append(append([]byte(nil), descs...), pub...))
-	authSize := 64 + 256 // hash 32 padded, signature 256
-	authSize = (authSize + 63) / 64 * 64
+	sigLen := key.PublicKey.Size()
+	authSize := (hlen + sigLen + 63) / 64 * 64
 	h := make([]byte, HeaderSize)
 	copy(h, "AVB0")
 	be := binary.BigEndian
 	be.PutUint32(h[4:], 1)
 	be.PutUint64(h[12:], uint64(authSize))
 	be.PutUint64(h[20:], uint64(len(aux)))
-	be.PutUint32(h[28:], uint32(AlgSHA256RSA2048))
+	be.PutUint32(h[28:], uint32(alg))
 	be.PutUint64(h[32:], 0)
-	be.PutUint64(h[40:], 32)
-	be.PutUint64(h[48:], 32)
-	be.PutUint64(h[56:], 256)
+	be.PutUint64(h[40:], uint64(hlen))
+	be.PutUint64(h[48:], uint64(hlen))
+	be.PutUint64(h[56:], uint64(sigLen))
 	be.PutUint64(h[64:], uint64(len(descs)))
 	be.PutUint64(h[72:], uint64(len(pub)))
 	be.PutUint64(h[80:], uint64(len(descs)+len(pub)))
@@ -206,14 +212,23 @@ func signVBMeta(t *testing.T, key *rsa.PrivateKey, descs []byte) []byte {
 	be.PutUint64(h[104:], uint64(len(descs)))
 	be.PutUint64(h[112:], 7)
 	copy(h[128:], "provkit test")
-	sum := sha256.Sum256(append(append([]byte(nil), h...), aux...))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	signed := append(append([]byte(nil), h...), aux...)
+	var sum []byte
+	ch := crypto.SHA256
+	if hlen == 64 {
+		s := sha512.Sum512(signed)
+		sum, ch = s[:], crypto.SHA512
+	} else {
+		s := sha256.Sum256(signed)
+		sum = s[:]
+	}
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, ch, sum)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := make([]byte, authSize)
-	copy(auth, sum[:])
-	copy(auth[32:], sig)
+	copy(auth, sum)
+	copy(auth[hlen:], sig)
 	return append(append(h, auth...), aux...)
 }
 
@@ -250,6 +265,17 @@ func TestSHA256RSA2048RoundTrip(t *testing.T) {
 	}
 	if !rep.OK() || rep.Signature.KeyBits != 2048 || rep.Signature.Algorithm != "SHA256_RSA2048" || rep.RollbackIndex != 7 || rep.Descriptors[0].Status != StatusVerified {
 		t.Fatalf("report = %+v", rep)
+	}
+	// The same key with SHA-512.
+	vb = signVBMetaAlg(t, key, hashDescriptor("vendor_boot", []byte("salt"), data), AlgSHA512RSA2048)
+	if sig := mustOpen(t, vb).VBMeta.VerifySignature(); !sig.SignatureOK || !sig.AuthHashOK || sig.Algorithm != "SHA512_RSA2048" {
+		t.Fatalf("SHA512_RSA2048: %+v", sig)
+	}
+	// A 2048-bit key under an algorithm that needs 4096 bits is refused.
+	vb = signVBMetaAlg(t, key, nil, AlgSHA256RSA2048)
+	binary.BigEndian.PutUint32(vb[28:], uint32(AlgSHA256RSA4096))
+	if sig := mustOpen(t, vb).VBMeta.VerifySignature(); sig.SignatureOK || !strings.Contains(sig.Error, "needs a 4096-bit key") {
+		t.Fatalf("wrong key size: %+v", sig)
 	}
 	// A key whose n0inv disagrees with its modulus is refused.
 	pub := avbKey(&key.PublicKey)
