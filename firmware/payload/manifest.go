@@ -79,6 +79,15 @@ type PartitionUpdate struct {
 	New        *PartitionInfo
 	Operations []Operation
 	Version    string
+
+	// Verity computed on the device: when set, update_engine builds the dm-verity hash tree over
+	// HashTreeData into HashTree, and Reed-Solomon FEC over FECData into FEC, after writing the
+	// operations; the payload does not need to carry those blocks.
+	HashTreeData, HashTree *Extent
+	HashTreeAlgorithm      string
+	HashTreeSalt           []byte
+	FECData, FEC           *Extent
+	FECRoots               uint32
 }
 
 // OpCounts returns "TYPE:count" for each operation type, sorted by type name.
@@ -257,6 +266,38 @@ func parsePartition(b []byte, base int64, bud *budget) (*PartitionUpdate, error)
 				return err
 			}
 			p.Version = string(f.b)
+		case 10, 11, 14, 15: // hash_tree_data_extent, hash_tree_extent, fec_data_extent, fec_extent
+			if err := f.want(wireBytes, "partition"); err != nil {
+				return err
+			}
+			e, err := parseExtent(f.b, f.off)
+			if err != nil {
+				return err
+			}
+			switch f.num {
+			case 10:
+				p.HashTreeData = &e
+			case 11:
+				p.HashTree = &e
+			case 14:
+				p.FECData = &e
+			case 15:
+				p.FEC = &e
+			}
+		case 12, 13: // hash_tree_algorithm, hash_tree_salt
+			if err := f.want(wireBytes, "partition"); err != nil {
+				return err
+			}
+			if f.num == 12 {
+				p.HashTreeAlgorithm = string(f.b)
+			} else {
+				p.HashTreeSalt = f.b
+			}
+		case 16: // fec_roots
+			if err := f.want(wireVarint, "partition"); err != nil {
+				return err
+			}
+			p.FECRoots = uint32(f.v)
 		}
 		return nil
 	})

@@ -48,10 +48,12 @@ type testOp struct {
 }
 
 type testPart struct {
-	name    string
-	size    uint64
-	content []byte // for the new_partition_info hash
-	ops     []testOp
+	name     string
+	size     uint64
+	content  []byte // for the new_partition_info hash
+	ops      []testOp
+	hashTree *[2]Extent // data extent, tree extent
+	fec      *[2]Extent
 }
 
 // buildPayload writes a major-version-2 payload from partitions and their operations.
@@ -83,6 +85,13 @@ func buildPayload(parts []testPart) []byte {
 				o.bytes(6, (&pb{}).varint(1, e.StartBlock).varint(2, e.NumBlocks).b)
 			}
 			pu.bytes(8, o.b)
+		}
+		ext := func(e Extent) []byte { return (&pb{}).varint(1, e.StartBlock).varint(2, e.NumBlocks).b }
+		if tp.hashTree != nil {
+			pu.bytes(10, ext(tp.hashTree[0])).bytes(11, ext(tp.hashTree[1])).bytes(12, []byte("sha256")).bytes(13, []byte("salt"))
+		}
+		if tp.fec != nil {
+			pu.bytes(14, ext(tp.fec[0])).bytes(15, ext(tp.fec[1])).varint(16, 2)
 		}
 		m.bytes(13, pu.b)
 	}
@@ -473,5 +482,58 @@ func TestConcurrentReads(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestVerityComputedOnDevice(t *testing.T) {
+	// 8 data blocks written by operations, 1 hash tree block and 1 FEC block left to the device,
+	// then 2 blocks (AVB footer area) written again.
+	content := make([]byte, 12*4096)
+	for i := range content {
+		content[i] = byte(i / 4096)
+	}
+	part := testPart{name: "system", size: uint64(len(content)), content: content,
+		ops: []testOp{
+			{typ: OpReplaceXZ, blob: xzBlob(t, content[:8*4096]), dst: []Extent{{0, 8}}},
+			{typ: OpReplace, blob: content[10*4096:], dst: []Extent{{10, 2}}},
+		},
+		hashTree: &[2]Extent{{0, 8}, {8, 1}},
+		fec:      &[2]Extent{{0, 9}, {9, 1}},
+	}
+	pl := buildPayload([]testPart{part})
+	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := p.Partition("system")
+	if pu.HashTree == nil || *pu.HashTree != (Extent{8, 1}) || pu.HashTreeAlgorithm != "sha256" || pu.FECRoots != 2 || *pu.FEC != (Extent{9, 1}) {
+		t.Fatalf("verity fields %+v", pu)
+	}
+	pr, err := p.OpenPartition("system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pr.OnDevice(); len(got) != 2 || got[0] != [2]int64{8 * 4096, 4096} || got[1] != [2]int64{9 * 4096, 4096} {
+		t.Fatalf("on-device regions %v", got)
+	}
+	buf := make([]byte, 8*4096)
+	if _, err := pr.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, content[:8*4096]) {
+		t.Fatalf("data region: %v", err)
+	}
+	if _, err := pr.ReadAt(buf[:100], 8*4096+10); !errors.Is(err, ErrVerityOnDevice) {
+		t.Fatalf("tree region: %v", err)
+	}
+	if _, err := pr.ReadAt(buf[:2*4096], 10*4096); err != nil {
+		t.Fatalf("footer region: %v", err)
+	}
+	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrVerityOnDevice) || !strings.Contains(err.Error(), "every operation's data hash matches") {
+		t.Fatalf("verify: %v", err)
+	}
+	// A bad operation hash is still found.
+	part.ops[1].badHash = true
+	pl = buildPayload([]testPart{part})
+	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
+	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("verify with a bad operation: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/ulikunitz/xz"
@@ -29,6 +30,8 @@ type PartitionReader struct {
 	size    int64
 	extents []dstExtent // sorted by offset
 
+	onDevice []region // hash tree / FEC blocks no operation writes
+
 	mu       sync.Mutex
 	cache    map[int]*list.Element // op index -> element holding *cachedOp
 	lru      *list.List
@@ -40,6 +43,11 @@ type dstExtent struct {
 	off, length int64 // in the partition
 	op          int
 	opOff       int64 // where this extent's bytes start in the operation's output
+}
+
+type region struct {
+	off, length int64
+	what        string
 }
 
 type cachedOp struct {
@@ -93,7 +101,64 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 	if pu.New != nil {
 		r.size = int64(pu.New.Size)
 	}
+	for _, v := range []struct {
+		e    *Extent
+		what string
+	}{{pu.HashTree, "the dm-verity hash tree"}, {pu.FEC, "the FEC data"}} {
+		if v.e == nil || v.e.NumBlocks == 0 {
+			continue
+		}
+		reg := region{off: int64(v.e.StartBlock) * bs, length: int64(v.e.NumBlocks) * bs, what: v.what}
+		if v.e.StartBlock > 1<<50 || v.e.NumBlocks > 1<<50 || reg.off+reg.length > r.size {
+			return nil, fmt.Errorf("opening payload partition %q: %s extent %+v runs past the partition: %w", name, v.what, *v.e, ErrCorrupt)
+		}
+		if !r.written(reg.off, reg.length) {
+			r.onDevice = append(r.onDevice, reg)
+		}
+	}
 	return r, nil
+}
+
+// written reports whether operations write every byte of [off, off+n).
+func (r *PartitionReader) written(off, n int64) bool {
+	i := sort.Search(len(r.extents), func(i int) bool { return r.extents[i].off+r.extents[i].length > off })
+	for pos := off; pos < off+n; i++ {
+		if i >= len(r.extents) || r.extents[i].off > pos {
+			return false
+		}
+		pos = r.extents[i].off + r.extents[i].length
+	}
+	return true
+}
+
+// OnDevice returns the byte ranges of the partition that update_engine computes on the device (hash
+// tree, FEC) and that this payload does not carry. Reading them fails with ErrVerityOnDevice.
+func (r *PartitionReader) OnDevice() [][2]int64 {
+	var out [][2]int64
+	for _, reg := range r.onDevice {
+		out = append(out, [2]int64{reg.off, reg.length})
+	}
+	return out
+}
+
+func (r *PartitionReader) onDeviceText() string {
+	var parts []string
+	for _, reg := range r.onDevice {
+		parts = append(parts, fmt.Sprintf("%s at bytes %d+%d", reg.what, reg.off, reg.length))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// checkOp verifies one operation's data blob hash (decoding compressed ones fully).
+func (r *PartitionReader) checkOp(i int) error {
+	switch r.pu.Operations[i].Type {
+	case OpReplace:
+		return r.verifyReplace(i)
+	case OpReplaceBZ, OpReplaceXZ:
+		_, err := r.decoded(i)
+		return err
+	}
+	return nil
 }
 
 // ReadAt implements io.ReaderAt. Blocks no operation writes read as zeros.
@@ -107,6 +172,11 @@ func (r *PartitionReader) ReadAt(b []byte, off int64) (int, error) {
 	want := len(b)
 	if int64(want) > r.size-off {
 		b = b[:r.size-off]
+	}
+	for _, reg := range r.onDevice {
+		if off < reg.off+reg.length && off+int64(len(b)) > reg.off {
+			return 0, fmt.Errorf("reading payload partition %q at offset %d: bytes %d+%d are %s: %w", r.pu.Name, off, reg.off, reg.length, reg.what, ErrVerityOnDevice)
+		}
 	}
 	n := 0
 	i := sort.Search(len(r.extents), func(i int) bool { return r.extents[i].off+r.extents[i].length > off })
