@@ -125,7 +125,7 @@ func Open(r io.ReaderAt, size int64) (*Payload, error) {
 				return nil, fmt.Errorf("reading %s: data blob %d+%d (payload offset %d) runs past the payload end %d: %w", where, op.DataOffset, op.DataLength, p.DataOffset+int64(op.DataOffset), size, ErrCorrupt)
 			}
 			for _, e := range op.DstExtents {
-				if e.NumBlocks == 0 || e.StartBlock > 1<<50 || e.NumBlocks > 1<<50 {
+				if e.NumBlocks == 0 || e.StartBlock > maxBlocks(bs) || e.NumBlocks > maxBlocks(bs)-e.StartBlock {
 					return nil, fmt.Errorf("reading %s: destination extent %+v is empty or absurd: %w", where, e, ErrCorrupt)
 				}
 				if pu.New != nil && e.StartBlock+e.NumBlocks > blocks {
@@ -239,3 +239,6 @@ func (p *Payload) VerifyPartition(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// maxBlocks bounds block numbers so that byte offsets (blocks × block size) stay below 2^62.
+func maxBlocks(blockSize uint64) uint64 { return (1 << 62) / blockSize }

@@ -109,7 +109,7 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 			continue
 		}
 		reg := region{off: int64(v.e.StartBlock) * bs, length: int64(v.e.NumBlocks) * bs, what: v.what}
-		if v.e.StartBlock > 1<<50 || v.e.NumBlocks > 1<<50 || reg.off+reg.length > r.size {
+		if v.e.StartBlock > maxBlocks(uint64(bs)) || v.e.NumBlocks > maxBlocks(uint64(bs))-v.e.StartBlock || reg.off+reg.length > r.size {
 			return nil, fmt.Errorf("opening payload partition %q: %s extent %+v runs past the partition: %w", name, v.what, *v.e, ErrCorrupt)
 		}
 		if !r.written(reg.off, reg.length) {
