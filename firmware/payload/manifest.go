@@ -25,6 +25,7 @@ const (
 	OpZucchini        OpType = 11
 	OpLZ4DiffBSDiff   OpType = 12
 	OpLZ4DiffPuffDiff OpType = 13
+	OpZstd            OpType = 14 // REPLACE with zstd data (newer payloads)
 )
 
 var opNames = map[OpType]string{
@@ -32,6 +33,7 @@ var opNames = map[OpType]string{
 	OpSourceCopy: "SOURCE_COPY", OpSourceBSDiff: "SOURCE_BSDIFF", OpZero: "ZERO", OpDiscard: "DISCARD",
 	OpReplaceXZ: "REPLACE_XZ", OpPuffDiff: "PUFFDIFF", OpBrotliBSDiff: "BROTLI_BSDIFF",
 	OpZucchini: "ZUCCHINI", OpLZ4DiffBSDiff: "LZ4DIFF_BSDIFF", OpLZ4DiffPuffDiff: "LZ4DIFF_PUFFDIFF",
+	OpZstd: "ZSTD",
 }
 
 func (t OpType) String() string {
@@ -41,10 +43,19 @@ func (t OpType) String() string {
 	return fmt.Sprintf("UNKNOWN(%d)", uint32(t))
 }
 
-// Full reports whether the operation needs no source partition.
+// Full reports whether the operation needs no source partition and this package can apply it.
 func (t OpType) Full() bool {
 	switch t {
 	case OpReplace, OpReplaceBZ, OpReplaceXZ, OpZero, OpDiscard:
+		return true
+	}
+	return false
+}
+
+// Delta reports whether the operation reads the source partition (a delta payload's operation).
+func (t OpType) Delta() bool {
+	switch t {
+	case OpMove, OpBSDiff, OpSourceCopy, OpSourceBSDiff, OpPuffDiff, OpBrotliBSDiff, OpZucchini, OpLZ4DiffBSDiff, OpLZ4DiffPuffDiff:
 		return true
 	}
 	return false
@@ -110,7 +121,7 @@ func (p *PartitionUpdate) OpCounts() string {
 // IsDelta reports whether the partition has any operation that needs the source partition.
 func (p *PartitionUpdate) IsDelta() bool {
 	for _, op := range p.Operations {
-		if !op.Type.Full() {
+		if op.Type.Delta() {
 			return true
 		}
 	}

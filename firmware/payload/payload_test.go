@@ -226,6 +226,8 @@ func TestHostilePayloads(t *testing.T) {
 		{"replace length", []testPart{{name: "p", size: 8192, ops: []testOp{{typ: OpReplace, blob: content[:100], dst: []Extent{{0, 1}}}}}}, false, "carries 100 bytes for 4096"},
 		{"duplicate partition", []testPart{{name: "p", size: 0}, {name: "p", size: 0}}, true, "appears twice"},
 		{"delta", []testPart{{name: "p", size: 4096, ops: []testOp{{typ: OpSourceCopy, dst: []Extent{{0, 1}}}}}}, false, "delta payload: needs the source build"},
+		{"zstd", []testPart{{name: "p", size: 4096, ops: []testOp{{typ: OpZstd, blob: []byte{1}, dst: []Extent{{0, 1}}}}}}, false, "ZSTD, which provkit cannot decompress yet"},
+		{"unknown op", []testPart{{name: "p", size: 4096, ops: []testOp{{typ: 99, dst: []Extent{{0, 1}}}}}}, false, "unknown type UNKNOWN(99)"},
 	}
 	for _, c := range cases {
 		pl := buildPayload(c.parts)

@@ -69,8 +69,13 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 		return nil, fmt.Errorf("opening payload partition %q: %w", name, ErrNoPartition)
 	}
 	for i, op := range pu.Operations {
-		if !op.Type.Full() {
+		switch {
+		case op.Type.Delta():
 			return nil, fmt.Errorf("opening payload partition %q: operation %d is %s: %w", name, i, op.Type, ErrDeltaPayload)
+		case op.Type == OpZstd:
+			return nil, fmt.Errorf("opening payload partition %q: operation %d is ZSTD, which provkit cannot decompress yet: %w", name, i, ErrUnsupported)
+		case !op.Type.Full():
+			return nil, fmt.Errorf("opening payload partition %q: operation %d has unknown type %s: %w", name, i, op.Type, ErrUnsupported)
 		}
 	}
 	bs := int64(p.Manifest.BlockSize)
