@@ -186,6 +186,9 @@ type HashtreeResult struct {
 	StoredTreeOK bool   // the tree stored at TreeOffset equals the recomputed tree
 	// FirstBadTreeOffset is the partition offset of the first stored tree block that differs, or -1.
 	FirstBadTreeOffset int64
+	// StoredTreeErr says why the stored tree could not be read (e.g. an OTA payload partition whose
+	// tree is computed on the device); the root digest is still checked.
+	StoredTreeErr error
 }
 
 // HashtreeLevels returns the offset within the tree and the size of each level, level 0 (the hashes
@@ -283,12 +286,13 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 	}
 	emit = func(i int, block []byte) error {
 		l := &levels[i]
-		if checkStored && res.FirstBadTreeOffset < 0 {
+		if checkStored && res.FirstBadTreeOffset < 0 && res.StoredTreeErr == nil {
 			at := int64(d.TreeOffset + offsets[i] + l.emitted*uint64(hbs))
 			if _, err := r.ReadAt(stored, at); err != nil {
-				return fmt.Errorf("reading stored hash tree at offset %d: %w", at, err)
-			}
-			if !bytes.Equal(stored, block) {
+				// The data can still be checked against the root digest; say why the tree was not.
+				res.StoredTreeOK = false
+				res.StoredTreeErr = fmt.Errorf("reading stored hash tree at offset %d: %w", at, err)
+			} else if !bytes.Equal(stored, block) {
 				res.StoredTreeOK = false
 				if res.FirstBadTreeOffset < 0 {
 					res.FirstBadTreeOffset = at
@@ -514,6 +518,9 @@ func (im *Image) Verify(ctx context.Context, opts *VerifyOptions) (*Report, erro
 			case !res.RootOK:
 				dr.Status = StatusMismatch
 				dr.Detail = fmt.Sprintf("recomputed root digest %x, vbmeta says %x", res.RootDigest, d.RootDigest)
+			case res.StoredTreeErr != nil:
+				dr.Status = StatusVerified
+				dr.Detail = fmt.Sprintf("root digest of the data matches; stored hash tree not compared: %v", res.StoredTreeErr)
 			case d.TreeSize > 0 && !res.StoredTreeOK:
 				dr.Status = StatusMismatch
 				dr.Detail = fmt.Sprintf("root digest matches but the stored hash tree differs from the data (first bad tree block at offset %d)", res.FirstBadTreeOffset)
