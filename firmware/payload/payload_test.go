@@ -539,3 +539,19 @@ func TestVerityComputedOnDevice(t *testing.T) {
 		t.Fatalf("verify with a bad operation: %v", err)
 	}
 }
+
+func FuzzCheckXZ(f *testing.F) {
+	f.Add(xzBlob(f, bytes.Repeat([]byte("provkit"), 1000)))
+	f.Add(xzBlob(f, nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkXZ(data) != nil {
+			return
+		}
+		// A stream that passes the header walk decodes without asking for a dictionary past the limit.
+		x, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(x, 1<<20))
+	})
+}
