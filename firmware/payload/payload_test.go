@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/firmware/avb"
 	"github.com/provkit/provkit/firmware/internal/samplefacts"
 	"github.com/ulikunitz/xz"
 )
@@ -494,6 +495,11 @@ func TestVerityComputedOnDevice(t *testing.T) {
 	for i := range content {
 		content[i] = byte(i / 4096)
 	}
+	_, tree, err := avb.BuildHashtree(context.Background(), "sha256", []byte("salt"), 4096, 4096, bytes.NewReader(content[:8*4096]), 8*4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(content[8*4096:], tree)
 	part := testPart{name: "system", size: uint64(len(content)), content: content,
 		ops: []testOp{
 			{typ: OpReplaceXZ, blob: xzBlob(t, content[:8*4096]), dst: []Extent{{0, 8}}},
@@ -515,21 +521,31 @@ func TestVerityComputedOnDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := pr.OnDevice(); len(got) != 2 || got[0] != [2]int64{8 * 4096, 4096} || got[1] != [2]int64{9 * 4096, 4096} {
+	// The tree is rebuilt from the data; only the FEC stays out of reach.
+	if got := pr.OnDevice(); len(got) != 1 || got[0] != [2]int64{9 * 4096, 4096} {
 		t.Fatalf("on-device regions %v", got)
 	}
-	buf := make([]byte, 8*4096)
-	if _, err := pr.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, content[:8*4096]) {
-		t.Fatalf("data region: %v", err)
+	buf := make([]byte, 9*4096)
+	if _, err := pr.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, content[:9*4096]) {
+		t.Fatalf("data and tree: %v", err)
 	}
-	if _, err := pr.ReadAt(buf[:100], 8*4096+10); !errors.Is(err, ErrVerityOnDevice) {
-		t.Fatalf("tree region: %v", err)
+	if _, err := pr.ReadAt(buf[:100], 9*4096+10); !errors.Is(err, ErrVerityOnDevice) {
+		t.Fatalf("FEC region: %v", err)
 	}
 	if _, err := pr.ReadAt(buf[:2*4096], 10*4096); err != nil {
 		t.Fatalf("footer region: %v", err)
 	}
 	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrVerityOnDevice) || !strings.Contains(err.Error(), "every operation's data hash matches") {
 		t.Fatalf("verify: %v", err)
+	}
+	// Without FEC the whole partition, tree included, verifies against new_partition_info.
+	noFEC := part
+	noFEC.fec = nil
+	copy(noFEC.content[9*4096:10*4096], make([]byte, 4096))
+	pl = buildPayload([]testPart{noFEC})
+	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
+	if err := p.VerifyPartition(context.Background(), "system"); err != nil {
+		t.Fatalf("verify without FEC: %v", err)
 	}
 	// A bad operation hash is still found.
 	part.ops[1].badHash = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/provkit/provkit/firmware/avb"
 	"github.com/ulikunitz/xz"
 )
 
@@ -30,7 +32,11 @@ type PartitionReader struct {
 	size    int64
 	extents []dstExtent // sorted by offset
 
-	onDevice []region // hash tree / FEC blocks no operation writes
+	onDevice []region // hash tree / FEC blocks no operation writes and this reader cannot build
+
+	treeOnce sync.Once
+	treeData []byte
+	treeErr  error
 
 	mu       sync.Mutex
 	cache    map[int]*list.Element // op index -> element holding *cachedOp
@@ -117,11 +123,55 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 		if v.e.StartBlock > maxBlocks(uint64(bs)) || v.e.NumBlocks > maxBlocks(uint64(bs))-v.e.StartBlock || reg.off+reg.length > r.size {
 			return nil, fmt.Errorf("opening payload partition %q: %s extent %+v runs past the partition: %w", name, v.what, *v.e, ErrCorrupt)
 		}
-		if !r.written(reg.off, reg.length) {
-			r.onDevice = append(r.onDevice, reg)
+		if r.written(reg.off, reg.length) {
+			continue
 		}
+		if v.e == pu.HashTree && r.canBuildTree() {
+			// Serve the tree by building it from the data, as update_engine does on the device.
+			r.extents = append(r.extents, dstExtent{off: reg.off, length: reg.length, op: treeOp})
+			sort.Slice(r.extents, func(a, b int) bool { return r.extents[a].off < r.extents[b].off })
+			continue
+		}
+		r.onDevice = append(r.onDevice, reg)
 	}
 	return r, nil
+}
+
+// treeOp marks the pseudo-operation that serves a hash tree built from the partition's data.
+const treeOp = -1
+
+// canBuildTree reports whether the hash tree extents describe a tree this reader can rebuild: a
+// known algorithm, a data range inside the partition that operations write, and room for the tree.
+func (r *PartitionReader) canBuildTree() bool {
+	pu, bs := r.pu, uint64(r.p.Manifest.BlockSize)
+	d, t := pu.HashTreeData, pu.HashTree
+	switch pu.HashTreeAlgorithm {
+	case "sha1", "sha256", "sha512":
+	default:
+		return false
+	}
+	if d == nil || d.NumBlocks == 0 || d.StartBlock > maxBlocks(bs) || d.NumBlocks > maxBlocks(bs)-d.StartBlock ||
+		int64((d.StartBlock+d.NumBlocks)*bs) > r.size || !r.written(int64(d.StartBlock*bs), int64(d.NumBlocks*bs)) {
+		return false
+	}
+	digest := map[string]int{"sha1": 32, "sha256": 32, "sha512": 64}[pu.HashTreeAlgorithm] // padded sizes
+	_, _, size := avb.HashtreeLevels(d.NumBlocks*bs, uint32(bs), uint32(bs), digest)
+	return size <= t.NumBlocks*bs && size <= avb.MaxBuiltHashtree
+}
+
+// tree builds (once) and returns the hash tree, zero-padded to the tree extent.
+func (r *PartitionReader) tree() ([]byte, error) {
+	r.treeOnce.Do(func() {
+		pu, bs := r.pu, int64(r.p.Manifest.BlockSize)
+		data := io.NewSectionReader(r, int64(pu.HashTreeData.StartBlock)*bs, int64(pu.HashTreeData.NumBlocks)*bs)
+		_, tree, err := avb.BuildHashtree(context.Background(), pu.HashTreeAlgorithm, pu.HashTreeSalt, uint32(bs), uint32(bs), data, uint64(data.Size()))
+		if err != nil {
+			r.treeErr = fmt.Errorf("building the hash tree of partition %q: %w", pu.Name, err)
+			return
+		}
+		r.treeData = append(tree, make([]byte, int64(pu.HashTree.NumBlocks)*bs-int64(len(tree)))...)
+	})
+	return r.treeData, r.treeErr
 }
 
 // written reports whether operations write every byte of [off, off+n).
@@ -214,6 +264,14 @@ func (r *PartitionReader) ReadAt(b []byte, off int64) (int, error) {
 
 // readOp fills dst with the operation's output from offset off.
 func (r *PartitionReader) readOp(i int, off int64, dst []byte) error {
+	if i == treeOp {
+		tree, err := r.tree()
+		if err != nil {
+			return err
+		}
+		copy(dst, tree[off:])
+		return nil
+	}
 	op := &r.pu.Operations[i]
 	where := func() string { return fmt.Sprintf("operation %d (%s) of partition %q", i, op.Type, r.pu.Name) }
 	switch op.Type {
