@@ -239,7 +239,7 @@ func parseManifest(b []byte, base int64) (*Manifest, error) {
 }
 
 func parsePartition(b []byte, base int64, bud *budget) (*PartitionUpdate, error) {
-	p := &PartitionUpdate{}
+	p := &PartitionUpdate{FECRoots: 2} // proto2 default of fec_roots
 	err := walkProto(b, base, func(f field) error {
 		switch f.num {
 		case 1: // partition_name

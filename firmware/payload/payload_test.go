@@ -489,24 +489,29 @@ func TestConcurrentReads(t *testing.T) {
 }
 
 func TestVerityComputedOnDevice(t *testing.T) {
-	// 8 data blocks written by operations, 1 hash tree block and 1 FEC block left to the device,
-	// then 2 blocks (AVB footer area) written again.
+	// Blocks 0-7 data and block 11 (the AVB footer area) written by operations; block 8 the hash
+	// tree and blocks 9-10 the FEC, which update_engine computes on the device.
 	content := make([]byte, 12*4096)
 	for i := range content {
-		content[i] = byte(i / 4096)
+		content[i] = byte(i / 4096 * 7)
 	}
 	_, tree, err := avb.BuildHashtree(context.Background(), "sha256", []byte("salt"), 4096, 4096, bytes.NewReader(content[:8*4096]), 8*4096)
 	if err != nil {
 		t.Fatal(err)
 	}
 	copy(content[8*4096:], tree)
+	fec, err := avb.BuildFEC(context.Background(), bytes.NewReader(content[:9*4096]), 9*4096, 2, 4096)
+	if err != nil || len(fec) != 2*4096 {
+		t.Fatalf("FEC: %d bytes, %v", len(fec), err)
+	}
+	copy(content[9*4096:], fec)
 	part := testPart{name: "system", size: uint64(len(content)), content: content,
 		ops: []testOp{
 			{typ: OpReplaceXZ, blob: xzBlob(t, content[:8*4096]), dst: []Extent{{0, 8}}},
-			{typ: OpReplace, blob: content[10*4096:], dst: []Extent{{10, 2}}},
+			{typ: OpReplace, blob: content[11*4096:], dst: []Extent{{11, 1}}},
 		},
 		hashTree: &[2]Extent{{0, 8}, {8, 1}},
-		fec:      &[2]Extent{{0, 9}, {9, 1}},
+		fec:      &[2]Extent{{0, 9}, {9, 2}},
 	}
 	pl := buildPayload([]testPart{part})
 	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
@@ -514,42 +519,42 @@ func TestVerityComputedOnDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	pu, _ := p.Partition("system")
-	if pu.HashTree == nil || *pu.HashTree != (Extent{8, 1}) || pu.HashTreeAlgorithm != "sha256" || pu.FECRoots != 2 || *pu.FEC != (Extent{9, 1}) {
+	if pu.HashTree == nil || *pu.HashTree != (Extent{8, 1}) || pu.HashTreeAlgorithm != "sha256" || pu.FECRoots != 2 || *pu.FEC != (Extent{9, 2}) {
 		t.Fatalf("verity fields %+v", pu)
 	}
 	pr, err := p.OpenPartition("system")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The tree is rebuilt from the data; only the FEC stays out of reach.
+	if got := pr.OnDevice(); len(got) != 0 {
+		t.Fatalf("on-device regions %v, want none (tree and FEC rebuilt)", got)
+	}
+	got := make([]byte, len(content))
+	if _, err := pr.ReadAt(got, 0); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("partition with rebuilt tree and FEC differs: %v", err)
+	}
+	if err := p.VerifyPartition(context.Background(), "system"); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	// FEC extents that do not fit libfec's layout cannot be rebuilt: those blocks are refused.
+	odd := part
+	odd.fec = &[2]Extent{{0, 9}, {9, 1}}
+	odd.ops = []testOp{odd.ops[0], {typ: OpReplace, blob: content[10*4096:], dst: []Extent{{10, 2}}}}
+	pl = buildPayload([]testPart{odd})
+	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
+	pr, _ = p.OpenPartition("system")
 	if got := pr.OnDevice(); len(got) != 1 || got[0] != [2]int64{9 * 4096, 4096} {
 		t.Fatalf("on-device regions %v", got)
 	}
-	buf := make([]byte, 9*4096)
-	if _, err := pr.ReadAt(buf, 0); err != nil || !bytes.Equal(buf, content[:9*4096]) {
-		t.Fatalf("data and tree: %v", err)
-	}
-	if _, err := pr.ReadAt(buf[:100], 9*4096+10); !errors.Is(err, ErrVerityOnDevice) {
+	if _, err := pr.ReadAt(got[:100], 9*4096+10); !errors.Is(err, ErrVerityOnDevice) {
 		t.Fatalf("FEC region: %v", err)
-	}
-	if _, err := pr.ReadAt(buf[:2*4096], 10*4096); err != nil {
-		t.Fatalf("footer region: %v", err)
 	}
 	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrVerityOnDevice) || !strings.Contains(err.Error(), "every operation's data hash matches") {
 		t.Fatalf("verify: %v", err)
 	}
-	// Without FEC the whole partition, tree included, verifies against new_partition_info.
-	noFEC := part
-	noFEC.fec = nil
-	copy(noFEC.content[9*4096:10*4096], make([]byte, 4096))
-	pl = buildPayload([]testPart{noFEC})
-	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
-	if err := p.VerifyPartition(context.Background(), "system"); err != nil {
-		t.Fatalf("verify without FEC: %v", err)
-	}
 	// A bad operation hash is still found.
-	part.ops[1].badHash = true
-	pl = buildPayload([]testPart{part})
+	odd.ops[1].badHash = true
+	pl = buildPayload([]testPart{odd})
 	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
 	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("verify with a bad operation: %v", err)

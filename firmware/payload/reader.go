@@ -37,6 +37,9 @@ type PartitionReader struct {
 	treeOnce sync.Once
 	treeData []byte
 	treeErr  error
+	fecOnce  sync.Once
+	fecData  []byte
+	fecErr   error
 
 	mu       sync.Mutex
 	cache    map[int]*list.Element // op index -> element holding *cachedOp
@@ -132,13 +135,62 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 			sort.Slice(r.extents, func(a, b int) bool { return r.extents[a].off < r.extents[b].off })
 			continue
 		}
+		if v.e == pu.FEC && r.canBuildFEC() {
+			r.extents = append(r.extents, dstExtent{off: reg.off, length: reg.length, op: fecOp})
+			sort.Slice(r.extents, func(a, b int) bool { return r.extents[a].off < r.extents[b].off })
+			continue
+		}
 		r.onDevice = append(r.onDevice, reg)
 	}
 	return r, nil
 }
 
-// treeOp marks the pseudo-operation that serves a hash tree built from the partition's data.
-const treeOp = -1
+// Pseudo-operations that serve what update_engine computes on the device, built from the
+// partition's own bytes: the hash tree, and the FEC over data and tree.
+const (
+	treeOp = -1
+	fecOp  = -2
+)
+
+// canBuildFEC reports whether the FEC extents describe FEC this reader can rebuild: its data range is
+// readable (written by operations or a rebuilt tree) and the FEC extent has libfec's size for it.
+func (r *PartitionReader) canBuildFEC() bool {
+	pu, bs := r.pu, uint64(r.p.Manifest.BlockSize)
+	d, f := pu.FECData, pu.FEC
+	if d == nil || d.NumBlocks == 0 || bs != 4096 || pu.FECRoots < 2 || pu.FECRoots > 24 ||
+		d.StartBlock > maxBlocks(bs) || d.NumBlocks > maxBlocks(bs)-d.StartBlock || int64((d.StartBlock+d.NumBlocks)*bs) > r.size {
+		return false
+	}
+	size := avb.FECSize(d.NumBlocks*bs, int(pu.FECRoots), uint32(bs))
+	if size != f.NumBlocks*bs || size > avb.MaxBuiltFEC {
+		return false
+	}
+	// Every block of the FEC data must be readable: written, or the hash tree this reader rebuilds.
+	off, end := int64(d.StartBlock*bs), int64((d.StartBlock+d.NumBlocks)*bs)
+	i := sort.Search(len(r.extents), func(i int) bool { return r.extents[i].off+r.extents[i].length > off })
+	for pos := off; pos < end; i++ {
+		if i >= len(r.extents) || r.extents[i].off > pos || r.extents[i].op == fecOp {
+			return false
+		}
+		pos = r.extents[i].off + r.extents[i].length
+	}
+	return true
+}
+
+// fec builds (once) and returns the FEC data.
+func (r *PartitionReader) fec() ([]byte, error) {
+	r.fecOnce.Do(func() {
+		pu, bs := r.pu, int64(r.p.Manifest.BlockSize)
+		data := io.NewSectionReader(r, int64(pu.FECData.StartBlock)*bs, int64(pu.FECData.NumBlocks)*bs)
+		fec, err := avb.BuildFEC(context.Background(), data, uint64(data.Size()), int(pu.FECRoots), uint32(bs))
+		if err != nil {
+			r.fecErr = fmt.Errorf("building the FEC of partition %q: %w", pu.Name, err)
+			return
+		}
+		r.fecData = fec
+	})
+	return r.fecData, r.fecErr
+}
 
 // canBuildTree reports whether the hash tree extents describe a tree this reader can rebuild: a
 // known algorithm, a data range inside the partition that operations write, and room for the tree.
@@ -264,12 +316,16 @@ func (r *PartitionReader) ReadAt(b []byte, off int64) (int, error) {
 
 // readOp fills dst with the operation's output from offset off.
 func (r *PartitionReader) readOp(i int, off int64, dst []byte) error {
-	if i == treeOp {
-		tree, err := r.tree()
+	if i == treeOp || i == fecOp {
+		build := r.tree
+		if i == fecOp {
+			build = r.fec
+		}
+		b, err := build()
 		if err != nil {
 			return err
 		}
-		copy(dst, tree[off:])
+		copy(dst, b[off:])
 		return nil
 	}
 	op := &r.pu.Operations[i]
