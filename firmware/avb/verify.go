@@ -14,6 +14,7 @@ import (
 	"hash"
 	"io"
 	"math/big"
+	"strings"
 )
 
 // PublicKey is a decoded AVB public key.
@@ -269,6 +270,40 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 	return res, nil
 }
 
+// VerifyFEC rebuilds the FEC a hashtree descriptor declares over the data and tree (the partition up
+// to FECOffset) and compares it with the stored FEC. It returns nil when they are equal. The FEC is
+// not signed: a difference breaks dm-verity's error correction, not the vbmeta.
+func VerifyFEC(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64) error {
+	if d.FECNumRoots == 0 || d.FECSize == 0 {
+		return fmt.Errorf("the hashtree descriptor of %q declares no FEC", d.PartitionName)
+	}
+	if d.FECOffset > uint64(size) || d.FECSize > uint64(size)-d.FECOffset || d.FECOffset%uint64(d.DataBlockSize) != 0 {
+		return fmt.Errorf("FEC at %d+%d does not fit the %d-byte partition", d.FECOffset, d.FECSize, size)
+	}
+	if want := FECSize(d.FECOffset, int(d.FECNumRoots), d.DataBlockSize); want != d.FECSize {
+		return fmt.Errorf("FEC size %d, libfec's layout needs %d for %d roots over %d bytes", d.FECSize, want, d.FECNumRoots, d.FECOffset)
+	}
+	fec, err := BuildFEC(ctx, r, d.FECOffset, int(d.FECNumRoots), d.DataBlockSize)
+	if err != nil {
+		return err
+	}
+	stored := make([]byte, 1<<20)
+	for off := 0; off < len(fec); off += len(stored) {
+		c := stored[:min(len(stored), len(fec)-off)]
+		if _, err := r.ReadAt(c, int64(d.FECOffset)+int64(off)); err != nil {
+			return fmt.Errorf("reading stored FEC at offset %d: %w", int64(d.FECOffset)+int64(off), err)
+		}
+		if !bytes.Equal(c, fec[off:off+len(c)]) {
+			for i := range c {
+				if c[i] != fec[off+i] {
+					return fmt.Errorf("stored FEC differs from the FEC of the data at offset %d", int64(d.FECOffset)+int64(off+i))
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // MaxBuiltHashtree bounds the tree BuildHashtree keeps in memory (a 4 GiB partition with sha256 and
 // 4 KiB blocks has a 32 MiB tree).
 const MaxBuiltHashtree = 256 << 20
@@ -469,7 +504,10 @@ type VerifyOptions struct {
 	Partitions PartitionLookup
 	// SkipHashtree skips recomputing hash trees (they read the whole partition).
 	SkipHashtree bool
-	depth        int
+	// SkipFEC skips rebuilding the FEC of hashtree partitions (a second pass over the partition;
+	// the FEC is not signed, so it never changes whether a partition matches its vbmeta).
+	SkipFEC bool
+	depth   int
 }
 
 // Verify checks the image's vbmeta signature and every descriptor against the partitions available.
@@ -569,6 +607,16 @@ func (im *Image) Verify(ctx context.Context, opts *VerifyOptions) (*Report, erro
 				dr.Detail = fmt.Sprintf("root digest matches but the stored hash tree differs from the data (first bad tree block at offset %d)", res.FirstBadTreeOffset)
 			default:
 				dr.Status = StatusVerified
+			}
+			if dr.Status == StatusVerified && d.FECNumRoots > 0 && d.FECSize > 0 && !opts.SkipFEC {
+				fec := "stored FEC matches the data"
+				if err := VerifyFEC(ctx, d, r, size); err != nil {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					fec = "FEC not usable: " + err.Error()
+				}
+				dr.Detail = strings.TrimPrefix(dr.Detail+"; "+fec, "; ")
 			}
 		case *ChainPartition:
 			dr.Kind, dr.Partition = "chain_partition", d.PartitionName
