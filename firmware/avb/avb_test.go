@@ -8,7 +8,9 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
@@ -382,4 +384,28 @@ func (f *failingRange) ReadAt(b []byte, off int64) (int, error) {
 		return 0, errors.New("bytes computed on the device")
 	}
 	return f.r.ReadAt(b, off)
+}
+
+func TestRSA8192(t *testing.T) {
+	pemBytes, err := os.ReadFile("testdata/rsa8192-test-key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		t.Fatal("no PEM block")
+	}
+	var key *rsa.PrivateKey
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		key, _ = k.(*rsa.PrivateKey)
+	} else if key, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []Algorithm{AlgSHA256RSA8192, AlgSHA512RSA8192} {
+		vb := signVBMetaAlg(t, key, nil, alg)
+		sig := mustOpen(t, vb).VBMeta.VerifySignature()
+		if !sig.SignatureOK || !sig.AuthHashOK || sig.KeyBits != 8192 || sig.Algorithm != alg.String() {
+			t.Fatalf("%s: %+v", alg, sig)
+		}
+	}
 }
