@@ -5,65 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/provkit/provkit/firmware/sparse"
 )
 
-// Android sparse image format (system/core/libsparse/sparse_format.h): a 28-byte file header, then
-// chunks, each a 12-byte header and its data.
+// Images larger than max-download-size are sent as several standalone sparse images ("pieces"),
+// each covering a range of output blocks, as libsparse's resparse does. The input's chunks come
+// from firmware/sparse, which validates the whole chunk index when it opens the image.
 const (
-	sparseMagic      = 0xed26ff3a
-	sparseHeaderSize = 28
-	chunkHeaderSize  = 12
-	chunkRaw         = 0xcac1
-	chunkFill        = 0xcac2
-	chunkDontCare    = 0xcac3
-	chunkCRC32       = 0xcac4
+	sparseMagic      = sparse.Magic
+	sparseHeaderSize = sparse.HeaderSize
+	chunkHeaderSize  = sparse.ChunkHeaderSize
+	chunkRaw         = sparse.ChunkRaw
+	chunkFill        = sparse.ChunkFill
+	chunkDontCare    = sparse.ChunkDontCare
+	chunkCRC32       = sparse.ChunkCRC32
 )
-
-type sparseHeader struct {
-	blockSize   uint32
-	totalBlocks uint32
-	totalChunks uint32
-	hdrSize     int64 // file header size as written (>= 28)
-	chunkHdr    int64 // chunk header size as written (>= 12)
-}
 
 // IsSparse reports whether the image starts with the sparse magic.
-func IsSparse(r io.ReaderAt) bool {
-	var m [4]byte
-	_, err := r.ReadAt(m[:], 0)
-	return err == nil && binary.LittleEndian.Uint32(m[:]) == sparseMagic
-}
-
-func readSparseHeader(r io.ReaderAt, size int64) (sparseHeader, error) {
-	var b [sparseHeaderSize]byte
-	if size < sparseHeaderSize {
-		return sparseHeader{}, fmt.Errorf("sparse header: image is %d bytes, shorter than the header", size)
-	}
-	if _, err := r.ReadAt(b[:], 0); err != nil {
-		return sparseHeader{}, fmt.Errorf("reading the sparse header: %w", err)
-	}
-	le := binary.LittleEndian
-	h := sparseHeader{
-		blockSize:   le.Uint32(b[12:]),
-		totalBlocks: le.Uint32(b[16:]),
-		totalChunks: le.Uint32(b[20:]),
-		hdrSize:     int64(le.Uint16(b[8:])),
-		chunkHdr:    int64(le.Uint16(b[10:])),
-	}
-	switch {
-	case le.Uint32(b[0:]) != sparseMagic:
-		return h, fmt.Errorf("sparse header at offset 0: bad magic %#x", le.Uint32(b[0:]))
-	case le.Uint16(b[4:]) != 1:
-		return h, fmt.Errorf("sparse header at offset 4: major version %d, want 1", le.Uint16(b[4:]))
-	case h.hdrSize < sparseHeaderSize || h.chunkHdr < chunkHeaderSize:
-		return h, fmt.Errorf("sparse header at offset 8: header sizes %d/%d are too small", h.hdrSize, h.chunkHdr)
-	case h.blockSize == 0 || h.blockSize%4 != 0 || h.blockSize > 1<<24:
-		return h, fmt.Errorf("sparse header at offset 12: block size %d is not a multiple of 4 in (0, 16 MiB]", h.blockSize)
-	case int64(h.totalChunks) > (size-h.hdrSize)/h.chunkHdr+1:
-		return h, fmt.Errorf("sparse header at offset 20: %d chunks cannot fit in %d bytes", h.totalChunks, size)
-	}
-	return h, nil
-}
+func IsSparse(r io.ReaderAt) bool { return sparse.IsSparse(r) }
 
 // chunk is one sparse chunk as read from the source: where its data lies, not the data.
 type chunk struct {
@@ -76,120 +36,77 @@ type chunk struct {
 // chunkSource walks an image's chunks in order. A raw image is one virtual raw chunk (padded with
 // zeros to whole blocks).
 type chunkSource struct {
-	r         io.ReaderAt
-	size      int64
-	h         sparseHeader
-	raw       bool
-	idx       uint32
-	off       int64 // file offset of the next chunk header
-	outBlocks int64 // blocks covered so far
+	blockSize   uint32
+	totalBlocks uint32
+	chunks      []chunk
+	idx         int   // next chunk
+	outBlocks   int64 // blocks covered before chunk idx
 }
 
 func newChunkSource(r io.ReaderAt, size int64, blockSize uint32) (*chunkSource, error) {
-	if IsSparse(r) {
-		h, err := readSparseHeader(r, size)
-		if err != nil {
-			return nil, err
+	if !sparse.IsSparse(r) {
+		blocks := (size + int64(blockSize) - 1) / int64(blockSize)
+		if blocks > 0xffffffff {
+			return nil, fmt.Errorf("raw image of %d bytes has too many %d-byte blocks for a sparse image", size, blockSize)
 		}
-		return &chunkSource{r: r, size: size, h: h, off: h.hdrSize}, nil
+		return &chunkSource{blockSize: blockSize, totalBlocks: uint32(blocks),
+			chunks: []chunk{{typ: chunkRaw, blocks: blocks}}}, nil
 	}
-	blocks := (size + int64(blockSize) - 1) / int64(blockSize)
-	if blocks > 0xffffffff {
-		return nil, fmt.Errorf("raw image of %d bytes has too many %d-byte blocks for a sparse image", size, blockSize)
+	im, err := sparse.Open(r, size)
+	if err != nil {
+		return nil, err
 	}
-	return &chunkSource{r: r, size: size, raw: true, h: sparseHeader{blockSize: blockSize, totalBlocks: uint32(blocks), totalChunks: 1, hdrSize: sparseHeaderSize, chunkHdr: chunkHeaderSize}}, nil
+	h := im.Header()
+	src := &chunkSource{blockSize: h.BlockSize, totalBlocks: h.TotalBlocks}
+	for _, c := range im.Chunks() {
+		if c.Type == chunkCRC32 {
+			continue // checksums of the whole image mean nothing for a piece; dropped
+		}
+		ch := chunk{typ: c.Type, blocks: int64(c.Blocks), dataOff: c.DataOffset}
+		binary.LittleEndian.PutUint32(ch.fill[:], c.Value)
+		src.chunks = append(src.chunks, ch)
+	}
+	return src, nil
 }
 
 // next returns the next chunk, io.EOF after the last.
 func (s *chunkSource) next() (chunk, error) {
-	if s.idx >= s.h.totalChunks {
-		if s.outBlocks != int64(s.h.totalBlocks) {
-			return chunk{}, fmt.Errorf("sparse image: chunks cover %d blocks, header says %d", s.outBlocks, s.h.totalBlocks)
-		}
+	if s.idx >= len(s.chunks) {
 		return chunk{}, io.EOF
 	}
-	if s.raw {
-		s.idx++
-		s.outBlocks = int64(s.h.totalBlocks)
-		return chunk{typ: chunkRaw, blocks: int64(s.h.totalBlocks), dataOff: 0}, nil
-	}
-	var b [chunkHeaderSize]byte
-	if s.off+s.h.chunkHdr > s.size {
-		return chunk{}, fmt.Errorf("sparse chunk %d at offset %d: header runs past the end (%d bytes)", s.idx, s.off, s.size)
-	}
-	if _, err := s.r.ReadAt(b[:], s.off); err != nil {
-		return chunk{}, fmt.Errorf("reading sparse chunk %d at offset %d: %w", s.idx, s.off, err)
-	}
-	le := binary.LittleEndian
-	c := chunk{typ: le.Uint16(b[0:]), blocks: int64(le.Uint32(b[4:])), dataOff: s.off + s.h.chunkHdr}
-	total := int64(le.Uint32(b[8:]))
-	bs := int64(s.h.blockSize)
-	var want int64
-	switch c.typ {
-	case chunkRaw:
-		want = s.h.chunkHdr + c.blocks*bs
-	case chunkFill, chunkCRC32:
-		want = s.h.chunkHdr + 4
-	case chunkDontCare:
-		want = s.h.chunkHdr
-	default:
-		return chunk{}, fmt.Errorf("sparse chunk %d at offset %d: unknown type %#x", s.idx, s.off, c.typ)
-	}
-	if total != want {
-		return chunk{}, fmt.Errorf("sparse chunk %d at offset %d: total size %d, want %d for type %#x", s.idx, s.off, total, want, c.typ)
-	}
-	if s.off+total > s.size {
-		return chunk{}, fmt.Errorf("sparse chunk %d at offset %d: %d bytes run past the end of the image (%d bytes)", s.idx, s.off, total, s.size)
-	}
-	if c.typ == chunkFill {
-		if _, err := s.r.ReadAt(c.fill[:], c.dataOff); err != nil {
-			return chunk{}, fmt.Errorf("reading sparse fill chunk %d at offset %d: %w", s.idx, s.off, err)
-		}
-	}
-	if c.typ == chunkCRC32 {
-		c.blocks = 0
-	}
-	if s.outBlocks+c.blocks > int64(s.h.totalBlocks) {
-		return chunk{}, fmt.Errorf("sparse chunk %d at offset %d: covers blocks past the image's %d", s.idx, s.off, s.h.totalBlocks)
-	}
+	c := s.chunks[s.idx]
 	s.idx++
-	s.off += total
 	s.outBlocks += c.blocks
 	return c, nil
 }
 
 // piece is one sparse image sent in one download: it covers output blocks [start, end) with the
-// source's chunks from chunk number firstChunk (at file offset firstOff), the first of which starts
-// skip blocks in; the last raw chunk is cut after lastTake blocks when cut is set.
+// source's chunks from chunk number firstIdx on; raw chunks are cut at the piece's block bounds.
 type piece struct {
 	start, end int64
-	firstIdx   uint32
-	firstOff   int64
+	firstIdx   int   // index of the first source chunk (in chunkSource.chunks)
 	firstOut   int64 // output blocks covered before firstIdx
 	size       int64 // bytes of the piece's sparse image
 }
 
 // planPieces splits the image into sparse pieces of at most max bytes each.
 func planPieces(src *chunkSource, max int64) ([]piece, error) {
-	bs := int64(src.h.blockSize)
+	bs := int64(src.blockSize)
 	const overhead = sparseHeaderSize + 2*chunkHeaderSize // file header, leading and trailing don't-care
 	if max < overhead+chunkHeaderSize+bs {
 		return nil, fmt.Errorf("max-download-size %d is too small for one %d-byte block in a sparse image", max, bs)
 	}
 	var pieces []piece
-	cur := piece{start: 0, firstIdx: 0, firstOff: src.off, size: overhead}
+	cur := piece{start: 0, firstIdx: 0, size: overhead}
 	pos := int64(0) // output block reached
 	for {
-		idx, off, outBefore := src.idx, src.off, src.outBlocks
+		idx, outBefore := src.idx, src.outBlocks
 		c, err := src.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, err
-		}
-		if c.typ == chunkCRC32 {
-			continue // checksums of the whole image mean nothing for a piece; dropped
 		}
 		done := int64(0) // blocks of c already placed in earlier pieces
 		for done < c.blocks || c.blocks == 0 {
@@ -203,7 +120,7 @@ func planPieces(src *chunkSource, max int64) ([]piece, error) {
 			if cur.size+need > max {
 				cur.end = pos
 				pieces = append(pieces, cur)
-				cur = piece{start: pos, firstIdx: idx, firstOff: off, firstOut: outBefore, size: overhead}
+				cur = piece{start: pos, firstIdx: idx, firstOut: outBefore, size: overhead}
 			}
 			take := c.blocks - done
 			if c.typ == chunkRaw {
@@ -234,8 +151,8 @@ func writePiece(w io.Writer, r io.ReaderAt, size int64, blockSize uint32, p piec
 	if err != nil {
 		return 0, err
 	}
-	src.idx, src.off, src.outBlocks = p.firstIdx, p.firstOff, p.firstOut
-	bs := int64(src.h.blockSize)
+	src.idx, src.outBlocks = p.firstIdx, p.firstOut
+	bs := int64(src.blockSize)
 	type out struct {
 		c           chunk
 		from, count int64 // blocks of c: [from, from+count)
@@ -245,7 +162,7 @@ func writePiece(w io.Writer, r io.ReaderAt, size int64, blockSize uint32, p piec
 	if p.start > 0 {
 		chunks++
 	}
-	if p.end < int64(src.h.totalBlocks) {
+	if p.end < int64(src.totalBlocks) {
 		chunks++
 	}
 	walk := func(fn func(o out) error) error {
@@ -283,8 +200,8 @@ func writePiece(w io.Writer, r io.ReaderAt, size int64, blockSize uint32, p piec
 	le.PutUint16(hdr[6:], 0)
 	le.PutUint16(hdr[8:], sparseHeaderSize)
 	le.PutUint16(hdr[10:], chunkHeaderSize)
-	le.PutUint32(hdr[12:], src.h.blockSize)
-	le.PutUint32(hdr[16:], src.h.totalBlocks)
+	le.PutUint32(hdr[12:], src.blockSize)
+	le.PutUint32(hdr[16:], src.totalBlocks)
 	le.PutUint32(hdr[20:], uint32(chunks))
 	if _, err := cw.Write(hdr[:]); err != nil {
 		return cw.n, err
@@ -337,8 +254,8 @@ func writePiece(w io.Writer, r io.ReaderAt, size int64, blockSize uint32, p piec
 	if err != nil {
 		return cw.n, err
 	}
-	if p.end < int64(src.h.totalBlocks) {
-		if err := chunkHdr(chunkDontCare, int64(src.h.totalBlocks)-p.end, chunkHeaderSize); err != nil {
+	if p.end < int64(src.totalBlocks) {
+		if err := chunkHdr(chunkDontCare, int64(src.totalBlocks)-p.end, chunkHeaderSize); err != nil {
 			return cw.n, err
 		}
 	}

@@ -188,7 +188,7 @@ func FuzzSplitImage(f *testing.F) {
 	le.PutUint32(h[16:], 7)
 	le.PutUint32(h[20:], 4)
 	b.Write(h)
-	for _, c := range [][3]uint32{{chunkFill, 2, 16}, {chunkDontCare, 3, 12}, {chunkRaw, 2, 12 + 1024}, {chunkCRC32, 0, 16}} {
+	for _, c := range [][3]uint32{{uint32(chunkFill), 2, 16}, {uint32(chunkDontCare), 3, 12}, {uint32(chunkRaw), 2, 12 + 1024}, {uint32(chunkCRC32), 0, 16}} {
 		ch := make([]byte, 12)
 		le.PutUint16(ch[0:], uint16(c[0]))
 		le.PutUint32(ch[4:], c[1])
