@@ -318,6 +318,7 @@ func (ix *index) scanXML(t *tree, rel string) error {
 func permEntries(rel string, src []byte) ([]PermEntry, error) {
 	dec := xml.NewDecoder(bytes.NewReader(src))
 	dec.Strict = true
+	dec.CharsetReader = charsetReader
 	var out []PermEntry
 	for {
 		line, _ := dec.InputPos()
@@ -341,6 +342,26 @@ func permEntries(rel string, src []byte) ([]PermEntry, error) {
 	}
 }
 
+// charsetReader lets the XML decoder read the declared encodings permission files use besides
+// UTF-8: ASCII (a subset) and ISO-8859-1 (each byte is the code point).
+func charsetReader(charset string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(charset) {
+	case "us-ascii", "ascii", "utf8":
+		return r, nil
+	case "iso-8859-1", "latin1", "latin-1":
+		b, err := io.ReadAll(io.LimitReader(r, maxTextFile))
+		if err != nil {
+			return nil, err
+		}
+		runes := make([]rune, len(b))
+		for i, c := range b {
+			runes[i] = rune(c)
+		}
+		return strings.NewReader(string(runes)), nil
+	}
+	return nil, fmt.Errorf("unsupported XML encoding %q", charset)
+}
+
 // manifestPackage reads the package attribute of a source AndroidManifest.xml.
 func manifestPackage(t *tree, rel string) (string, bool) {
 	src, err := t.read(rel)
@@ -348,6 +369,7 @@ func manifestPackage(t *tree, rel string) (string, bool) {
 		return "", false
 	}
 	dec := xml.NewDecoder(bytes.NewReader(src))
+	dec.CharsetReader = charsetReader
 	for {
 		tok, err := dec.Token()
 		if err != nil {

@@ -41,6 +41,10 @@ func TestPermEntriesSkipCommentsAndFollowQuotes(t *testing.T) {
 	if strings.Join(s, ",") != want {
 		t.Fatalf("entries:\n%s\nwant\n%s", strings.Join(s, "\n"), strings.ReplaceAll(want, ",", "\n"))
 	}
+	latin1 := "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<!-- caf\xe9 -->\n<permissions><privapp-permissions package=\"a.b\"/></permissions>\n"
+	if got, err := permEntries("l.xml", []byte(latin1)); err != nil || len(got) != 1 || got[0].Package != "a.b" {
+		t.Fatalf("latin-1 file: %v %v", got, err)
+	}
 	if _, err := permEntries("x.xml", []byte("<permissions><privapp-permissions package=\"a\">\n</permissions>")); err == nil || !strings.Contains(err.Error(), "x.xml:") {
 		t.Fatalf("malformed XML: %v", err)
 	}
