@@ -272,6 +272,7 @@ func needs(action string) string {
 func finishJSON(w io.Writer, rep report, ret error) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(rep); err != nil {
 		return fmt.Errorf("writing JSON: %w", err)
 	}
