@@ -111,3 +111,14 @@ func TestMarkedBlocksComeOutExactly(t *testing.T) {
 		}
 	}
 }
+
+// TestOverridesCannotInjectMake: an overrides entry is written into Android.mk; one that make would
+// expand is refused.
+func TestOverridesCannotInjectMake(t *testing.T) {
+	root := writeTree(t, lineageTree)
+	pol := loadPolicy(t, root, basePolicy+"    overrides: [\"$(HOME)\"]\n")
+	p := prepare(t, root, pol, func(o *Options) { o.Format = FormatMk })
+	if !p.Blocked() || len(p.Changes) != 0 || !strings.Contains(p.Blockers[0].Msg, "is not a module name provkit will write") {
+		t.Fatalf("blockers %v, %d changes", p.Blockers, len(p.Changes))
+	}
+}

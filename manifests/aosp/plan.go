@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -164,6 +165,10 @@ func (p *Plan) Diff() string {
 	}
 	return b.String()
 }
+
+// safeName is what a name written into a makefile or Blueprint file may contain: nothing that make
+// would expand ($), that would start a comment (#) or continue a line (\).
+var safeName = regexp.MustCompile(`^[A-Za-z0-9_.+@-]+$`)
 
 // ErrBadOptions is wrapped by errors about the options themselves.
 var ErrBadOptions = errors.New("invalid patch options")
@@ -391,6 +396,11 @@ func (pl *planner) patch(ctx context.Context) error {
 		rep.Checks = checks
 		for _, c := range policy.Failed(checks) {
 			pl.block(app.Package, Loc{File: apkPath}, "the APK fails the policy, so it is not copied: %s", c)
+		}
+		for _, ov := range app.Overrides {
+			if !safeName.MatchString(ov) {
+				pl.block(app.Package, Loc{pol.Source, app.Line}, "overrides entry %q is not a module name provkit will write into a build file (letters, digits and _ . + @ - only)", ov)
+			}
 		}
 		if app.Privileged {
 			rep.Uncovered = UncoveredPrivileged(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions)
