@@ -170,6 +170,9 @@ func (p *Plan) Diff() string {
 // would expand ($), that would start a comment (#) or continue a line (\).
 var safeName = regexp.MustCompile(`^[A-Za-z0-9_.+@-]+$`)
 
+// safePath is the same for a path relative to the tree.
+var safePath = regexp.MustCompile(`^[A-Za-z0-9_.+@/-]+$`)
+
 // ErrBadOptions is wrapped by errors about the options themselves.
 var ErrBadOptions = errors.New("invalid patch options")
 
@@ -213,6 +216,9 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	dir = path.Clean(strings.TrimPrefix(filepath.ToSlash(dir), "./"))
 	if path.IsAbs(dir) || strings.HasPrefix(dir, "..") {
 		return nil, fmt.Errorf("%w: --dir %s must be inside the tree", ErrBadOptions, o.Dir)
+	}
+	if !safePath.MatchString(dir) {
+		return nil, fmt.Errorf("%w: the module directory %q would be written into makefiles; use letters, digits and _ . + @ - / only", ErrBadOptions, dir)
 	}
 	p := &Plan{Tree: o.Tree, Product: product, Dir: dir, Placement: o.Placement, Revert: o.Revert}
 	p.Format = o.Format
@@ -593,6 +599,10 @@ func (pl *planner) placeInProduct(before *Chain, ix *index) error {
 				if path.Clean(e.Word) == ns && e.Sure {
 					listed = true
 				}
+			}
+			if !listed && !safePath.MatchString(ns) {
+				pl.block(s.app.Package, loc, "the Soong namespace directory %q cannot be written into PRODUCT_SOONG_NAMESPACES safely; choose another --dir", ns)
+				continue
 			}
 			if !listed && !contains(namespaces, ns) {
 				namespaces = append(namespaces, ns)

@@ -142,6 +142,7 @@ func TestPatchUsageErrors(t *testing.T) {
 		{"--placement", "sideways"},
 		{"--dry-run", "--check"},
 		{"--var", "NOEQUALS"},
+		{"--dir", "vendor/$(HOME)"},
 		{"extra-arg"},
 	} {
 		if _, _, code := run(t, root, good(), args...); code != cmdutil.ExitUsage {
