@@ -85,6 +85,10 @@ func expand(s string, env Env, depth int) (string, bool) {
 			continue
 		case '(', '{':
 			end := refEnd(s, i)
+			if !closed(s, i, end) {
+				// an unterminated reference: make would reject the line
+				return "", false
+			}
 			inner := s[i+2 : end-1]
 			v, ok := expandRef(inner, env, depth)
 			b.WriteString(v)
@@ -269,6 +273,19 @@ func expandRef(inner string, env Env, depth int) (string, bool) {
 		return "", false
 	}
 	return lookup(inner, env, depth)
+}
+
+// closed reports whether the reference starting at s[i] really ends at end (with its closing
+// parenthesis or brace) rather than running off the end of s.
+func closed(s string, i, end int) bool {
+	if end-1 < i+2 || end > len(s) {
+		return false
+	}
+	want := byte(')')
+	if s[i+1] == '{' {
+		want = '}'
+	}
+	return s[end-1] == want
 }
 
 func patMatch(pat, w string) bool {

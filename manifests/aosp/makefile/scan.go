@@ -613,7 +613,7 @@ func Call(text string) (name string, args []string, ok bool) {
 	if !strings.HasPrefix(t, "$(call ") && !strings.HasPrefix(t, "${call ") && !strings.HasPrefix(t, "$(call\t") {
 		return "", nil, false
 	}
-	if refEnd(t, 0) != len(t) {
+	if refEnd(t, 0) != len(t) || !closed(t, 0, len(t)) {
 		return "", nil, false
 	}
 	inner := t[len("$(call ") : len(t)-1]

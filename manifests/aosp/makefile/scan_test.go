@@ -267,3 +267,14 @@ func TestExpand(t *testing.T) {
 		}
 	}
 }
+
+func TestUnterminatedReferences(t *testing.T) {
+	for _, s := range []string{"$(", "${", "$(call ", "$(call x", "${A", "$(A $(B)"} {
+		if _, known := Expand(s, mapEnv{}); known {
+			t.Errorf("Expand(%q) claims to know the result", s)
+		}
+		if _, _, ok := Call(s); ok {
+			t.Errorf("Call(%q) accepted", s)
+		}
+	}
+}
