@@ -35,6 +35,8 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status": cmdStatus,
+			// APK fixtures for apk_*.txtar (apk_cmds_test.go).
+			"suiteapk": cmdSuiteAPK, "flipbyte": cmdFlipByte, "truncate": cmdTruncate,
 		},
 	})
 }

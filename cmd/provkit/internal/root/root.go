@@ -9,6 +9,7 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
+	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 )
@@ -53,6 +54,7 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	image.NewCmdImage,
 	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
+	apkcmd.NewCmdAPK,
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr

@@ -1,0 +1,3 @@
+// Package apk is the "provkit apk" command group: it only holds the verify and inspect
+// subcommands.
+package apk
