@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
-	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 )
