@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
+	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
+	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
@@ -55,6 +57,8 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	image.NewCmdImage,
 	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
 	apkcmd.NewCmdAPK,
+	func(ios *iostreams.IOStreams) *cobra.Command { return devicescmd.NewCmdDevices(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return checkcmd.NewCmdCheck(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
