@@ -238,6 +238,9 @@ func explain(serial string, err error) string {
 	case errors.Is(err, context.Canceled):
 		return "interrupted during the check; run the check again"
 	case errors.Is(err, adb.ErrUnauthorized):
+		if strings.Contains(msg, "adb_keys") {
+			return "unauthorized: " + msg
+		}
 		return fmt.Sprintf("unauthorized: %s; %s", msg, adb.StateUnauthorized.Hint())
 	case errors.Is(err, adb.ErrOffline):
 		return fmt.Sprintf("offline: %s; %s", msg, adb.StateOffline.Hint())

@@ -9,6 +9,7 @@ import (
 
 	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
 	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
+	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
 	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
@@ -59,6 +60,7 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	apkcmd.NewCmdAPK,
 	func(ios *iostreams.IOStreams) *cobra.Command { return devicescmd.NewCmdDevices(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return checkcmd.NewCmdCheck(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return democmd.NewCmdDemo(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr

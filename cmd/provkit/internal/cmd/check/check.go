@@ -181,7 +181,7 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, pol *policy.Policy, 
 			return fmt.Errorf("writing CSV: %w", err)
 		}
 	default:
-		writeTable(ios.Out, results)
+		WriteTable(ios.Out, results)
 		fmt.Fprintf(ios.ErrOut, "%d device(s): %d pass, %d fail, %d could not be checked\n", sum.Devices, sum.Pass, sum.Fail, sum.Error)
 	}
 	if ctx.Err() != nil {
@@ -203,7 +203,8 @@ func reasonText(r pcheck.Result) string {
 	return strings.Join(r.Reasons, "; ")
 }
 
-func writeTable(w io.Writer, rs []pcheck.Result) {
+// WriteTable prints results as the SERIAL/VERDICT/REASON table.
+func WriteTable(w io.Writer, rs []pcheck.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tVERDICT\tREASON")
 	for _, r := range rs {
