@@ -28,6 +28,8 @@ type Options struct {
 	IO   *iostreams.IOStreams
 	JSON bool
 	Keep string
+	// AssetSize pads the sample APK (hidden flag, for scripts/bench-check.sh).
+	AssetSize int
 }
 
 // NewCmdDemo returns the demo command.
@@ -59,6 +61,8 @@ provkit reports that kind of non-compliant or unreachable device.
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the check report as one JSON document (as 'provkit check --json')")
 	cmd.Flags().StringVar(&opts.Keep, "keep", "", "write the sample APKs, policy and scenario to `dir` and keep them")
+	cmd.Flags().IntVar(&opts.AssetSize, "asset-size", 0, "pad the sample APK with a stored asset of `n` bytes")
+	_ = cmd.Flags().MarkHidden("asset-size")
 	return cmd
 }
 
@@ -115,6 +119,15 @@ func demoRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	spec := demoapk.Spec{Package: "ru.oneme.app", VersionCode: 25, VersionName: "25.0", Permissions: []string{"android.permission.POST_NOTIFICATIONS"}}
+	if opts.AssetSize > 0 {
+		if opts.AssetSize > 1<<30 {
+			return cmdutil.FlagErrorf("--asset-size %d: at most 1 GiB", opts.AssetSize)
+		}
+		spec.Asset = make([]byte, opts.AssetSize)
+		if _, err := rand.Read(spec.Asset); err != nil {
+			return err
+		}
+	}
 	genuine, err := demoapk.Build(spec, release)
 	if err != nil {
 		return err
