@@ -131,6 +131,10 @@ func TestAgainstApksignerAllSchemes(t *testing.T) {
 	if res.Signers[0].SHA256 != sha || res.Signers[0].Subject != dn {
 		t.Fatalf("signer #1: provkit %s %q, apksigner %s %q", res.Signers[0].SHA256, res.Signers[0].Subject, sha, dn)
 	}
+	_, _, _, verbose := apksignerVerify(t, b.dir, "-v", "signed.apk")
+	if want := "Signer #1 public key SHA-256 digest: " + res.Signers[0].PublicKeySHA256; !strings.Contains(verbose, want) {
+		t.Fatalf("apksigner -v does not print %q:\n%s", want, verbose)
+	}
 	if res.Package != "dev.provkit.tools" || res.VersionCode != 42 || res.MinSDK != 21 || res.TargetSDK != 33 {
 		t.Fatalf("manifest facts: %+v", res)
 	}
@@ -227,5 +231,41 @@ func TestAgainstApksignerTampered(t *testing.T) {
 		if res.Verified || aok {
 			t.Errorf("%s: provkit verified=%v, apksigner verified=%v (both must reject)\n%s", name, res.Verified, aok, aout)
 		}
+	}
+}
+
+// TestAgainstApksignerVerity: APKs signed with the verity-based content digest
+// (VERITY_CHUNKED_SHA256, apksigner --verity-enabled) verify with it for Android 9+.
+func TestAgainstApksignerVerity(t *testing.T) {
+	b := newToolAPK(t)
+	b.key("k", "/CN=verity")
+	in := b.unsigned("app", 21)
+	b.run("apksigner", "sign", "--key", "k.pk8", "--cert", "k.crt", "--verity-enabled", "true", "--out", "verity.apk", in)
+	for _, minSDK := range []int{0, 28} {
+		res := mustVerify(t, b.path("verity.apk"), Options{MinSDK: minSDK})
+		ok, sha, _, out := apksignerVerify(t, b.dir, "verity.apk")
+		if !res.Verified || !ok || res.Signers[0].SHA256 != sha {
+			t.Fatalf("min SDK %d: provkit %v %v, apksigner %v:\n%s", minSDK, res.Verified, res.Errors, ok, out)
+		}
+	}
+	// The verity digest is really checked: corrupt an entry byte and look for the v3 error.
+	data, _ := os.ReadFile(b.path("verity.apk"))
+	z, err := openZip(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := findSigningBlock(bytes.NewReader(data), z)
+	z.checkLocalHeaders(sb.offset)
+	data[z.entry("assets/blob.bin").dataOffset+99] ^= 1
+	res, err := Verify(context.Background(), bytes.NewReader(data), int64(len(data)), Options{MinSDK: 28})
+	if err != nil || res.Verified || !res.HasError("V3_SIG_APK_DIGEST_DID_NOT_VERIFY") {
+		t.Fatalf("corrupted verity APK: %v %+v", err, res)
+	}
+	verity := false
+	for _, e := range res.Errors {
+		verity = verity || strings.Contains(e.Message, "VERITY_CHUNKED_SHA256")
+	}
+	if !verity {
+		t.Fatalf("the verity digest was not checked: %v", res.Errors)
 	}
 }

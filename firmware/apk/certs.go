@@ -28,7 +28,11 @@ type certInfo struct {
 
 func (c *certInfo) sha256Hex() string { s := sha256.Sum256(c.Raw); return hex.EncodeToString(s[:]) }
 func (c *certInfo) sha1Hex() string   { s := sha1.Sum(c.Raw); return hex.EncodeToString(s[:]) }
-func (c *certInfo) md5Hex() string    { s := md5.Sum(c.Raw); return hex.EncodeToString(s[:]) }
+func (c *certInfo) spkiSHA256Hex() string {
+	s := sha256.Sum256(c.RawSPKI)
+	return hex.EncodeToString(s[:])
+}
+func (c *certInfo) md5Hex() string { s := md5.Sum(c.Raw); return hex.EncodeToString(s[:]) }
 
 // parseCertificate is the one place that decodes signer certificates: tolerantly, as apksig does
 // (package cert), keeping the bytes exactly as encoded.

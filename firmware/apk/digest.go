@@ -57,6 +57,14 @@ func splitChunks(segs []segment, size int64) []chunkTask {
 	return out
 }
 
+func maxChunk(tasks []chunkTask) int {
+	m := 0
+	for _, t := range tasks {
+		m = max(m, t.n)
+	}
+	return m
+}
+
 func newHash(d digestAlg) hash.Hash {
 	if d == chunkedSHA512 {
 		return sha512.New()
@@ -94,7 +102,7 @@ func chunkedDigests(ctx context.Context, segs []segment, algs []digestAlg) (map[
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, chunkSize)
+			buf := make([]byte, maxChunk(tasks))
 			hs := make([]hash.Hash, len(algs))
 			for i, a := range algs {
 				hs[i] = newHash(a)

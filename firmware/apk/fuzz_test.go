@@ -1,5 +1,10 @@
 package apk
 
+// Fuzzing: the seeds are whole APKs, and Go's default 60 s minimisation of each new input then
+// dominates a short run; use for example
+//
+//	go test ./firmware/apk -run '^$' -fuzz '^FuzzVerify$' -fuzztime 60s -fuzzminimizetime 1s
+
 import (
 	"bytes"
 	"context"
@@ -160,8 +165,8 @@ func FuzzV4Signature(f *testing.F) {
 	})
 }
 
-// FuzzVerify: the whole verifier on arbitrary bytes returns a Result (never a Go error for bytes in
-// memory) and never calls an APK with errors verified.
+// FuzzVerify: the whole verifier (and Inspect) on arbitrary bytes returns a Result (never a Go
+// error for bytes in memory) and never calls an APK with errors verified.
 func FuzzVerify(f *testing.F) {
 	for _, s := range suiteSeeds(f, 8) {
 		f.Add(s)
@@ -177,6 +182,13 @@ func FuzzVerify(f *testing.F) {
 		}
 		if res.Verified && len(res.Signers) == 0 {
 			t.Fatalf("verified without signers")
+		}
+		info, err := Inspect(context.Background(), bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatalf("Inspect error on in-memory input: %v", err)
+		}
+		if res.Verified && (info.Package != res.Package || len(info.Signers) == 0) {
+			t.Fatalf("Inspect disagrees with Verify: %+v vs %+v", info, res)
 		}
 	})
 }

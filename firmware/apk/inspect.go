@@ -148,7 +148,8 @@ func Inspect(ctx context.Context, r io.ReaderAt, size int64) (*Info, error) {
 			if !ok {
 				continue
 			}
-			res := parseSchemeBlock(c.scheme, b, 1, 1<<31-1, v3Params{minSDK: 1, maxSDK: 1<<31 - 1}, map[int]bool{2: true, 3: true}, map[int]bool{2: true, 3: true, 31: true})
+			// v2 signatures are checked for the platforms that read them (Android 7+).
+			res := parseSchemeBlock(c.scheme, b, sdkN, 1<<31-1, v3Params{minSDK: sdkN, maxSDK: 1<<31 - 1}, map[int]bool{2: true, 3: true}, map[int]bool{2: true, 3: true, 31: true})
 			for _, s := range res.signers {
 				for _, e := range s.errors {
 					problem(e.Code, "%s", e.Message)

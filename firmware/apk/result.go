@@ -30,9 +30,11 @@ type Signer struct {
 	Subject      string `json:"subject"`
 	KeyAlgorithm string `json:"keyAlgorithm"`
 	KeySize      int    `json:"keySize"`
-	MinSDK       int    `json:"minSdk"`
-	MaxSDK       int    `json:"maxSdk"`
-	Scheme       string `json:"scheme"` // the scheme this signer comes from: v1, v2, v3, v3.1
+	// PublicKeySHA256 is the SHA-256 of the SubjectPublicKeyInfo as encoded in the certificate.
+	PublicKeySHA256 string `json:"publicKeySha256"`
+	MinSDK          int    `json:"minSdk"`
+	MaxSDK          int    `json:"maxSdk"`
+	Scheme          string `json:"scheme"` // the scheme this signer comes from: v1, v2, v3, v3.1
 	// DevRelease: a v3.1 signer that targets a platform still in development (its minSdk is the
 	// last released SDK level, but it applies only to the release after it).
 	DevRelease bool `json:"devRelease,omitempty"`
@@ -132,7 +134,8 @@ func signerOf(c *certInfo, minSDK, maxSDK int, scheme string) Signer {
 	return Signer{
 		SHA256: c.sha256Hex(), SHA1: c.sha1Hex(), MD5: c.md5Hex(),
 		Subject: c.Subject, KeyAlgorithm: c.KeyAlgorithm, KeySize: c.KeySize,
-		MinSDK: minSDK, MaxSDK: maxSDK, Scheme: scheme,
+		PublicKeySHA256: c.spkiSHA256Hex(),
+		MinSDK:          minSDK, MaxSDK: maxSDK, Scheme: scheme,
 	}
 }
 

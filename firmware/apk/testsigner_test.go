@@ -95,8 +95,13 @@ type zipIn struct {
 	compData []byte
 }
 
-// writeTestZip writes a ZIP archive (no data descriptors) to path and returns the CD offset.
+// writeTestZip writes a ZIP archive (no data descriptors) to path.
 func writeTestZip(t testing.TB, path string, entries []zipIn) {
+	writeTestZipOpts(t, path, entries, false)
+}
+
+// writeTestZipOpts writes a ZIP archive, with a ZIP64 End of Central Directory when zip64.
+func writeTestZipOpts(t testing.TB, path string, entries []zipIn, zip64 bool) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -162,6 +167,28 @@ func writeTestZip(t testing.TB, path string, entries []zipIn) {
 	le.PutUint32(eocd[12:], uint32(cd.Len()))
 	le.PutUint32(eocd[16:], uint32(off))
 	f.WriteAt(cd.Bytes(), off)
+	if zip64 {
+		recOff := off + int64(cd.Len())
+		rec := make([]byte, 56)
+		le.PutUint32(rec, zip64EOCDSig)
+		le.PutUint64(rec[4:], 44)
+		le.PutUint16(rec[12:], 45)
+		le.PutUint16(rec[14:], 45)
+		le.PutUint64(rec[24:], uint64(len(entries)))
+		le.PutUint64(rec[32:], uint64(len(entries)))
+		le.PutUint64(rec[40:], uint64(cd.Len()))
+		le.PutUint64(rec[48:], uint64(off))
+		loc := make([]byte, 20)
+		le.PutUint32(loc, zip64LocatorSig)
+		le.PutUint64(loc[8:], uint64(recOff))
+		le.PutUint32(loc[16:], 1)
+		le.PutUint16(eocd[8:], 0xffff)
+		le.PutUint16(eocd[10:], 0xffff)
+		le.PutUint32(eocd[12:], 0xffffffff)
+		le.PutUint32(eocd[16:], 0xffffffff)
+		f.WriteAt(cat(rec, loc), recOff)
+		off += 76
+	}
 	if _, err := f.WriteAt(eocd, off+int64(cd.Len())); err != nil {
 		t.Fatal(err)
 	}
@@ -210,14 +237,24 @@ func signTestAPK(t testing.TB, path string, key *testKey, c signConf) {
 	st, _ := f.Stat()
 	size := st.Size()
 	le := binary.LittleEndian
-	tail := make([]byte, 22)
-	f.ReadAt(tail, size-22)
-	cdOff, cdSize := int64(le.Uint32(tail[16:])), int64(le.Uint32(tail[12:]))
+	eocd := make([]byte, 22)
+	f.ReadAt(eocd, size-22)
+	cdOff, cdSize := int64(le.Uint32(eocd[16:])), int64(le.Uint32(eocd[12:]))
+	zip64 := cdOff == 0xffffffff
+	if zip64 {
+		loc := make([]byte, 20)
+		f.ReadAt(loc, size-22-20)
+		rec := make([]byte, 56)
+		f.ReadAt(rec, int64(le.Uint64(loc[8:])))
+		cdOff, cdSize = int64(le.Uint64(rec[48:])), int64(le.Uint64(rec[40:]))
+	}
 	cd := make([]byte, cdSize)
 	f.ReadAt(cd, cdOff)
-	patched := append([]byte(nil), tail...)
-	le.PutUint32(patched[16:], uint32(cdOff))
-	digest := testChunkedSHA256(t, f, cdOff, cd, patched)
+	// Everything after the CD (the EOCD, or the ZIP64 record, locator and EOCD). Before signing its
+	// offsets already point where the signing block will start, as the digest wants them.
+	tail := make([]byte, size-cdOff-cdSize)
+	f.ReadAt(tail, cdOff+cdSize)
+	digest := testChunkedSHA256(t, f, cdOff, cd, tail)
 	if c.corruptDigest {
 		digest[0] ^= 1
 	}
@@ -272,7 +309,12 @@ func signTestAPK(t testing.TB, path string, key *testKey, c signConf) {
 	sz := make([]byte, 8)
 	le.PutUint64(sz, uint64(len(pairs)+24))
 	block := cat(sz, pairs, sz, u64(sigBlockMagicLo), u64(sigBlockMagicHi))
-	le.PutUint32(tail[16:], uint32(cdOff+int64(len(block))))
+	if zip64 {
+		le.PutUint64(tail[48:], uint64(cdOff+int64(len(block))))             // ZIP64 record: CD offset
+		le.PutUint64(tail[56+8:], le.Uint64(tail[56+8:])+uint64(len(block))) // locator: record offset
+	} else {
+		le.PutUint32(tail[16:], uint32(cdOff+int64(len(block))))
+	}
 	if _, err := f.WriteAt(cat(block, cd, tail), cdOff); err != nil {
 		t.Fatal(err)
 	}

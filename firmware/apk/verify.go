@@ -120,7 +120,7 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Resu
 
 func sha256Range(ctx context.Context, r io.ReaderAt, off, n int64) ([]byte, error) {
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, min(n, 1<<20))
 	for done := int64(0); done < n; {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

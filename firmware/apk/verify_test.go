@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -193,5 +196,76 @@ func TestZipStrictness(t *testing.T) {
 	res := mustVerify(t, p, opts24)
 	if res.Verified || !res.HasError("MALFORMED_APK") || !strings.Contains(res.Errors[0].Message, "duplicate entry") {
 		t.Fatalf("duplicate entry accepted: %+v", res.Errors)
+	}
+}
+
+func TestVerifyCancelled(t *testing.T) {
+	key := newTestKey(t, "app", "ec")
+	p := signedFixture(t, key, signConf{v2: true, v3: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := VerifyFile(ctx, p, opts24)
+	if !errors.Is(err, context.Canceled) || res != nil {
+		t.Fatalf("cancelled verification: result %v, error %v (want context.Canceled)", res, err)
+	}
+}
+
+// TestVerifyZip64: an APK whose End of Central Directory is ZIP64 verifies (newer apksig reads
+// ZIP64), with the ZIP64 record's CD offset and the locator patched for the content digest.
+func TestVerifyZip64(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "zip64.apk")
+	writeTestZipOpts(t, p, sampleEntries(t), true)
+	key := newTestKey(t, "zip64", "ec")
+	signTestAPK(t, p, key, signConf{v2: true, v3: true})
+	res := mustVerify(t, p, opts24)
+	if !res.Verified {
+		t.Fatalf("ZIP64 APK: %+v", res.Errors)
+	}
+	// The same file with a flipped byte in the ZIP64 record fails.
+	data, _ := os.ReadFile(p)
+	data[len(data)-22-20-56+40] ^= 1 // CD size in the ZIP64 record
+	if res, err := Verify(context.Background(), bytes.NewReader(data), int64(len(data)), opts24); err != nil || res.Verified {
+		t.Fatalf("tampered ZIP64 record: verified=%v err=%v", res != nil && res.Verified, err)
+	}
+}
+
+// TestDecompressionBomb: an entry that inflates beyond its declared size is cut off at the
+// declared size plus one byte and reported, and a declared size is never allocated blindly.
+func TestDecompressionBomb(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bomb.apk")
+	entries := []zipIn{{Name: "bomb.bin", Data: make([]byte, 64<<20), Deflate: true}}
+	writeTestZip(t, p, entries)
+	data, _ := os.ReadFile(p)
+	z, err := openZip(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := z.entries[0]
+	// Rewrite the declared size (in both headers) to 1000 bytes: 64 MiB of zeros deflate to ~64 KiB.
+	binary.LittleEndian.PutUint32(data[e.cdOffset+24:], 1000)
+	binary.LittleEndian.PutUint32(data[e.lfhOffset+22:], 1000)
+	z, err = openZip(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs, _, err := z.checkLocalHeaders(z.cdOffset); err != nil || len(errs) != 0 {
+		t.Fatalf("headers: %v %v", errs, err)
+	}
+	rc, err := z.entries[0].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	if err == nil || !errors.Is(err, ErrMalformed) || n > 1000 {
+		t.Fatalf("bomb read %d bytes, error %v (want a format error at 1000 bytes)", n, err)
+	}
+	if _, err := z.entries[0].readAll(maxManifestBytes); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("readAll of the bomb: %v", err)
+	}
+	// A manifest declaring 2 GiB is refused before any allocation.
+	e = z.entries[0]
+	e.usize = 2 << 30
+	if _, err := e.readAll(maxManifestBytes); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("2 GiB declared size: %v", err)
 	}
 }

@@ -7,7 +7,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
@@ -119,6 +122,13 @@ func TestHashtreeTamperedDataAndTree(t *testing.T) {
 	if rep.Descriptors[0].Status != StatusMismatch || !strings.Contains(rep.Descriptors[0].Detail, "stored hash tree") {
 		t.Fatalf("tampered tree report: %+v", rep.Descriptors[0])
 	}
+	// A stored tree that cannot be read (an OTA partition whose tree is built on the device): the data
+	// is still checked against the root digest.
+	holey := &failingRange{r: bytes.NewReader(img), from: int64(ht.TreeOffset), to: int64(ht.TreeOffset + ht.TreeSize)}
+	rep, _ = (&Image{R: holey, Size: int64(len(img)), Footer: im.Footer, VBMeta: im.VBMeta}).Verify(context.Background(), nil)
+	if rep.Descriptors[0].Status != StatusVerified || !strings.Contains(rep.Descriptors[0].Detail, "stored hash tree not compared") {
+		t.Fatalf("unreadable tree: %+v", rep.Descriptors[0])
+	}
 	// Cancelled context.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -183,22 +193,27 @@ func avbKey(pub *rsa.PublicKey) []byte {
 // signVBMeta builds a SHA256_RSA2048 vbmeta with the given descriptors (test-only writer, from the
 // header layout of avb_vbmeta_image.h).
 func signVBMeta(t *testing.T, key *rsa.PrivateKey, descs []byte) []byte {
+	return signVBMetaAlg(t, key, descs, AlgSHA256RSA2048)
+}
+
+func signVBMetaAlg(t *testing.T, key *rsa.PrivateKey, descs []byte, alg Algorithm) []byte {
+	hlen, _, _ := alg.params()
 	pub := avbKey(&key.PublicKey)
 	pad := func(b []byte) []byte { return append(b, make([]byte, (64-len(b)%64)%64)...) }
 	aux := pad(append(append([]byte(nil), descs...), pub...))
-	authSize := 64 + 256 // hash 32 padded, signature 256
-	authSize = (authSize + 63) / 64 * 64
+	sigLen := key.PublicKey.Size()
+	authSize := (hlen + sigLen + 63) / 64 * 64
 	h := make([]byte, HeaderSize)
 	copy(h, "AVB0")
 	be := binary.BigEndian
 	be.PutUint32(h[4:], 1)
 	be.PutUint64(h[12:], uint64(authSize))
 	be.PutUint64(h[20:], uint64(len(aux)))
-	be.PutUint32(h[28:], uint32(AlgSHA256RSA2048))
+	be.PutUint32(h[28:], uint32(alg))
 	be.PutUint64(h[32:], 0)
-	be.PutUint64(h[40:], 32)
-	be.PutUint64(h[48:], 32)
-	be.PutUint64(h[56:], 256)
+	be.PutUint64(h[40:], uint64(hlen))
+	be.PutUint64(h[48:], uint64(hlen))
+	be.PutUint64(h[56:], uint64(sigLen))
 	be.PutUint64(h[64:], uint64(len(descs)))
 	be.PutUint64(h[72:], uint64(len(pub)))
 	be.PutUint64(h[80:], uint64(len(descs)+len(pub)))
@@ -206,14 +221,23 @@ func signVBMeta(t *testing.T, key *rsa.PrivateKey, descs []byte) []byte {
 	be.PutUint64(h[104:], uint64(len(descs)))
 	be.PutUint64(h[112:], 7)
 	copy(h[128:], "provkit test")
-	sum := sha256.Sum256(append(append([]byte(nil), h...), aux...))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	signed := append(append([]byte(nil), h...), aux...)
+	var sum []byte
+	ch := crypto.SHA256
+	if hlen == 64 {
+		s := sha512.Sum512(signed)
+		sum, ch = s[:], crypto.SHA512
+	} else {
+		s := sha256.Sum256(signed)
+		sum = s[:]
+	}
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, ch, sum)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := make([]byte, authSize)
-	copy(auth, sum[:])
-	copy(auth[32:], sig)
+	copy(auth, sum)
+	copy(auth[hlen:], sig)
 	return append(append(h, auth...), aux...)
 }
 
@@ -250,6 +274,17 @@ func TestSHA256RSA2048RoundTrip(t *testing.T) {
 	}
 	if !rep.OK() || rep.Signature.KeyBits != 2048 || rep.Signature.Algorithm != "SHA256_RSA2048" || rep.RollbackIndex != 7 || rep.Descriptors[0].Status != StatusVerified {
 		t.Fatalf("report = %+v", rep)
+	}
+	// The same key with SHA-512.
+	vb = signVBMetaAlg(t, key, hashDescriptor("vendor_boot", []byte("salt"), data), AlgSHA512RSA2048)
+	if sig := mustOpen(t, vb).VBMeta.VerifySignature(); !sig.SignatureOK || !sig.AuthHashOK || sig.Algorithm != "SHA512_RSA2048" {
+		t.Fatalf("SHA512_RSA2048: %+v", sig)
+	}
+	// A 2048-bit key under an algorithm that needs 4096 bits is refused.
+	vb = signVBMetaAlg(t, key, nil, AlgSHA256RSA2048)
+	binary.BigEndian.PutUint32(vb[28:], uint32(AlgSHA256RSA4096))
+	if sig := mustOpen(t, vb).VBMeta.VerifySignature(); sig.SignatureOK || !strings.Contains(sig.Error, "needs a 4096-bit key") {
+		t.Fatalf("wrong key size: %+v", sig)
 	}
 	// A key whose n0inv disagrees with its modulus is refused.
 	pub := avbKey(&key.PublicKey)
@@ -336,4 +371,41 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("Verify = %v, %d descriptors", err, len(rep.Descriptors))
 		}
 	})
+}
+
+// failingRange fails reads that touch [from, to).
+type failingRange struct {
+	r        io.ReaderAt
+	from, to int64
+}
+
+func (f *failingRange) ReadAt(b []byte, off int64) (int, error) {
+	if off < f.to && off+int64(len(b)) > f.from {
+		return 0, errors.New("bytes computed on the device")
+	}
+	return f.r.ReadAt(b, off)
+}
+
+func TestRSA8192(t *testing.T) {
+	pemBytes, err := os.ReadFile("testdata/rsa8192-test-key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		t.Fatal("no PEM block")
+	}
+	var key *rsa.PrivateKey
+	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+		key, _ = k.(*rsa.PrivateKey)
+	} else if key, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []Algorithm{AlgSHA256RSA8192, AlgSHA512RSA8192} {
+		vb := signVBMetaAlg(t, key, nil, alg)
+		sig := mustOpen(t, vb).VBMeta.VerifySignature()
+		if !sig.SignatureOK || !sig.AuthHashOK || sig.KeyBits != 8192 || sig.Algorithm != alg.String() {
+			t.Fatalf("%s: %+v", alg, sig)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"hash"
 	"io"
 	"math/big"
+	"strings"
 )
 
 // PublicKey is a decoded AVB public key.
@@ -186,6 +187,9 @@ type HashtreeResult struct {
 	StoredTreeOK bool   // the tree stored at TreeOffset equals the recomputed tree
 	// FirstBadTreeOffset is the partition offset of the first stored tree block that differs, or -1.
 	FirstBadTreeOffset int64
+	// StoredTreeErr says why the stored tree could not be read (e.g. an OTA payload partition whose
+	// tree is computed on the device); the root digest is still checked.
+	StoredTreeErr error
 }
 
 // HashtreeLevels returns the offset within the tree and the size of each level, level 0 (the hashes
@@ -224,33 +228,131 @@ func HashtreeLevels(imageSize uint64, dataBlockSize, hashBlockSize uint32, diges
 // within the partition), every stored tree block with the recomputed one. Memory stays one block per
 // tree level whatever the partition size.
 func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64) (*HashtreeResult, error) {
-	fail := func(format string, a ...any) (*HashtreeResult, error) {
-		return nil, fmt.Errorf("verifying hashtree descriptor of %q: %s", d.PartitionName, fmt.Sprintf(format, a...))
+	fail := func(err error) (*HashtreeResult, error) {
+		return nil, fmt.Errorf("verifying hashtree descriptor of %q: %w", d.PartitionName, err)
 	}
-	if _, err := newHash(d.HashAlgorithm); err != nil {
-		return fail("%v", err)
+	if d.ImageSize > uint64(size) {
+		return fail(fmt.Errorf("image_size %d exceeds the %d-byte partition", d.ImageSize, size))
 	}
-	if d.DataBlockSize < 512 || d.HashBlockSize < 512 || d.DataBlockSize > 1<<20 || d.HashBlockSize > 1<<20 ||
-		d.DataBlockSize&(d.DataBlockSize-1) != 0 || d.HashBlockSize&(d.HashBlockSize-1) != 0 {
-		return fail("block sizes %d/%d are not powers of two from 512 bytes to 1 MiB", d.DataBlockSize, d.HashBlockSize)
+	res := &HashtreeResult{FirstBadTreeOffset: -1}
+	checkStored := d.TreeSize > 0 && d.TreeOffset <= uint64(size) && d.TreeSize <= uint64(size)-d.TreeOffset
+	res.StoredTreeOK = checkStored
+	stored := make([]byte, d.HashBlockSize)
+	root, _, err := walkHashtree(ctx, d.HashAlgorithm, d.Salt, d.DataBlockSize, d.HashBlockSize, r, d.ImageSize,
+		func(treeSize uint64) error {
+			if checkStored && d.TreeSize != treeSize {
+				return fmt.Errorf("descriptor tree_size %d, recomputed layout needs %d", d.TreeSize, treeSize)
+			}
+			return nil
+		},
+		func(treeOff uint64, block []byte) {
+			if !checkStored || res.FirstBadTreeOffset >= 0 || res.StoredTreeErr != nil {
+				return
+			}
+			at := int64(d.TreeOffset + treeOff)
+			if _, err := r.ReadAt(stored, at); err != nil {
+				// The data can still be checked against the root digest; say why the tree was not.
+				res.StoredTreeOK = false
+				res.StoredTreeErr = fmt.Errorf("reading stored hash tree at offset %d: %w", at, err)
+			} else if !bytes.Equal(stored, block) {
+				res.StoredTreeOK = false
+				res.FirstBadTreeOffset = at
+			}
+		})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return fail(err)
 	}
-	if d.ImageSize > uint64(size) || d.ImageSize%uint64(d.DataBlockSize) != 0 {
-		return fail("image_size %d exceeds the %d-byte partition or is not a multiple of the data block size %d", d.ImageSize, size, d.DataBlockSize)
+	res.RootDigest = root
+	res.RootOK = bytes.Equal(root, d.RootDigest)
+	return res, nil
+}
+
+// VerifyFEC rebuilds the FEC a hashtree descriptor declares over the data and tree (the partition up
+// to FECOffset) and compares it with the stored FEC. It returns nil when they are equal. The FEC is
+// not signed: a difference breaks dm-verity's error correction, not the vbmeta.
+func VerifyFEC(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64) error {
+	if d.FECNumRoots == 0 || d.FECSize == 0 {
+		return fmt.Errorf("the hashtree descriptor of %q declares no FEC", d.PartitionName)
 	}
-	hnew := func() hash.Hash { h, _ := newHash(d.HashAlgorithm); return h }
+	if d.FECOffset > uint64(size) || d.FECSize > uint64(size)-d.FECOffset || d.FECOffset%uint64(d.DataBlockSize) != 0 {
+		return fmt.Errorf("FEC at %d+%d does not fit the %d-byte partition", d.FECOffset, d.FECSize, size)
+	}
+	if want := FECSize(d.FECOffset, int(d.FECNumRoots), d.DataBlockSize); want != d.FECSize {
+		return fmt.Errorf("FEC size %d, libfec's layout needs %d for %d roots over %d bytes", d.FECSize, want, d.FECNumRoots, d.FECOffset)
+	}
+	fec, err := BuildFEC(ctx, r, d.FECOffset, int(d.FECNumRoots), d.DataBlockSize)
+	if err != nil {
+		return err
+	}
+	stored := make([]byte, 1<<20)
+	for off := 0; off < len(fec); off += len(stored) {
+		c := stored[:min(len(stored), len(fec)-off)]
+		if _, err := r.ReadAt(c, int64(d.FECOffset)+int64(off)); err != nil {
+			return fmt.Errorf("reading stored FEC at offset %d: %w", int64(d.FECOffset)+int64(off), err)
+		}
+		if !bytes.Equal(c, fec[off:off+len(c)]) {
+			for i := range c {
+				if c[i] != fec[off+i] {
+					return fmt.Errorf("stored FEC differs from the FEC of the data at offset %d", int64(d.FECOffset)+int64(off+i))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// MaxBuiltHashtree bounds the tree BuildHashtree keeps in memory (a 4 GiB partition with sha256 and
+// 4 KiB blocks has a 32 MiB tree).
+const MaxBuiltHashtree = 256 << 20
+
+// BuildHashtree computes the dm-verity hash tree (avbtool and veritysetup layout: levels top first,
+// digests padded to a power of two, the salt before every block) of the first imageSize bytes of r,
+// and returns its root digest and the tree bytes.
+func BuildHashtree(ctx context.Context, alg string, salt []byte, dataBlockSize, hashBlockSize uint32, r io.ReaderAt, imageSize uint64) (root, tree []byte, err error) {
+	root, _, err = walkHashtree(ctx, alg, salt, dataBlockSize, hashBlockSize, r, imageSize,
+		func(treeSize uint64) error {
+			if treeSize > MaxBuiltHashtree {
+				return fmt.Errorf("a hash tree of %d bytes exceeds the %d kept in memory", treeSize, MaxBuiltHashtree)
+			}
+			tree = make([]byte, treeSize)
+			return nil
+		},
+		func(treeOff uint64, block []byte) { copy(tree[treeOff:], block) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("building %s hash tree: %w", alg, err)
+	}
+	return root, tree, nil
+}
+
+// walkHashtree streams the data blocks of r[:imageSize], builds the tree level by level with one
+// block of memory per level, calls layout with the tree size before any block, calls block with each
+// finished tree block and its offset in the tree, and returns the root digest.
+func walkHashtree(ctx context.Context, alg string, salt []byte, dataBlockSize, hashBlockSize uint32, r io.ReaderAt, imageSize uint64,
+	layout func(treeSize uint64) error, block func(treeOff uint64, b []byte)) ([]byte, uint64, error) {
+	if _, err := newHash(alg); err != nil {
+		return nil, 0, err
+	}
+	if dataBlockSize < 512 || hashBlockSize < 512 || dataBlockSize > 1<<20 || hashBlockSize > 1<<20 ||
+		dataBlockSize&(dataBlockSize-1) != 0 || hashBlockSize&(hashBlockSize-1) != 0 {
+		return nil, 0, fmt.Errorf("block sizes %d/%d are not powers of two from 512 bytes to 1 MiB", dataBlockSize, hashBlockSize)
+	}
+	if imageSize%uint64(dataBlockSize) != 0 || imageSize > 1<<62 {
+		return nil, 0, fmt.Errorf("image size %d is not a multiple of the data block size %d", imageSize, dataBlockSize)
+	}
+	hnew := func() hash.Hash { h, _ := newHash(alg); return h }
 	digestSize := hnew().Size()
 	padded := 1
 	for padded < digestSize {
 		padded <<= 1
 	}
-	offsets, sizes, treeSize := HashtreeLevels(d.ImageSize, d.DataBlockSize, d.HashBlockSize, padded)
-	res := &HashtreeResult{FirstBadTreeOffset: -1}
-	checkStored := d.TreeSize > 0 && d.TreeOffset <= uint64(size) && d.TreeSize <= uint64(size)-d.TreeOffset
-	if checkStored && d.TreeSize != treeSize {
-		return fail("descriptor tree_size %d, recomputed layout needs %d", d.TreeSize, treeSize)
+	offsets, sizes, treeSize := HashtreeLevels(imageSize, dataBlockSize, hashBlockSize, padded)
+	if err := layout(treeSize); err != nil {
+		return nil, 0, err
 	}
-	res.StoredTreeOK = checkStored
-	hbs := int(d.HashBlockSize)
+	hbs := int(hashBlockSize)
 	type level struct {
 		buf     []byte
 		n       int
@@ -260,7 +362,6 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 	for i := range levels {
 		levels[i].buf = make([]byte, hbs)
 	}
-	stored := make([]byte, hbs)
 	// One hasher and digest buffer per level, reused for every block.
 	dataHash, dataSum := hnew(), make([]byte, 0, digestSize)
 	levelHash := make([]hash.Hash, len(levels))
@@ -269,68 +370,54 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 		levelHash[i], levelSum[i] = hnew(), make([]byte, 0, digestSize)
 	}
 	var top []byte
-	var emit func(i int, block []byte) error
-	push := func(i int, digest []byte) error {
+	var emit func(i int, b []byte)
+	push := func(i int, digest []byte) {
 		l := &levels[i]
 		copy(l.buf[l.n:], digest)
 		clear(l.buf[l.n+len(digest) : l.n+padded])
 		l.n += padded
 		if l.n == hbs {
 			l.n = 0
-			return emit(i, l.buf)
+			emit(i, l.buf)
 		}
-		return nil
 	}
-	emit = func(i int, block []byte) error {
+	emit = func(i int, b []byte) {
 		l := &levels[i]
-		if checkStored && res.FirstBadTreeOffset < 0 {
-			at := int64(d.TreeOffset + offsets[i] + l.emitted*uint64(hbs))
-			if _, err := r.ReadAt(stored, at); err != nil {
-				return fmt.Errorf("reading stored hash tree at offset %d: %w", at, err)
-			}
-			if !bytes.Equal(stored, block) {
-				res.StoredTreeOK = false
-				if res.FirstBadTreeOffset < 0 {
-					res.FirstBadTreeOffset = at
-				}
-			}
-		}
+		block(offsets[i]+l.emitted*uint64(hbs), b)
 		l.emitted++
 		if i == len(levels)-1 {
-			top = append(top[:0], block...)
-			return nil
+			top = append(top[:0], b...)
+			return
 		}
 		h := levelHash[i]
 		h.Reset()
-		h.Write(d.Salt)
-		h.Write(block)
-		return push(i+1, h.Sum(levelSum[i][:0]))
+		h.Write(salt)
+		h.Write(b)
+		push(i+1, h.Sum(levelSum[i][:0]))
 	}
-	dbs := int64(d.DataBlockSize)
+	dbs := int64(dataBlockSize)
 	chunk := make([]byte, max(dbs, 1<<20/dbs*dbs))
 	var single []byte
-	for off := int64(0); off < int64(d.ImageSize); {
+	for off := int64(0); off < int64(imageSize); {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		c := chunk[:min(int64(len(chunk)), int64(d.ImageSize)-off)]
+		c := chunk[:min(int64(len(chunk)), int64(imageSize)-off)]
 		if m, err := r.ReadAt(c, off); m < len(c) {
 			if err == nil || err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fail("reading data at offset %d: %v", off+int64(m), err)
+			return nil, 0, fmt.Errorf("reading data at offset %d: %w", off+int64(m), err)
 		}
 		for b := int64(0); b < int64(len(c)); b += dbs {
 			dataHash.Reset()
-			dataHash.Write(d.Salt)
+			dataHash.Write(salt)
 			dataHash.Write(c[b : b+dbs])
 			if len(levels) == 0 {
 				single = dataHash.Sum(nil)
 				continue
 			}
-			if err := push(0, dataHash.Sum(dataSum[:0])); err != nil {
-				return fail("%v", err)
-			}
+			push(0, dataHash.Sum(dataSum[:0]))
 		}
 		off += int64(len(c))
 	}
@@ -339,21 +426,16 @@ func VerifyHashtree(ctx context.Context, d *Hashtree, r io.ReaderAt, size int64)
 		if levels[i].n > 0 {
 			clear(levels[i].buf[levels[i].n:])
 			levels[i].n = 0
-			if err := emit(i, levels[i].buf); err != nil {
-				return fail("%v", err)
-			}
+			emit(i, levels[i].buf)
 		}
 	}
 	if len(levels) == 0 {
-		res.RootDigest = single
-	} else {
-		h := hnew()
-		h.Write(d.Salt)
-		h.Write(top)
-		res.RootDigest = h.Sum(nil)
+		return single, 0, nil
 	}
-	res.RootOK = bytes.Equal(res.RootDigest, d.RootDigest)
-	return res, nil
+	h := hnew()
+	h.Write(salt)
+	h.Write(top)
+	return h.Sum(nil), treeSize, nil
 }
 
 // Status is the outcome of checking one descriptor.
@@ -422,7 +504,10 @@ type VerifyOptions struct {
 	Partitions PartitionLookup
 	// SkipHashtree skips recomputing hash trees (they read the whole partition).
 	SkipHashtree bool
-	depth        int
+	// SkipFEC skips rebuilding the FEC of hashtree partitions (a second pass over the partition;
+	// the FEC is not signed, so it never changes whether a partition matches its vbmeta).
+	SkipFEC bool
+	depth   int
 }
 
 // Verify checks the image's vbmeta signature and every descriptor against the partitions available.
@@ -514,11 +599,24 @@ func (im *Image) Verify(ctx context.Context, opts *VerifyOptions) (*Report, erro
 			case !res.RootOK:
 				dr.Status = StatusMismatch
 				dr.Detail = fmt.Sprintf("recomputed root digest %x, vbmeta says %x", res.RootDigest, d.RootDigest)
+			case res.StoredTreeErr != nil:
+				dr.Status = StatusVerified
+				dr.Detail = fmt.Sprintf("root digest of the data matches; stored hash tree not compared: %v", res.StoredTreeErr)
 			case d.TreeSize > 0 && !res.StoredTreeOK:
 				dr.Status = StatusMismatch
 				dr.Detail = fmt.Sprintf("root digest matches but the stored hash tree differs from the data (first bad tree block at offset %d)", res.FirstBadTreeOffset)
 			default:
 				dr.Status = StatusVerified
+			}
+			if dr.Status == StatusVerified && d.FECNumRoots > 0 && d.FECSize > 0 && !opts.SkipFEC {
+				fec := "stored FEC matches the data"
+				if err := VerifyFEC(ctx, d, r, size); err != nil {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					fec = "FEC not usable: " + err.Error()
+				}
+				dr.Detail = strings.TrimPrefix(dr.Detail+"; "+fec, "; ")
 			}
 		case *ChainPartition:
 			dr.Kind, dr.Partition = "chain_partition", d.PartitionName

@@ -88,6 +88,13 @@ func TestHashtreeAgainstVeritysetup(t *testing.T) {
 			if d.TreeSize > 0 && !res.StoredTreeOK {
 				t.Fatalf("tree differs from veritysetup's at offset %d", res.FirstBadTreeOffset)
 			}
+			builtRoot, built, err := BuildHashtree(context.Background(), c.alg, salt, c.dataBlock, c.hashBlock, bytes.NewReader(data), uint64(len(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(builtRoot, root) || (d.TreeSize > 0 && !bytes.Equal(built, tree)) {
+				t.Fatalf("BuildHashtree: root %x (veritysetup %x), tree %d bytes (veritysetup %d)", builtRoot, root, len(built), len(tree))
+			}
 		})
 	}
 }

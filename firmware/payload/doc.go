@@ -20,6 +20,11 @@
 //   - OTA zip: ota_from_target_files output: payload.bin stored (not compressed) in a zip with
 //     payload_properties.txt and META-INF/com/android/metadata; read in place at its offset.
 //
+// Verity computed on the device: a payload may leave a partition's dm-verity hash tree and FEC to
+// update_engine. The reader rebuilds both from the partition's own bytes the first time they are read
+// (firmware/avb's BuildHashtree and BuildFEC, what update_engine does); FEC extents that do not fit
+// libfec's layout fail with ErrVerityOnDevice.
+//
 // Reading a partition maps each requested range to the operations covering it and decompresses only
 // those, keeping a bounded cache of decoded operations. An operation's declared output size is the
 // limit for its decompression (bzip2/xz bombs stop there); xz dictionaries are checked before use.

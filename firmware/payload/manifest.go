@@ -25,6 +25,7 @@ const (
 	OpZucchini        OpType = 11
 	OpLZ4DiffBSDiff   OpType = 12
 	OpLZ4DiffPuffDiff OpType = 13
+	OpZstd            OpType = 14 // REPLACE with zstd data (newer payloads)
 )
 
 var opNames = map[OpType]string{
@@ -32,6 +33,7 @@ var opNames = map[OpType]string{
 	OpSourceCopy: "SOURCE_COPY", OpSourceBSDiff: "SOURCE_BSDIFF", OpZero: "ZERO", OpDiscard: "DISCARD",
 	OpReplaceXZ: "REPLACE_XZ", OpPuffDiff: "PUFFDIFF", OpBrotliBSDiff: "BROTLI_BSDIFF",
 	OpZucchini: "ZUCCHINI", OpLZ4DiffBSDiff: "LZ4DIFF_BSDIFF", OpLZ4DiffPuffDiff: "LZ4DIFF_PUFFDIFF",
+	OpZstd: "ZSTD",
 }
 
 func (t OpType) String() string {
@@ -41,10 +43,19 @@ func (t OpType) String() string {
 	return fmt.Sprintf("UNKNOWN(%d)", uint32(t))
 }
 
-// Full reports whether the operation needs no source partition.
+// Full reports whether the operation needs no source partition and this package can apply it.
 func (t OpType) Full() bool {
 	switch t {
 	case OpReplace, OpReplaceBZ, OpReplaceXZ, OpZero, OpDiscard:
+		return true
+	}
+	return false
+}
+
+// Delta reports whether the operation reads the source partition (a delta payload's operation).
+func (t OpType) Delta() bool {
+	switch t {
+	case OpMove, OpBSDiff, OpSourceCopy, OpSourceBSDiff, OpPuffDiff, OpBrotliBSDiff, OpZucchini, OpLZ4DiffBSDiff, OpLZ4DiffPuffDiff:
 		return true
 	}
 	return false
@@ -79,6 +90,15 @@ type PartitionUpdate struct {
 	New        *PartitionInfo
 	Operations []Operation
 	Version    string
+
+	// Verity computed on the device: when set, update_engine builds the dm-verity hash tree over
+	// HashTreeData into HashTree, and Reed-Solomon FEC over FECData into FEC, after writing the
+	// operations; the payload does not need to carry those blocks.
+	HashTreeData, HashTree *Extent
+	HashTreeAlgorithm      string
+	HashTreeSalt           []byte
+	FECData, FEC           *Extent
+	FECRoots               uint32
 }
 
 // OpCounts returns "TYPE:count" for each operation type, sorted by type name.
@@ -101,7 +121,7 @@ func (p *PartitionUpdate) OpCounts() string {
 // IsDelta reports whether the partition has any operation that needs the source partition.
 func (p *PartitionUpdate) IsDelta() bool {
 	for _, op := range p.Operations {
-		if !op.Type.Full() {
+		if op.Type.Delta() {
 			return true
 		}
 	}
@@ -219,7 +239,7 @@ func parseManifest(b []byte, base int64) (*Manifest, error) {
 }
 
 func parsePartition(b []byte, base int64, bud *budget) (*PartitionUpdate, error) {
-	p := &PartitionUpdate{}
+	p := &PartitionUpdate{FECRoots: 2} // proto2 default of fec_roots
 	err := walkProto(b, base, func(f field) error {
 		switch f.num {
 		case 1: // partition_name
@@ -257,6 +277,38 @@ func parsePartition(b []byte, base int64, bud *budget) (*PartitionUpdate, error)
 				return err
 			}
 			p.Version = string(f.b)
+		case 10, 11, 14, 15: // hash_tree_data_extent, hash_tree_extent, fec_data_extent, fec_extent
+			if err := f.want(wireBytes, "partition"); err != nil {
+				return err
+			}
+			e, err := parseExtent(f.b, f.off)
+			if err != nil {
+				return err
+			}
+			switch f.num {
+			case 10:
+				p.HashTreeData = &e
+			case 11:
+				p.HashTree = &e
+			case 14:
+				p.FECData = &e
+			case 15:
+				p.FEC = &e
+			}
+		case 12, 13: // hash_tree_algorithm, hash_tree_salt
+			if err := f.want(wireBytes, "partition"); err != nil {
+				return err
+			}
+			if f.num == 12 {
+				p.HashTreeAlgorithm = string(f.b)
+			} else {
+				p.HashTreeSalt = f.b
+			}
+		case 16: // fec_roots
+			if err := f.want(wireVarint, "partition"); err != nil {
+				return err
+			}
+			p.FECRoots = uint32(f.v)
 		}
 		return nil
 	})

@@ -17,6 +17,9 @@ var (
 	ErrDeltaPayload = errors.New("delta payload: needs the source build")
 	ErrNoPartition  = errors.New("no such partition in the payload")
 	ErrHashMismatch = errors.New("SHA-256 mismatch")
+	// ErrVerityOnDevice marks bytes the payload does not carry because update_engine computes them
+	// on the device: the dm-verity hash tree and the FEC of a partition.
+	ErrVerityOnDevice = errors.New("verity hash tree/FEC is computed on the device and not carried by the payload")
 )
 
 // Limits on sizes read from the header before allocating.
@@ -122,7 +125,7 @@ func Open(r io.ReaderAt, size int64) (*Payload, error) {
 				return nil, fmt.Errorf("reading %s: data blob %d+%d (payload offset %d) runs past the payload end %d: %w", where, op.DataOffset, op.DataLength, p.DataOffset+int64(op.DataOffset), size, ErrCorrupt)
 			}
 			for _, e := range op.DstExtents {
-				if e.NumBlocks == 0 || e.StartBlock > 1<<50 || e.NumBlocks > 1<<50 {
+				if e.NumBlocks == 0 || e.StartBlock > maxBlocks(bs) || e.NumBlocks > maxBlocks(bs)-e.StartBlock {
 					return nil, fmt.Errorf("reading %s: destination extent %+v is empty or absurd: %w", where, e, ErrCorrupt)
 				}
 				if pu.New != nil && e.StartBlock+e.NumBlocks > blocks {
@@ -194,11 +197,25 @@ func (p *Payload) MetadataSignatures() ([]Signature, error) {
 }
 
 // VerifyPartition reads the whole partition through its operations and compares its SHA-256 with
-// new_partition_info. It returns ErrHashMismatch (wrapped) when they differ.
+// new_partition_info. It returns ErrHashMismatch (wrapped) when they differ. When the partition's
+// hash tree or FEC is computed on the device (see PartitionReader.OnDevice), the whole-partition hash
+// cannot be reproduced: VerifyPartition then checks every operation's data hash and returns
+// ErrVerityOnDevice (wrapped) if those all pass.
 func (p *Payload) VerifyPartition(ctx context.Context, name string) error {
 	pr, err := p.OpenPartition(name)
 	if err != nil {
 		return err
+	}
+	if len(pr.onDevice) > 0 {
+		for i := range pr.pu.Operations {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := pr.checkOp(i); err != nil {
+				return fmt.Errorf("verifying partition %q: %w", name, err)
+			}
+		}
+		return fmt.Errorf("verifying partition %q: every operation's data hash matches, but the partition hash covers %s: %w", name, pr.onDeviceText(), ErrVerityOnDevice)
 	}
 	pu, _ := p.Partition(name)
 	if pu.New == nil || len(pu.New.Hash) == 0 {
@@ -222,3 +239,6 @@ func (p *Payload) VerifyPartition(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// maxBlocks bounds block numbers so that byte offsets (blocks × block size) stay below 2^62.
+func maxBlocks(blockSize uint64) uint64 { return (1 << 62) / blockSize }

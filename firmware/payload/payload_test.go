@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/firmware/avb"
 	"github.com/provkit/provkit/firmware/internal/samplefacts"
 	"github.com/ulikunitz/xz"
 )
@@ -48,10 +49,12 @@ type testOp struct {
 }
 
 type testPart struct {
-	name    string
-	size    uint64
-	content []byte // for the new_partition_info hash
-	ops     []testOp
+	name     string
+	size     uint64
+	content  []byte // for the new_partition_info hash
+	ops      []testOp
+	hashTree *[2]Extent // data extent, tree extent
+	fec      *[2]Extent
 }
 
 // buildPayload writes a major-version-2 payload from partitions and their operations.
@@ -83,6 +86,13 @@ func buildPayload(parts []testPart) []byte {
 				o.bytes(6, (&pb{}).varint(1, e.StartBlock).varint(2, e.NumBlocks).b)
 			}
 			pu.bytes(8, o.b)
+		}
+		ext := func(e Extent) []byte { return (&pb{}).varint(1, e.StartBlock).varint(2, e.NumBlocks).b }
+		if tp.hashTree != nil {
+			pu.bytes(10, ext(tp.hashTree[0])).bytes(11, ext(tp.hashTree[1])).bytes(12, []byte("sha256")).bytes(13, []byte("salt"))
+		}
+		if tp.fec != nil {
+			pu.bytes(14, ext(tp.fec[0])).bytes(15, ext(tp.fec[1])).varint(16, 2)
 		}
 		m.bytes(13, pu.b)
 	}
@@ -217,6 +227,8 @@ func TestHostilePayloads(t *testing.T) {
 		{"replace length", []testPart{{name: "p", size: 8192, ops: []testOp{{typ: OpReplace, blob: content[:100], dst: []Extent{{0, 1}}}}}}, false, "carries 100 bytes for 4096"},
 		{"duplicate partition", []testPart{{name: "p", size: 0}, {name: "p", size: 0}}, true, "appears twice"},
 		{"delta", []testPart{{name: "p", size: 4096, ops: []testOp{{typ: OpSourceCopy, dst: []Extent{{0, 1}}}}}}, false, "delta payload: needs the source build"},
+		{"zstd", []testPart{{name: "p", size: 4096, ops: []testOp{{typ: OpZstd, blob: []byte{1}, dst: []Extent{{0, 1}}}}}}, false, "ZSTD, which provkit cannot decompress yet"},
+		{"unknown op", []testPart{{name: "p", size: 4096, ops: []testOp{{typ: 99, dst: []Extent{{0, 1}}}}}}, false, "unknown type UNKNOWN(99)"},
 	}
 	for _, c := range cases {
 		pl := buildPayload(c.parts)
@@ -326,6 +338,8 @@ func FuzzOpen(f *testing.F) {
 	f.Add(readSample(f, "aosp-update-engine/delta_payload.bin"))
 	pl, _ := fullTestPayload(f)
 	f.Add(pl)
+	f.Add(buildPayload([]testPart{{name: "p", size: 8192, content: make([]byte, 8192), ops: []testOp{
+		{typ: OpReplace, blob: make([]byte, 4096), dst: []Extent{{0, 1}}}, {typ: OpZero, dst: []Extent{{1, 1}}}}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Open(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
@@ -472,4 +486,93 @@ func TestConcurrentReads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestVerityComputedOnDevice(t *testing.T) {
+	// Blocks 0-7 data and block 11 (the AVB footer area) written by operations; block 8 the hash
+	// tree and blocks 9-10 the FEC, which update_engine computes on the device.
+	content := make([]byte, 12*4096)
+	for i := range content {
+		content[i] = byte(i / 4096 * 7)
+	}
+	_, tree, err := avb.BuildHashtree(context.Background(), "sha256", []byte("salt"), 4096, 4096, bytes.NewReader(content[:8*4096]), 8*4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(content[8*4096:], tree)
+	fec, err := avb.BuildFEC(context.Background(), bytes.NewReader(content[:9*4096]), 9*4096, 2, 4096)
+	if err != nil || len(fec) != 2*4096 {
+		t.Fatalf("FEC: %d bytes, %v", len(fec), err)
+	}
+	copy(content[9*4096:], fec)
+	part := testPart{name: "system", size: uint64(len(content)), content: content,
+		ops: []testOp{
+			{typ: OpReplaceXZ, blob: xzBlob(t, content[:8*4096]), dst: []Extent{{0, 8}}},
+			{typ: OpReplace, blob: content[11*4096:], dst: []Extent{{11, 1}}},
+		},
+		hashTree: &[2]Extent{{0, 8}, {8, 1}},
+		fec:      &[2]Extent{{0, 9}, {9, 2}},
+	}
+	pl := buildPayload([]testPart{part})
+	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, _ := p.Partition("system")
+	if pu.HashTree == nil || *pu.HashTree != (Extent{8, 1}) || pu.HashTreeAlgorithm != "sha256" || pu.FECRoots != 2 || *pu.FEC != (Extent{9, 2}) {
+		t.Fatalf("verity fields %+v", pu)
+	}
+	pr, err := p.OpenPartition("system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pr.OnDevice(); len(got) != 0 {
+		t.Fatalf("on-device regions %v, want none (tree and FEC rebuilt)", got)
+	}
+	got := make([]byte, len(content))
+	if _, err := pr.ReadAt(got, 0); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("partition with rebuilt tree and FEC differs: %v", err)
+	}
+	if err := p.VerifyPartition(context.Background(), "system"); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	// FEC extents that do not fit libfec's layout cannot be rebuilt: those blocks are refused.
+	odd := part
+	odd.fec = &[2]Extent{{0, 9}, {9, 1}}
+	odd.ops = []testOp{odd.ops[0], {typ: OpReplace, blob: content[10*4096:], dst: []Extent{{10, 2}}}}
+	pl = buildPayload([]testPart{odd})
+	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
+	pr, _ = p.OpenPartition("system")
+	if got := pr.OnDevice(); len(got) != 1 || got[0] != [2]int64{9 * 4096, 4096} {
+		t.Fatalf("on-device regions %v", got)
+	}
+	if _, err := pr.ReadAt(got[:100], 9*4096+10); !errors.Is(err, ErrVerityOnDevice) {
+		t.Fatalf("FEC region: %v", err)
+	}
+	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrVerityOnDevice) || !strings.Contains(err.Error(), "every operation's data hash matches") {
+		t.Fatalf("verify: %v", err)
+	}
+	// A bad operation hash is still found.
+	odd.ops[1].badHash = true
+	pl = buildPayload([]testPart{odd})
+	p, _ = Open(bytes.NewReader(pl), int64(len(pl)))
+	if err := p.VerifyPartition(context.Background(), "system"); !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("verify with a bad operation: %v", err)
+	}
+}
+
+func FuzzCheckXZ(f *testing.F) {
+	f.Add(xzBlob(f, bytes.Repeat([]byte("provkit"), 1000)))
+	f.Add(xzBlob(f, nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkXZ(data) != nil {
+			return
+		}
+		// A stream that passes the header walk decodes without asking for a dictionary past the limit.
+		x, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, io.LimitReader(x, 1<<20))
+	})
 }

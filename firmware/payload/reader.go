@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"container/list"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 
+	"github.com/provkit/provkit/firmware/avb"
 	"github.com/ulikunitz/xz"
 )
 
@@ -29,6 +32,15 @@ type PartitionReader struct {
 	size    int64
 	extents []dstExtent // sorted by offset
 
+	onDevice []region // hash tree / FEC blocks no operation writes and this reader cannot build
+
+	treeOnce sync.Once
+	treeData []byte
+	treeErr  error
+	fecOnce  sync.Once
+	fecData  []byte
+	fecErr   error
+
 	mu       sync.Mutex
 	cache    map[int]*list.Element // op index -> element holding *cachedOp
 	lru      *list.List
@@ -40,6 +52,11 @@ type dstExtent struct {
 	off, length int64 // in the partition
 	op          int
 	opOff       int64 // where this extent's bytes start in the operation's output
+}
+
+type region struct {
+	off, length int64
+	what        string
 }
 
 type cachedOp struct {
@@ -61,8 +78,13 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 		return nil, fmt.Errorf("opening payload partition %q: %w", name, ErrNoPartition)
 	}
 	for i, op := range pu.Operations {
-		if !op.Type.Full() {
+		switch {
+		case op.Type.Delta():
 			return nil, fmt.Errorf("opening payload partition %q: operation %d is %s: %w", name, i, op.Type, ErrDeltaPayload)
+		case op.Type == OpZstd:
+			return nil, fmt.Errorf("opening payload partition %q: operation %d is ZSTD, which provkit cannot decompress yet: %w", name, i, ErrUnsupported)
+		case !op.Type.Full():
+			return nil, fmt.Errorf("opening payload partition %q: operation %d has unknown type %s: %w", name, i, op.Type, ErrUnsupported)
 		}
 	}
 	bs := int64(p.Manifest.BlockSize)
@@ -93,7 +115,157 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 	if pu.New != nil {
 		r.size = int64(pu.New.Size)
 	}
+	for _, v := range []struct {
+		e    *Extent
+		what string
+	}{{pu.HashTree, "the dm-verity hash tree"}, {pu.FEC, "the FEC data"}} {
+		if v.e == nil || v.e.NumBlocks == 0 {
+			continue
+		}
+		reg := region{off: int64(v.e.StartBlock) * bs, length: int64(v.e.NumBlocks) * bs, what: v.what}
+		if v.e.StartBlock > maxBlocks(uint64(bs)) || v.e.NumBlocks > maxBlocks(uint64(bs))-v.e.StartBlock || reg.off+reg.length > r.size {
+			return nil, fmt.Errorf("opening payload partition %q: %s extent %+v runs past the partition: %w", name, v.what, *v.e, ErrCorrupt)
+		}
+		if r.written(reg.off, reg.length) {
+			continue
+		}
+		if v.e == pu.HashTree && r.canBuildTree() {
+			// Serve the tree by building it from the data, as update_engine does on the device.
+			r.extents = append(r.extents, dstExtent{off: reg.off, length: reg.length, op: treeOp})
+			sort.Slice(r.extents, func(a, b int) bool { return r.extents[a].off < r.extents[b].off })
+			continue
+		}
+		if v.e == pu.FEC && r.canBuildFEC() {
+			r.extents = append(r.extents, dstExtent{off: reg.off, length: reg.length, op: fecOp})
+			sort.Slice(r.extents, func(a, b int) bool { return r.extents[a].off < r.extents[b].off })
+			continue
+		}
+		r.onDevice = append(r.onDevice, reg)
+	}
 	return r, nil
+}
+
+// Pseudo-operations that serve what update_engine computes on the device, built from the
+// partition's own bytes: the hash tree, and the FEC over data and tree.
+const (
+	treeOp = -1
+	fecOp  = -2
+)
+
+// canBuildFEC reports whether the FEC extents describe FEC this reader can rebuild: its data range is
+// readable (written by operations or a rebuilt tree) and the FEC extent has libfec's size for it.
+func (r *PartitionReader) canBuildFEC() bool {
+	pu, bs := r.pu, uint64(r.p.Manifest.BlockSize)
+	d, f := pu.FECData, pu.FEC
+	if d == nil || d.NumBlocks == 0 || bs != 4096 || pu.FECRoots < 2 || pu.FECRoots > 24 ||
+		d.StartBlock > maxBlocks(bs) || d.NumBlocks > maxBlocks(bs)-d.StartBlock || int64((d.StartBlock+d.NumBlocks)*bs) > r.size {
+		return false
+	}
+	size := avb.FECSize(d.NumBlocks*bs, int(pu.FECRoots), uint32(bs))
+	if size != f.NumBlocks*bs || size > avb.MaxBuiltFEC {
+		return false
+	}
+	// Every block of the FEC data must be readable: written, or the hash tree this reader rebuilds.
+	off, end := int64(d.StartBlock*bs), int64((d.StartBlock+d.NumBlocks)*bs)
+	i := sort.Search(len(r.extents), func(i int) bool { return r.extents[i].off+r.extents[i].length > off })
+	for pos := off; pos < end; i++ {
+		if i >= len(r.extents) || r.extents[i].off > pos || r.extents[i].op == fecOp {
+			return false
+		}
+		pos = r.extents[i].off + r.extents[i].length
+	}
+	return true
+}
+
+// fec builds (once) and returns the FEC data.
+func (r *PartitionReader) fec() ([]byte, error) {
+	r.fecOnce.Do(func() {
+		pu, bs := r.pu, int64(r.p.Manifest.BlockSize)
+		data := io.NewSectionReader(r, int64(pu.FECData.StartBlock)*bs, int64(pu.FECData.NumBlocks)*bs)
+		fec, err := avb.BuildFEC(context.Background(), data, uint64(data.Size()), int(pu.FECRoots), uint32(bs))
+		if err != nil {
+			r.fecErr = fmt.Errorf("building the FEC of partition %q: %w", pu.Name, err)
+			return
+		}
+		r.fecData = fec
+	})
+	return r.fecData, r.fecErr
+}
+
+// canBuildTree reports whether the hash tree extents describe a tree this reader can rebuild: a
+// known algorithm, a data range inside the partition that operations write, and room for the tree.
+func (r *PartitionReader) canBuildTree() bool {
+	pu, bs := r.pu, uint64(r.p.Manifest.BlockSize)
+	d, t := pu.HashTreeData, pu.HashTree
+	switch pu.HashTreeAlgorithm {
+	case "sha1", "sha256", "sha512":
+	default:
+		return false
+	}
+	if d == nil || d.NumBlocks == 0 || d.StartBlock > maxBlocks(bs) || d.NumBlocks > maxBlocks(bs)-d.StartBlock ||
+		int64((d.StartBlock+d.NumBlocks)*bs) > r.size || !r.written(int64(d.StartBlock*bs), int64(d.NumBlocks*bs)) {
+		return false
+	}
+	digest := map[string]int{"sha1": 32, "sha256": 32, "sha512": 64}[pu.HashTreeAlgorithm] // padded sizes
+	_, _, size := avb.HashtreeLevels(d.NumBlocks*bs, uint32(bs), uint32(bs), digest)
+	return size <= t.NumBlocks*bs && size <= avb.MaxBuiltHashtree
+}
+
+// tree builds (once) and returns the hash tree, zero-padded to the tree extent.
+func (r *PartitionReader) tree() ([]byte, error) {
+	r.treeOnce.Do(func() {
+		pu, bs := r.pu, int64(r.p.Manifest.BlockSize)
+		data := io.NewSectionReader(r, int64(pu.HashTreeData.StartBlock)*bs, int64(pu.HashTreeData.NumBlocks)*bs)
+		_, tree, err := avb.BuildHashtree(context.Background(), pu.HashTreeAlgorithm, pu.HashTreeSalt, uint32(bs), uint32(bs), data, uint64(data.Size()))
+		if err != nil {
+			r.treeErr = fmt.Errorf("building the hash tree of partition %q: %w", pu.Name, err)
+			return
+		}
+		r.treeData = append(tree, make([]byte, int64(pu.HashTree.NumBlocks)*bs-int64(len(tree)))...)
+	})
+	return r.treeData, r.treeErr
+}
+
+// written reports whether operations write every byte of [off, off+n).
+func (r *PartitionReader) written(off, n int64) bool {
+	i := sort.Search(len(r.extents), func(i int) bool { return r.extents[i].off+r.extents[i].length > off })
+	for pos := off; pos < off+n; i++ {
+		if i >= len(r.extents) || r.extents[i].off > pos {
+			return false
+		}
+		pos = r.extents[i].off + r.extents[i].length
+	}
+	return true
+}
+
+// OnDevice returns the byte ranges of the partition that update_engine computes on the device (hash
+// tree, FEC) and that this payload does not carry. Reading them fails with ErrVerityOnDevice.
+func (r *PartitionReader) OnDevice() [][2]int64 {
+	var out [][2]int64
+	for _, reg := range r.onDevice {
+		out = append(out, [2]int64{reg.off, reg.length})
+	}
+	return out
+}
+
+func (r *PartitionReader) onDeviceText() string {
+	var parts []string
+	for _, reg := range r.onDevice {
+		parts = append(parts, fmt.Sprintf("%s at bytes %d+%d", reg.what, reg.off, reg.length))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// checkOp verifies one operation's data blob hash (decoding compressed ones fully).
+func (r *PartitionReader) checkOp(i int) error {
+	switch r.pu.Operations[i].Type {
+	case OpReplace:
+		return r.verifyReplace(i)
+	case OpReplaceBZ, OpReplaceXZ:
+		_, err := r.decoded(i)
+		return err
+	}
+	return nil
 }
 
 // ReadAt implements io.ReaderAt. Blocks no operation writes read as zeros.
@@ -107,6 +279,11 @@ func (r *PartitionReader) ReadAt(b []byte, off int64) (int, error) {
 	want := len(b)
 	if int64(want) > r.size-off {
 		b = b[:r.size-off]
+	}
+	for _, reg := range r.onDevice {
+		if off < reg.off+reg.length && off+int64(len(b)) > reg.off {
+			return 0, fmt.Errorf("reading payload partition %q at offset %d: bytes %d+%d are %s: %w", r.pu.Name, off, reg.off, reg.length, reg.what, ErrVerityOnDevice)
+		}
 	}
 	n := 0
 	i := sort.Search(len(r.extents), func(i int) bool { return r.extents[i].off+r.extents[i].length > off })
@@ -139,6 +316,18 @@ func (r *PartitionReader) ReadAt(b []byte, off int64) (int, error) {
 
 // readOp fills dst with the operation's output from offset off.
 func (r *PartitionReader) readOp(i int, off int64, dst []byte) error {
+	if i == treeOp || i == fecOp {
+		build := r.tree
+		if i == fecOp {
+			build = r.fec
+		}
+		b, err := build()
+		if err != nil {
+			return err
+		}
+		copy(dst, b[off:])
+		return nil
+	}
 	op := &r.pu.Operations[i]
 	where := func() string { return fmt.Sprintf("operation %d (%s) of partition %q", i, op.Type, r.pu.Name) }
 	switch op.Type {

@@ -313,7 +313,7 @@ func (im *Image) backupOffset(slot int) int64 {
 
 func readGeometry(r io.ReaderAt, size, off int64) (Geometry, error) {
 	g := Geometry{Offset: off}
-	if off+GeometrySize > size && off+geometryStruct > size {
+	if off+geometryStruct > size {
 		return g, ErrNotSuper
 	}
 	buf := make([]byte, geometryStruct)
@@ -525,7 +525,7 @@ func (im *Image) checkExtents(md *Metadata) error {
 			dev := md.BlockDevices[e.TargetSource]
 			end := e.TargetData + e.NumSectors
 			where := fmt.Sprintf("LP partition %q extent %d (sectors %d+%d on %q)", p.Name, i, e.TargetData, e.NumSectors, dev.Name)
-			if end < e.TargetData || end > dev.Size/SectorSize {
+			if end < e.TargetData || end > dev.Size/SectorSize || end > (1<<62)/SectorSize {
 				return fmt.Errorf("checking %s: runs past the block device size %d: %w", where, dev.Size, ErrCorrupt)
 			}
 			if e.TargetData < dev.FirstLogicalSector {

@@ -124,6 +124,36 @@ func (s lpSpec) full() []byte {
 	return img
 }
 
+// empty builds a super_empty.img-style image: geometry at 0, one metadata copy at 4096.
+func (s lpSpec) empty() []byte {
+	return append(s.geometry(), s.metadata()...)
+}
+
+func TestEmptyLayoutWithSizedPartitions(t *testing.T) {
+	spec := twoPartSpec()
+	img := spec.empty()
+	im, err := Open(bytes.NewReader(img), int64(len(img)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im.Layout != LayoutEmpty || len(im.Slots) != 1 || im.Slots[0].BackupOffset != -1 {
+		t.Fatalf("layout %v slots %+v", im.Layout, im.Slots)
+	}
+	pr, err := im.OpenPartition("vendor_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Size() != 16*512 {
+		t.Fatalf("vendor_a size %d", pr.Size())
+	}
+	if _, err := pr.ReadAt(make([]byte, 16), 0); err == nil || !strings.Contains(err.Error(), "holds no partition data") {
+		t.Fatalf("reading from an empty image: %v", err)
+	}
+	if _, err := Open(bytes.NewReader(img), int64(len(img)), &Options{Slot: 1}); err == nil {
+		t.Fatal("slot 1 of an empty image accepted")
+	}
+}
+
 func twoPartSpec() lpSpec {
 	const first = 96 // sector of byte 49152
 	return lpSpec{

@@ -248,7 +248,7 @@ func TestScenarios(t *testing.T) {
 			delete(tr["product"], "priv-app/Max/Max.apk")
 			tr["system"]["system/priv-app/Max/Max.apk"] = fx.good
 			tr["system"]["system/etc/permissions/privapp-permissions-max.xml"] = []byte(privappXML)
-		}, []string{policy.RuleAppPartition}, "the policy requires product"},
+		}, []string{policy.RuleSystemApp}, "the policy requires product"},
 		{"not privileged", func(tr tree) {
 			delete(tr["product"], "priv-app/Max/Max.apk")
 			tr["product"]["app/Max/Max.apk"] = fx.good
@@ -274,7 +274,7 @@ func TestScenarios(t *testing.T) {
 		{"excluded by sysconfig", func(tr tree) {
 			tr["product"]["etc/sysconfig/preinstalled-packages-max.xml"] = []byte(strings.Replace(sysconfigXML, `<install-in user-type="SYSTEM"/>`, `<do-not-install-in user-type="android.os.usertype.full.SYSTEM"/>`, 1))
 		}, []string{policy.RuleInstalledUsers}, "excluded by do-not-install-in android.os.usertype.full.SYSTEM at /product/etc/sysconfig/preinstalled-packages-max.xml:4"},
-		{"shadowed by a system copy", func(tr tree) { tr["system"]["system/app/MaxOld/MaxOld.apk"] = fx.old }, []string{policy.RuleAppPartition, policy.RulePrivileged, policy.RuleMinVersion, policy.RuleNotOverridden}, "shadowed by /system/app/MaxOld/MaxOld.apk"},
+		{"shadowed by a system copy", func(tr tree) { tr["system"]["system/app/MaxOld/MaxOld.apk"] = fx.old }, []string{policy.RuleSystemApp, policy.RulePrivileged, policy.RuleMinVersion, policy.RuleNotOverridden}, "shadowed by /system/app/MaxOld/MaxOld.apk"},
 		{"overridden package still there", func(tr tree) { tr["system"]["system/app/OldMessenger/OldMessenger.apk"] = fx.oldMessenger }, []string{policy.RuleNotOverridden}, "overrides com.old.messenger but it is still on the image at /system/app/OldMessenger/OldMessenger.apk"},
 		{"fingerprint not certified", func(tr tree) {
 			tr["system"]["system/build.prop"] = []byte("ro.build.fingerprint=acme/phone/phone:14/AP1A.240505.004/8:user/release-keys\n")

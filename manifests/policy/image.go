@@ -7,11 +7,11 @@ import (
 )
 
 // Image-level rule IDs: what a firmware image must say about each mandated app. They appear in
-// JSON output and reports; scripts match on them, so they never change.
+// JSON output and reports; scripts match on them, so they never change. Placement is judged with
+// the device rules' IDs (RuleSystemApp: on the policy's partition, RulePrivileged: a priv-app when
+// required), so an image report and a device report name the same requirement the same way.
 const (
 	RuleAppPresent     = "app-present"            // an APK on the image declares the package
-	RuleAppPartition   = "app-partition"          // the APK Android uses is on the policy's partition
-	RulePrivileged     = "privileged-placement"   // a privileged app is in a priv-app directory
 	RulePrivapp        = "privapp-allowlisted"    // privileged permissions requested are decided by a privapp-permissions file of its partition
 	RuleDefaultGrants  = "permissions-pregranted" // grantPermissions are in a default-permissions exception for the package
 	RuleInstalledUsers = "installed-for-users"    // sysconfig install-in-user-type does not exclude it
@@ -116,11 +116,11 @@ func (a *App) CheckImage(f ImageAppFacts) []Check {
 	checks := []Check{{Rule: RuleAppPresent, Pass: true, Detail: fmt.Sprintf("%s declares %s (versionCode %d)", used.Path, a.Package, used.VersionCode)}}
 	switch {
 	case a.Partition == "":
-		checks = append(checks, Check{Rule: RuleAppPartition, Pass: true, Detail: fmt.Sprintf("on %s; the policy accepts any partition", used.Partition)})
+		checks = append(checks, Check{Rule: RuleSystemApp, Pass: true, Detail: fmt.Sprintf("on %s; the policy accepts any partition", used.Partition)})
 	case used.Partition == a.Partition:
-		checks = append(checks, Check{Rule: RuleAppPartition, Pass: true, Detail: fmt.Sprintf("on %s as required", used.Partition)})
+		checks = append(checks, Check{Rule: RuleSystemApp, Pass: true, Detail: fmt.Sprintf("on %s as required", used.Partition)})
 	default:
-		checks = append(checks, Check{Rule: RuleAppPartition, Pass: false, Detail: fmt.Sprintf("the copy Android uses is %s, on %s; the policy requires %s", used.Path, used.Partition, a.Partition)})
+		checks = append(checks, Check{Rule: RuleSystemApp, Pass: false, Detail: fmt.Sprintf("the copy Android uses is %s, on %s; the policy requires %s", used.Path, used.Partition, a.Partition)})
 	}
 	switch {
 	case a.Privileged && !used.Privileged:

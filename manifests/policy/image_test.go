@@ -40,7 +40,7 @@ func result(checks []Check, rule string) *Check {
 
 func TestCheckImageCompliant(t *testing.T) {
 	checks := imageApp().CheckImage(goodFacts())
-	want := []string{RuleAppPresent, RuleAppPartition, RulePrivileged, RuleSignature, RuleSignerPin, RuleMinVersion, RulePrivapp, RuleDefaultGrants, RuleInstalledUsers, RuleNotOverridden}
+	want := []string{RuleAppPresent, RuleSystemApp, RulePrivileged, RuleSignature, RuleSignerPin, RuleMinVersion, RulePrivapp, RuleDefaultGrants, RuleInstalledUsers, RuleNotOverridden}
 	if len(checks) != len(want) {
 		t.Fatalf("%d checks: %v", len(checks), checks)
 	}
@@ -61,7 +61,7 @@ func TestCheckImageFailures(t *testing.T) {
 		{"missing", func(a *App, f *ImageAppFacts) { f.Copies = nil }, RuleAppPresent, "no APK on the image declares package ru.oneme.app"},
 		{"wrong partition", func(a *App, f *ImageAppFacts) {
 			f.Copies[0].Partition, f.Copies[0].Path = "system", "/system/priv-app/Max/Max.apk"
-		}, RuleAppPartition, "the policy requires product"},
+		}, RuleSystemApp, "the policy requires product"},
 		{"not privileged", func(a *App, f *ImageAppFacts) { f.Copies[0].Privileged = false }, RulePrivileged, "not in a priv-app directory"},
 		{"unsigned", func(a *App, f *ImageAppFacts) { f.APK.Verified = false }, RuleSignature, "do not verify"},
 		{"wrong signer", func(a *App, f *ImageAppFacts) { f.APK.Signers = []string{strings.Repeat("cd", 32)} }, RuleSignerPin, "is not pinned"},
@@ -106,7 +106,7 @@ func TestCheckImageFailures(t *testing.T) {
 			// Exactly the intended rule fails (the signer check follows the signature verdict).
 			for _, o := range checks {
 				// A shadowing copy is the one judged, so its placement fails too.
-				shadow := tc.name == "shadowed" && (o.Rule == RuleAppPartition || o.Rule == RulePrivileged)
+				shadow := tc.name == "shadowed" && (o.Rule == RuleSystemApp || o.Rule == RulePrivileged)
 				if !o.Pass && o.Rule != tc.rule && !(tc.rule == RuleSignature && o.Rule == RuleSignerPin) && !shadow {
 					t.Errorf("also failed: %s", o)
 				}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/provkit/provkit/firmware/sparse"
+
 	"github.com/provkit/provkit/internal/testtool"
 )
 
@@ -74,7 +76,7 @@ func sparseImage(blockSize uint32, chunks ...[]byte) []byte {
 	}
 	h := make([]byte, 28)
 	le := binary.LittleEndian
-	le.PutUint32(h[0:], sparseMagic)
+	le.PutUint32(h[0:], sparse.Magic)
 	le.PutUint16(h[4:], 1)
 	le.PutUint16(h[8:], 28)
 	le.PutUint16(h[10:], 12)
@@ -93,8 +95,8 @@ func chunk(typ uint16, blocks uint32, data []byte) []byte {
 }
 
 func FuzzApplySparse(f *testing.F) {
-	f.Add(sparseImage(4096, chunk(chunkRaw, 1, make([]byte, 4096)), chunk(chunkFill, 2, []byte{1, 2, 3, 4}), chunk(chunkDontCare, 1, nil), chunk(chunkCRC32, 0, []byte{0, 0, 0, 0})))
-	f.Add(sparseImage(1024, chunk(chunkRaw, 1, make([]byte, 1024))))
+	f.Add(sparseImage(4096, chunk(sparse.ChunkRaw, 1, make([]byte, 4096)), chunk(sparse.ChunkFill, 2, []byte{1, 2, 3, 4}), chunk(sparse.ChunkDontCare, 1, nil), chunk(sparse.ChunkCRC32, 0, []byte{0, 0, 0, 0})))
+	f.Add(sparseImage(1024, chunk(sparse.ChunkRaw, 1, make([]byte, 1024))))
 	f.Add([]byte{0x3a, 0xff, 0x26, 0xed})
 	f.Fuzz(func(t *testing.T, img []byte) {
 		disk := make(memDisk, 64<<10)

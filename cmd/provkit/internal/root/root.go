@@ -8,7 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
+	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
+	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
+	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
+	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
@@ -53,8 +57,12 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 // subcommands lists the constructors of provkit's top-level commands, one line each.
 var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	image.NewCmdImage,
+	func(ios *iostreams.IOStreams) *cobra.Command { return patch.NewCmdPatch(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return simcmd.NewCmdSim(ios, nil) },
 	apkcmd.NewCmdAPK,
+	func(ios *iostreams.IOStreams) *cobra.Command { return devicescmd.NewCmdDevices(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return checkcmd.NewCmdCheck(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return democmd.NewCmdDemo(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr

@@ -232,6 +232,7 @@ func printText(w io.Writer, rep report, verbose, many bool) {
 		p("%s certificate MD5 digest: %s", n, s.MD5)
 		p("%s key algorithm: %s", n, s.KeyAlgorithm)
 		p("%s key size (bits): %d", n, s.KeySize)
+		p("%s public key SHA-256 digest: %s", n, s.PublicKeySHA256)
 	}
 	if verbose {
 		for _, s := range r.SDKSigners {

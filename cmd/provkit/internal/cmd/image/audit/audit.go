@@ -49,7 +49,7 @@ super.img, ...). Each image is mapped to the partition its name says; a single i
 --partition or its file name. Deflated images in a zip are decompressed once each (to memory
 or an unlinked temporary file); everything else is read in place.
 
-Rules (IDs are stable): app-present, app-partition, privileged-placement, signature-verified,
+Rules (IDs are stable): app-present, system-app, privileged, signature-verified,
 signer-pinned, min-version-code, privapp-allowlisted, permissions-pregranted,
 installed-for-users, not-overridden for each app; fingerprint-allowed for the image.
 

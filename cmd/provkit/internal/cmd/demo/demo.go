@@ -1,0 +1,236 @@
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/internal/demoapk"
+	"github.com/provkit/provkit/manifests/policy"
+	"github.com/provkit/provkit/provision/adb"
+	pcheck "github.com/provkit/provkit/provision/check"
+	"github.com/provkit/provkit/provision/sim"
+)
+
+// Options are the inputs of `provkit demo`.
+type Options struct {
+	IO   *iostreams.IOStreams
+	JSON bool
+	Keep string
+	// AssetSize pads the sample APK (hidden flag, for scripts/bench-check.sh).
+	AssetSize int
+}
+
+// NewCmdDemo returns the demo command.
+func NewCmdDemo(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "demo [--json] [--keep <dir>]",
+		Short: "Run provkit's main job on built-in defaults: check simulated devices against a sample policy",
+		Long: `Run provkit's main job with nothing to set up: make a sample signed APK (in pure Go) and a policy
+that pins its key, start simulated phones on 127.0.0.1 (some compliant, some not: app missing,
+wrong signer, disabled, an update over a tampered system copy, a device that refuses this host's
+key), check them all in parallel over the direct ADB transport exactly as 'provkit check' does,
+and print the verdict per device. The FAIL and ERROR verdicts are expected: each shows how
+provkit reports that kind of non-compliant or unreachable device.
+` + cmdutil.ExitStatus(
+			"0    the demo ran and every device got the verdict it was built for",
+			"1    the demo could not run, or a device got an unexpected verdict",
+			"2    bad flags"),
+		Example: `  provkit demo
+  provkit demo --json
+  provkit demo --keep /tmp/demo   # keep the APKs, policy and scenario to rerun with provkit sim/check`,
+		Args: cmdutil.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return demoRun(c.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the check report as one JSON document (as 'provkit check --json')")
+	cmd.Flags().StringVar(&opts.Keep, "keep", "", "write the sample APKs, policy and scenario to `dir` and keep them")
+	cmd.Flags().IntVar(&opts.AssetSize, "asset-size", 0, "pad the sample APK with a stored asset of `n` bytes")
+	_ = cmd.Flags().MarkHidden("asset-size")
+	return cmd
+}
+
+// device is one simulated phone of the demo and the verdict it is built to get.
+type device struct {
+	serial, spec, want, why string
+}
+
+var devices = []device{
+	{"DEMO-COMPLIANT", `{serial: DEMO-COMPLIANT, android: 14, model: Demo Phone, packages: [{name: ru.oneme.app, apk: messenger.apk, system: /product/app/Messenger, granted: [android.permission.POST_NOTIFICATIONS]}]}`,
+		pcheck.VerdictPass, "the app on /product, signed by the pinned key, enabled, permission granted"},
+	{"DEMO-ANDROID10", `{serial: DEMO-ANDROID10, android: 10, model: Old Phone, packages: [{name: ru.oneme.app, apk: messenger.apk, system: /product/app/Messenger, granted: [android.permission.POST_NOTIFICATIONS]}]}`,
+		pcheck.VerdictPass, "the same on Android 10, whose package manager prints other formats"},
+	{"DEMO-UPDATED", `{serial: DEMO-UPDATED, android: 14, model: Demo Phone, packages: [{name: ru.oneme.app, apk: messenger.apk, system: /product/app/Messenger, update: {apk: messenger-v26.apk}, granted: [android.permission.POST_NOTIFICATIONS]}]}`,
+		pcheck.VerdictPass, "a store update in /data over an intact system copy"},
+	{"DEMO-MISSING", `{serial: DEMO-MISSING, android: 14, model: Demo Phone}`,
+		pcheck.VerdictFail, "the app is not installed"},
+	{"DEMO-WRONG-SIGNER", `{serial: DEMO-WRONG-SIGNER, android: 13, model: Demo Phone, packages: [{name: ru.oneme.app, apk: impostor.apk, system: /product/app/Messenger, granted: [android.permission.POST_NOTIFICATIONS]}]}`,
+		pcheck.VerdictFail, "same package name, signed by another key"},
+	{"DEMO-DISABLED", `{serial: DEMO-DISABLED, android: 12, model: Demo Phone, packages: [{name: ru.oneme.app, apk: messenger.apk, system: /product/app/Messenger, enabled: 3, granted: [android.permission.POST_NOTIFICATIONS]}]}`,
+		pcheck.VerdictFail, "disabled by the user"},
+	{"DEMO-TAMPERED-SYSTEM", `{serial: DEMO-TAMPERED-SYSTEM, android: 15, model: Demo Phone, packages: [{name: ru.oneme.app, apk: tampered.apk, system: /product/app/Messenger, update: {apk: messenger-v26.apk}, granted: [android.permission.POST_NOTIFICATIONS]}]}`,
+		pcheck.VerdictFail, "a genuine update running over a modified system copy"},
+	{"DEMO-UNAUTHORIZED", `{serial: DEMO-UNAUTHORIZED, android: 14, model: Demo Phone, auth: refuse, packages: [{name: ru.oneme.app, apk: messenger.apk, system: /product/app/Messenger}]}`,
+		pcheck.VerdictError, "refuses this host's ADB key"},
+}
+
+func demoRun(ctx context.Context, opts *Options) error {
+	ios := opts.IO
+	dir := opts.Keep
+	if dir == "" {
+		d, err := os.MkdirTemp("", "provkit-demo-")
+		if err != nil {
+			return fmt.Errorf("creating a working directory: %w", err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	say := func(format string, a ...any) {
+		if !opts.JSON {
+			fmt.Fprintf(ios.ErrOut, format+"\n", a...)
+		}
+	}
+
+	say("provkit demo: making a sample app signed in pure Go, a policy pinning its key, and %d simulated phones", len(devices))
+	release, err := demoapk.NewKey("Messenger release key")
+	if err != nil {
+		return err
+	}
+	other, err := demoapk.NewKey("Someone else")
+	if err != nil {
+		return err
+	}
+	spec := demoapk.Spec{Package: "ru.oneme.app", VersionCode: 25, VersionName: "25.0", Permissions: []string{"android.permission.POST_NOTIFICATIONS"}}
+	if opts.AssetSize > 0 {
+		if opts.AssetSize > 1<<30 {
+			return cmdutil.FlagErrorf("--asset-size %d: at most 1 GiB", opts.AssetSize)
+		}
+		spec.Asset = make([]byte, opts.AssetSize)
+		if _, err := rand.Read(spec.Asset); err != nil {
+			return err
+		}
+	}
+	genuine, err := demoapk.Build(spec, release)
+	if err != nil {
+		return err
+	}
+	upd := spec
+	upd.VersionCode, upd.VersionName = 26, "26.0"
+	update, err := demoapk.Build(upd, release)
+	if err != nil {
+		return err
+	}
+	impostor, err := demoapk.Build(spec, other)
+	if err != nil {
+		return err
+	}
+	off, err := demoapk.AssetOffset(genuine)
+	if err != nil {
+		return err
+	}
+	tampered := append([]byte(nil), genuine...)
+	tampered[off] ^= 0x20
+	pol := fmt.Sprintf(`apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: demo-messenger, authority: provkit demo}
+apps:
+  - package: ru.oneme.app
+    apk: messenger.apk
+    signers: [{sha256: "%s", name: demo release key}]
+    minVersionCode: 25
+    partition: product
+    grantPermissions: [android.permission.POST_NOTIFICATIONS]
+`, release.CertSHA256())
+	var sc strings.Builder
+	sc.WriteString("apiVersion: provkit.dev/v1\nkind: SimulatorScenario\ndevices:\n")
+	for _, d := range devices {
+		sc.WriteString("  - " + d.spec + "\n")
+	}
+	for name, b := range map[string][]byte{"messenger.apk": genuine, "messenger-v26.apk": update, "impostor.apk": impostor,
+		"tampered.apk": tampered, "policy.yaml": []byte(pol), "scenario.yaml": []byte(sc.String())} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	p, err := policy.Load(filepath.Join(dir, "policy.yaml"))
+	if err != nil {
+		return err
+	}
+	scenario, err := sim.LoadScenario(filepath.Join(dir, "scenario.yaml"))
+	if err != nil {
+		return err
+	}
+	s, err := sim.Start(ctx, sim.Options{Devices: len(devices), Scenario: scenario})
+	if err != nil {
+		return fmt.Errorf("starting the simulated devices: %w", err)
+	}
+	defer s.Close()
+	// A throw-away host key, so the demo never touches ~/.android.
+	hostKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("generating the host key: %w", err)
+	}
+	var targets []pcheck.Target
+	for _, d := range s.Devices() {
+		t := pcheck.DirectTarget(d.ADBAddr(), adb.DialOptions{Keys: []*rsa.PrivateKey{hostKey}, Serial: d.Serial(), AuthWait: 500 * time.Millisecond})
+		t.Serial = d.Serial()
+		targets = append(targets, t)
+	}
+	say("checking them against %s over the direct ADB transport (no adb server needed)...\n", filepath.Join(dir, "policy.yaml"))
+	results, err := pcheck.Run(ctx, targets, pcheck.Options{Policy: p, Jobs: 4, Timeout: time.Minute})
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("demo interrupted: %w", context.Canceled)
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(ios.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"devices": results, "summary": pcheck.Summarize(p, results)}); err != nil {
+			return fmt.Errorf("writing JSON: %w", err)
+		}
+	} else {
+		checkcmd.WriteTable(ios.Out, results)
+	}
+	var wrong []string
+	for i, r := range results {
+		d := devices[i]
+		if r.Verdict != d.want {
+			wrong = append(wrong, fmt.Sprintf("%s got %s, built for %s (%s)", r.Serial, r.Verdict, d.want, strings.Join(r.Reasons, "; ")))
+		}
+	}
+	say("")
+	say("What happened: each phone was built to show one case, and got the verdict it was built for:")
+	for _, d := range devices {
+		say("  %-22s %-5s %s", d.serial, strings.ToUpper(d.want), d.why)
+	}
+	say(`FAIL means the phone answered and is not compliant (provkit check exits 4); ERROR means it could
+not be checked (exit 3). Signers were proven by pulling each APK and verifying it on this host.
+Try it on real phones: provkit check --policy policy.yaml --all   (README: "Checking devices")`)
+	if opts.Keep != "" {
+		say("The APKs, policy.yaml and scenario.yaml are in %s: 'provkit sim --scenario %s' serves the same phones.", dir, filepath.Join(dir, "scenario.yaml"))
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("the demo did not reach the expected verdicts: %s", strings.Join(wrong, "; "))
+	}
+	return nil
+}

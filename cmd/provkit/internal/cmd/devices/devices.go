@@ -1,0 +1,164 @@
+package devices
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/provision/adb"
+	"github.com/provkit/provkit/provision/check"
+)
+
+// Options are the inputs of `provkit devices`.
+type Options struct {
+	IO      *iostreams.IOStreams
+	JSON    bool
+	Direct  []string
+	Timeout time.Duration
+}
+
+// Device is one row of the listing; the JSON field names are fixed.
+type Device struct {
+	Serial      string `json:"serial"`
+	State       string `json:"state"`
+	Model       string `json:"model"`
+	Fingerprint string `json:"fingerprint"`
+	Transport   string `json:"transport"`
+	Error       string `json:"error,omitempty"`
+}
+
+// NewCmdDevices returns the devices command. runF replaces devicesRun in tests.
+func NewCmdDevices(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "devices [--json] [--direct <host:port>]...",
+		Short: "List attached devices with their state, model, build fingerprint and transport",
+		Long: `List every device the adb server knows (ANDROID_ADB_SERVER_PORT honoured), whatever its state,
+and any device reached directly over TCP with --direct (no adb server needed for those). For each
+online device the model and ro.build.fingerprint are read from the device.
+` + cmdutil.ExitStatus(
+			"0    listed (devices in any state)",
+			"1    the adb server could not be reached and no --direct device was given",
+			"2    bad flags"),
+		Example: `  provkit devices
+  provkit devices --json
+  provkit devices --direct 127.0.0.1:15555`,
+		Args: cmdutil.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if opts.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout %s: must be positive", opts.Timeout)
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return devicesRun(c.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document: {\"devices\": [{serial, state, model, fingerprint, transport}]}")
+	cmd.Flags().StringArrayVar(&opts.Direct, "direct", nil, "also list the adbd at `host:port`, reached without the adb server (repeatable)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "time allowed per device")
+	return cmd
+}
+
+func devicesRun(ctx context.Context, opts *Options) error {
+	var targets []check.Target
+	srvErr := error(nil)
+	if srv, err := adb.NewServer(""); err != nil {
+		srvErr = err
+	} else if ts, err := check.ServerTargets(ctx, srv, nil); err != nil {
+		srvErr = err
+	} else {
+		targets = ts
+	}
+	if srvErr != nil && len(opts.Direct) == 0 {
+		return fmt.Errorf("%w (start it with 'adb start-server', or reach devices with --direct host:port)", srvErr)
+	}
+	for _, a := range opts.Direct {
+		targets = append(targets, check.DirectTarget(a, adb.DialOptions{AuthWait: 2 * time.Second}))
+	}
+	rows := make([]Device, len(targets))
+	done := make(chan int)
+	for i, t := range targets {
+		go func(i int, t check.Target) {
+			rows[i] = describe(ctx, t, opts.Timeout)
+			done <- i
+		}(i, t)
+	}
+	for range targets {
+		<-done
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"devices": rows}); err != nil {
+			return fmt.Errorf("writing JSON: %w", err)
+		}
+		return nil
+	}
+	if srvErr != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "provkit: %v\n", srvErr)
+	}
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIAL\tSTATE\tMODEL\tFINGERPRINT\tTRANSPORT")
+	for _, r := range rows {
+		fp := r.Fingerprint
+		if r.Error != "" {
+			fp = "(" + r.Error + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Serial, r.State, dash(r.Model), dash(fp), r.Transport)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func describe(ctx context.Context, t check.Target, timeout time.Duration) Device {
+	d := Device{Serial: t.Serial, State: string(t.State), Model: t.Model, Transport: t.Transport}
+	if t.State != "" && t.State != adb.StateDevice {
+		d.Error = t.State.Hint()
+		return d
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dev, release, err := t.Connect(ctx)
+	if err != nil {
+		d.State, d.Error = stateOf(err), err.Error()
+		return d
+	}
+	defer release()
+	d.State = string(adb.StateDevice)
+	props, err := dev.GetProps(ctx)
+	if err != nil {
+		d.Error = err.Error()
+		return d
+	}
+	d.Fingerprint = props["ro.build.fingerprint"]
+	if m := props["ro.product.model"]; m != "" {
+		d.Model = m
+	}
+	return d
+}
+
+func stateOf(err error) string {
+	for _, s := range []struct {
+		err   error
+		state adb.State
+	}{{adb.ErrUnauthorized, adb.StateUnauthorized}, {adb.ErrOffline, adb.StateOffline}, {adb.ErrDeviceNotFound, adb.StateGone}} {
+		if errors.Is(err, s.err) {
+			return string(s.state)
+		}
+	}
+	return string(adb.StateGone)
+}

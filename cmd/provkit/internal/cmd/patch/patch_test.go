@@ -1,0 +1,155 @@
+package patch
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/manifests/aosp"
+)
+
+const signer = "3f2a5c7e9b1d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f99"
+
+var tree = map[string]string{
+	"device/acme/foo/AndroidProducts.mk": "PRODUCT_MAKEFILES := $(LOCAL_DIR)/acme_foo.mk\n",
+	"device/acme/foo/acme_foo.mk":        "$(call inherit-product, device/acme/foo/device.mk)\nPRODUCT_NAME := acme_foo\n",
+	"device/acme/foo/device.mk":          "PRODUCT_PACKAGES += \\\n    AcmeCamera\n",
+	"apks/messenger.apk":                 "fixture",
+	"policy.yaml": `apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: national-messenger}
+apps:
+  - package: ru.oneme.app
+    apk: apks/messenger.apk
+    module: Max
+    signers: [{sha256: "` + signer + `"}]
+`,
+}
+
+type fakeInspector struct{ facts aosp.APKFacts }
+
+func (f fakeInspector) InspectAPK(context.Context, string) (*aosp.APKFacts, error) {
+	c := f.facts
+	return &c, nil
+}
+
+func good() fakeInspector {
+	return fakeInspector{aosp.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{signer}}}
+}
+
+func setup(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for rel, c := range tree {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func run(t *testing.T, root string, ins aosp.Inspector, args ...string) (string, string, int) {
+	t.Helper()
+	ios, _, out, errOut := iostreams.Test()
+	cmd := NewCmdPatch(ios, func(ctx context.Context, o *Options) error {
+		o.Inspector = ins
+		return patchRun(ctx, o)
+	})
+	cmd.SetArgs(append([]string{"--policy", filepath.Join(root, "policy.yaml"), "--tree", root}, args...))
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), cmdutil.ExitCode(err)
+}
+
+func TestPatchModes(t *testing.T) {
+	root := setup(t)
+	out, _, code := run(t, root, good(), "--check")
+	if code != cmdutil.ExitNotCompliant || !strings.Contains(out, "NOT COMPLIANT vendor/acme/preinstall/Max/Android.bp is missing") {
+		t.Fatalf("check before: %d\n%s", code, out)
+	}
+	out, errOut, code := run(t, root, good(), "--dry-run")
+	if code != 0 || !strings.Contains(out, "+++ b/vendor/acme/preinstall/Max/Android.bp") || !strings.Contains(errOut, "nothing was written") {
+		t.Fatalf("dry-run: %d\n%s\n%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(root, "vendor")); !os.IsNotExist(err) {
+		t.Fatal("dry-run wrote to the tree")
+	}
+	out, _, code = run(t, root, good())
+	if code != 0 || !strings.Contains(out, "create vendor/acme/preinstall/preinstall.mk") || !strings.Contains(out, "modify device/acme/foo/acme_foo.mk") {
+		t.Fatalf("apply: %d\n%s", code, out)
+	}
+	out, _, code = run(t, root, good())
+	if code != 0 || strings.TrimSpace(out) != "nothing to change" {
+		t.Fatalf("second apply: %d\n%s", code, out)
+	}
+	out, _, code = run(t, root, good(), "--check")
+	if code != 0 || !strings.HasPrefix(out, "compliant") {
+		t.Fatalf("check after: %d\n%s", code, out)
+	}
+	out, _, code = run(t, root, good(), "--check", "--json")
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.Compliant || rep.Mode != "check" || rep.Product != "device/acme/foo/acme_foo.mk" {
+		t.Fatalf("check --json: %d %v\n%s", code, err, out)
+	}
+	out, _, code = run(t, root, good(), "--revert")
+	if code != 0 || !strings.Contains(out, "delete vendor/acme/preinstall/Max/Max.apk") {
+		t.Fatalf("revert: %d\n%s", code, out)
+	}
+	for rel, want := range tree {
+		got, err := os.ReadFile(filepath.Join(root, rel))
+		if err != nil || string(got) != want {
+			t.Errorf("%s after revert: %v\n%s", rel, err, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "vendor")); !os.IsNotExist(err) {
+		t.Error("revert left vendor/")
+	}
+}
+
+func TestPatchBlockedExit4(t *testing.T) {
+	root := setup(t)
+	bad := good()
+	bad.facts.Signers = []string{strings.Repeat("00", 32)}
+	out, errOut, code := run(t, root, bad)
+	if code != cmdutil.ExitNotCompliant || !strings.Contains(out, "BLOCKED ru.oneme.app") || !strings.Contains(out, "signer-pinned") || !strings.Contains(errOut, "nothing was written") {
+		t.Fatalf("%d\n%s\n%s", code, out, errOut)
+	}
+	out, _, code = run(t, root, bad, "--json")
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 4 || len(rep.Blockers) != 1 || rep.Blockers[0].App != "ru.oneme.app" {
+		t.Fatalf("json: %d %v\n%s", code, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "vendor")); !os.IsNotExist(err) {
+		t.Fatal("a blocked patch wrote to the tree")
+	}
+}
+
+func TestPatchUsageErrors(t *testing.T) {
+	root := setup(t)
+	for _, args := range [][]string{
+		{"--format", "gradle"},
+		{"--placement", "sideways"},
+		{"--dry-run", "--check"},
+		{"--var", "NOEQUALS"},
+		{"--dir", "vendor/$(HOME)"},
+		{"extra-arg"},
+	} {
+		if _, _, code := run(t, root, good(), args...); code != cmdutil.ExitUsage {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if _, errOut, code := run(t, root, good(), "--product", "nope"); code != cmdutil.ExitError {
+		t.Errorf("unknown product: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,124 @@
+package aosp
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/provkit/provkit/manifests/aosp/makefile"
+)
+
+// ProductRef is a product makefile declared in an AndroidProducts.mk.
+type ProductRef struct {
+	Name     string // the product name: "name:" prefix, or the file name without .mk
+	Makefile string // relative to the tree root
+	Declared Loc    // the AndroidProducts.mk line
+}
+
+// productDirs are where device makers keep AndroidProducts.mk files (build/ holds AOSP's generic
+// products, which are never the one to patch).
+var productDirs = []string{"device", "vendor", "product"}
+
+// maxProductsDepth bounds how deep under device/ and vendor/ AndroidProducts.mk files are looked for.
+const maxProductsDepth = 5
+
+// findProducts reads every AndroidProducts.mk under device/, vendor/ and product/ and returns the
+// product makefiles they declare in PRODUCT_MAKEFILES.
+func findProducts(t *tree) ([]ProductRef, error) {
+	var refs []ProductRef
+	err := t.walk(productDirs, func(rel string) error {
+		if path.Base(rel) != "AndroidProducts.mk" || strings.Count(rel, "/") > maxProductsDepth {
+			return nil
+		}
+		src, err := t.read(rel)
+		if err != nil {
+			return err
+		}
+		f, err := makefile.Parse(rel, src)
+		if err != nil {
+			return fmt.Errorf("parsing %s: %w", rel, err)
+		}
+		e := &evaluator{t: t, vars: map[string]string{"LOCAL_DIR": path.Dir(rel)}, chain: &Chain{}}
+		for k, v := range defaultVars {
+			e.vars[k] = v
+		}
+		env := mkEnv{e: e, dir: path.Dir(rel)}
+		for i := range f.Stmts {
+			s := &f.Stmts[i]
+			if s.Kind != makefile.Assign {
+				continue
+			}
+			if s.Name != "PRODUCT_MAKEFILES" {
+				if s.Op == ":=" {
+					if v, ok := makefile.Expand(s.Value, env); ok {
+						e.vars[s.Name] = v
+					}
+				}
+				continue
+			}
+			for _, w := range makefile.Words(s.Value) {
+				x, ok := makefile.Expand(w, env)
+				if !ok {
+					continue
+				}
+				for _, word := range strings.Fields(x) {
+					name, file, found := strings.Cut(word, ":")
+					if !found {
+						file = word
+						name = strings.TrimSuffix(path.Base(word), ".mk")
+					}
+					refs = append(refs, ProductRef{Name: name, Makefile: path.Clean(file), Declared: Loc{rel, s.Line}})
+				}
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(refs, func(i, j int) bool { return refs[i].Makefile < refs[j].Makefile })
+	return refs, err
+}
+
+// resolveProduct finds the product makefile: the one named (a path relative to the tree, or a
+// product name declared in an AndroidProducts.mk), or the only one the tree declares.
+func resolveProduct(t *tree, want string) (string, error) {
+	if want != "" && strings.HasSuffix(want, ".mk") {
+		p := path.Clean(strings.TrimPrefix(want, "./"))
+		if !t.exists(p) {
+			return "", fmt.Errorf("finding product makefile: %s does not exist in the tree (give a path relative to the tree root, or a product name)", p)
+		}
+		return p, nil
+	}
+	refs, err := findProducts(t)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, r := range refs {
+		names = append(names, fmt.Sprintf("%s (%s)", r.Name, r.Makefile))
+		if want != "" && r.Name == want {
+			if !t.exists(r.Makefile) {
+				return "", fmt.Errorf("finding product %s: %s declares %s, which does not exist", want, r.Declared, r.Makefile)
+			}
+			return r.Makefile, nil
+		}
+	}
+	switch {
+	case want != "":
+		return "", fmt.Errorf("finding product %q: no AndroidProducts.mk under device/, vendor/ or product/ declares it (declared: %s); pass --product <path/to/product.mk>", want, orNone(names))
+	case len(refs) == 0:
+		return "", fmt.Errorf("finding the product: no AndroidProducts.mk under device/, vendor/ or product/ declares PRODUCT_MAKEFILES; pass --product <path/to/product.mk>")
+	case len(refs) > 1:
+		return "", fmt.Errorf("finding the product: the tree declares %d products: %s; choose one with --product <name>", len(refs), strings.Join(names, ", "))
+	}
+	if !t.exists(refs[0].Makefile) {
+		return "", fmt.Errorf("finding the product: %s declares %s, which does not exist", refs[0].Declared, refs[0].Makefile)
+	}
+	return refs[0].Makefile, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}

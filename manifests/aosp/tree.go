@@ -1,0 +1,203 @@
+package aosp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// maxTextFile bounds what the patcher reads of a makefile, Blueprint file or XML: build files are
+// small; a multi-megabyte "Android.bp" is not something to edit blindly.
+const maxTextFile = 8 << 20
+
+// tree reads an AOSP tree through an overlay of planned contents, so the patch can be evaluated
+// as if it had been applied before anything is written. Paths are slash-separated and relative to
+// the tree root.
+type tree struct {
+	root    string
+	overlay map[string][]byte // nil value: deleted
+	// listing caches the regular files under each directory walked, so that the several scans of
+	// one Prepare (format detection, products, conflicts) read the directories once.
+	listing map[string][]string
+}
+
+func newTree(root string) *tree {
+	return &tree{root: root, overlay: map[string][]byte{}, listing: map[string][]string{}}
+}
+
+// list returns the regular files under dir (relative to the root), lexically ordered, from the
+// disk (not the overlay), reading the directory tree once.
+func (t *tree) list(dir string) ([]string, error) {
+	if l, ok := t.listing[dir]; ok {
+		return l, nil
+	}
+	var out []string
+	err := filepath.WalkDir(t.abs(dir), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("scanning %s: %w", p, err)
+		}
+		if e.IsDir() {
+			if skipDir(e.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(t.root, p)
+		if err != nil {
+			return err
+		}
+		out = append(out, filepath.ToSlash(rel))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.listing[dir] = out
+	return out, nil
+}
+
+func (t *tree) abs(rel string) string { return filepath.Join(t.root, filepath.FromSlash(rel)) }
+
+func (t *tree) read(rel string) ([]byte, error) {
+	if b, ok := t.overlay[rel]; ok {
+		if b == nil {
+			return nil, fmt.Errorf("reading %s: %w", rel, fs.ErrNotExist)
+		}
+		return b, nil
+	}
+	return readBounded(t.abs(rel), rel)
+}
+
+func readBounded(abs, rel string) ([]byte, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTextFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", rel, err)
+	}
+	if len(b) > maxTextFile {
+		return nil, fmt.Errorf("reading %s: larger than %d bytes; not a build file provkit will edit", rel, maxTextFile)
+	}
+	return b, nil
+}
+
+// onDisk reads the file as it is on disk, ignoring the overlay; ok is false when it does not exist.
+func (t *tree) onDisk(rel string) ([]byte, bool, error) {
+	b, err := readBounded(t.abs(rel), rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+func (t *tree) exists(rel string) bool {
+	if b, ok := t.overlay[rel]; ok {
+		return b != nil
+	}
+	_, err := os.Stat(t.abs(rel))
+	return err == nil
+}
+
+func (t *tree) isDir(rel string) bool {
+	fi, err := os.Stat(t.abs(rel))
+	return err == nil && fi.IsDir()
+}
+
+// glob expands a make wildcard pattern relative to the root.
+func (t *tree) glob(pattern string) ([]string, bool) {
+	if strings.HasPrefix(pattern, "/") {
+		return nil, false
+	}
+	m, err := filepath.Glob(t.abs(pattern))
+	if err != nil {
+		return nil, false
+	}
+	var out []string
+	for _, p := range m {
+		rel, err := filepath.Rel(t.root, p)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, filepath.ToSlash(rel))
+	}
+	for rel, b := range t.overlay {
+		if ok, _ := path.Match(pattern, rel); ok && b != nil && !contains(out, rel) {
+			out = append(out, rel)
+		}
+	}
+	sort.Strings(out)
+	return out, true
+}
+
+// skipDir reports directories the scans never enter: version control, build output, and trees
+// that are data rather than build definitions.
+func skipDir(name string) bool {
+	return name == ".git" || name == ".repo" || name == "out" || name == "node_modules" || name == "testdata"
+}
+
+// walk calls fn for every regular file under the given top-level directories (relative paths),
+// in lexical order, including files the overlay adds. Overlay deletions are skipped.
+func (t *tree) walk(dirs []string, fn func(rel string) error) error {
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if !t.isDir(d) {
+			continue
+		}
+		files, err := t.list(d)
+		if err != nil {
+			return err
+		}
+		for _, rel := range files {
+			seen[rel] = true
+			if b, ok := t.overlay[rel]; ok && b == nil {
+				continue
+			}
+			if err := fn(rel); err != nil {
+				return err
+			}
+		}
+	}
+	var added []string
+	for rel, b := range t.overlay {
+		if b == nil || seen[rel] {
+			continue
+		}
+		for _, d := range dirs {
+			if strings.HasPrefix(rel, d+"/") {
+				added = append(added, rel)
+				break
+			}
+		}
+	}
+	sort.Strings(added)
+	for _, rel := range added {
+		if err := fn(rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
