@@ -315,3 +315,44 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRun audits a firmware tree on disk (os.DirFS) holding the compliant app (a 4 MiB APK)
+// among 50 other APKs: the cost of indexing manifests, reading the XML files and verifying the APK.
+func BenchmarkRun(b *testing.B) {
+	signer := testapk.NewSigner(b, "Max release")
+	good := testapk.Build(b, testapk.Spec{Package: pkg, VersionCode: 12, Signer: signer, Padding: 4 << 20,
+		Permissions: []string{"android.permission.POST_NOTIFICATIONS", "android.permission.INSTALL_PACKAGES", "android.permission.MANAGE_USERS"}})
+	other := testapk.Build(b, testapk.Spec{Package: "com.example.other", VersionCode: 1})
+	fx := &fixture{good: good, pin: signer.CertSHA256(), framework: testapk.BuildFramework(b, nil)}
+	tr := fx.compliant()
+	delete(tr["system"], "system/app/Calculator/Calculator.apk")
+	root := b.TempDir()
+	parts := map[string]fs.FS{}
+	for p, files := range tr {
+		for name, data := range files {
+			full := filepath.Join(root, p, filepath.FromSlash(name))
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			os.WriteFile(full, data, 0o644)
+		}
+		parts[p] = os.DirFS(filepath.Join(root, p))
+	}
+	// 50 more APKs with their own package names (one file copied: ReadManifest reads the same
+	// package, which makes them duplicates of one another, not of the mandated app).
+	for i := 0; i < 50; i++ {
+		p := filepath.Join(root, "system", "system", "app", fmt.Sprintf("A%02d", i), fmt.Sprintf("A%02d.apk", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, other, 0o644)
+	}
+	src := fmt.Sprintf("apiVersion: provkit.dev/v1\nkind: PreinstallPolicy\nmetadata: {name: b}\napps:\n  - package: %s\n    signers: [{sha256: %q}]\n    partition: product\n", pkg, fx.pin)
+	pol, err := policy.Parse([]byte(src), "p.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := Run(context.Background(), pol, parts, Options{})
+		if err != nil || !rep.Compliant {
+			b.Fatalf("%v %+v", err, rep)
+		}
+	}
+}
