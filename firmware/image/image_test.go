@@ -1,13 +1,17 @@
 package image
 
 import (
+	"archive/tar"
+	"compress/bzip2"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -18,6 +22,7 @@ import (
 	"github.com/provkit/provkit/firmware/super"
 	"github.com/provkit/provkit/internal/testimage"
 	"github.com/provkit/provkit/internal/testimage/lpwrite"
+	"github.com/provkit/provkit/internal/testtool"
 )
 
 // systemTree is a system-as-root system partition as Android 10+ builds it.
@@ -376,5 +381,67 @@ func TestDigests(t *testing.T) {
 	d, err := im.Digests(context.Background())
 	if err != nil || len(d) != 1 || d[0].SHA256 != "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" || d[0].Size != 5 {
 		t.Fatalf("%+v %v", d, err)
+	}
+}
+
+// TestPayloadFileSystem reads the ext2 file system that AOSP's full payload sample carries in its
+// "kernel" partition (REPLACE_BZ operations) and compares its root directory with what debugfs
+// lists in the tar member the payload was generated from.
+func TestPayloadFileSystem(t *testing.T) {
+	debugfs := testtool.Require(t, "debugfs")[0]
+	f, err := os.Open(samplePath("aosp-update-engine/sample_images.tar.bz2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(bzip2.NewReader(f))
+	member := filepath.Join(t.TempDir(), "disk_ext2_4k.img")
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no disk_ext2_4k.img in the tar: %v", err)
+		}
+		if h.Name == "disk_ext2_4k.img" {
+			out, _ := os.Create(member)
+			if _, err := io.Copy(out, io.LimitReader(tr, 64<<20)); err != nil {
+				t.Fatal(err)
+			}
+			out.Close()
+			break
+		}
+	}
+	im := open(t, samplePath("aosp-update-engine/full_payload.bin"), nil)
+	fsys, err := im.Lookup("kernel").FS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(debugfs, "-R", "ls -p /", member).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		// /ino/mode/uid/gid/name/size/ (size empty for directories)
+		fields := strings.Split(l, "/")
+		if len(fields) != 8 || fields[5] == "." || fields[5] == ".." {
+			continue
+		}
+		want[fields[5]] = fields[1] + " " + fields[6]
+	}
+	got := map[string]string{}
+	ents, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		fi, _ := e.Info()
+		size := ""
+		if !e.IsDir() {
+			size = fmt.Sprint(fi.Size())
+		}
+		got[e.Name()] = fmt.Sprintf("%d %s", fi.Sys().(*ext4.Inode).Ino(), size)
+	}
+	if len(want) < 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("payload kernel partition /:\nprovkit %v\ndebugfs %v", got, want)
 	}
 }
