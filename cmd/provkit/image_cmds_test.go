@@ -197,6 +197,13 @@ func buildAuditFixtures(t *testing.T, dir string) {
 	// A factory zip as Google ships them (deflated images in a nested image zip).
 	fz := testimage.FactoryZip(t, t.TempDir(), "phone", "ap1a.240505.004", map[string]string{"system.img": compliantSystem, "product.img": compliantProduct}, true)
 	copyTo(t, fz, filepath.Join(dir, "factory.zip"))
+	// The same partitions as a full OTA payload (REPLACE_XZ and ZERO operations).
+	prodRaw := testimage.Read(t, compliantProduct)
+	if pad := len(prodRaw) % 4096; pad != 0 {
+		prodRaw = append(prodRaw, make([]byte, 4096-pad)...)
+	}
+	pl := testimage.FullPayload(t, map[string][]byte{"system": unsparse(t, compliantSystem), "product": prodRaw})
+	os.WriteFile(filepath.Join(dir, "payload.bin"), pl, 0o644)
 	// A corrupt system image: the ext4 superblock of the expanded image damaged.
 	bad := unsparse(t, compliantSystem)
 	bad[1024+4] ^= 0xff
