@@ -56,21 +56,30 @@ const (
 
 // Errors callers can test with errors.Is.
 var (
-	ErrNoPartition   = errors.New("no such partition")
-	ErrNoFileSystem  = errors.New("the partition holds no file system provkit reads")
-	ErrUnsupported   = errors.New("format recognised but not readable")
-	ErrNotFirmware   = errors.New("not a firmware image provkit recognises")
-	ErrTooDeep       = errors.New("containers nested too deeply")
-	errSingleOnly    = errors.New("a partition name can only be given for a single partition image")
-	maxNesting       = 4
-	layerZipEntry    = "zip entry"
-	layerExtracted   = "extracted"
-	layerPayload     = "payload"
-	layerSuper       = "super"
-	layerSparse      = "sparse"
-	imageExtensions  = []string{".img", ".simg"}
-	knownSlotSuffix  = []string{"_a", "_b"}
-	errInvalidSlotFn = func(s string) error { return fmt.Errorf("slot %q: want a or b", s) }
+	ErrNoPartition  = errors.New("no such partition")
+	ErrNoFileSystem = errors.New("the partition holds no file system provkit reads")
+	ErrUnsupported  = errors.New("format recognised but not readable")
+	ErrNotFirmware  = errors.New("not a firmware image provkit recognises")
+	ErrTooDeep      = errors.New("containers nested too deeply")
+	errSingleOnly   = errors.New("a partition name can only be given for a single partition image")
+)
+
+// Layers, as Partition.Layers names them.
+const (
+	layerZipEntry  = "zip entry"
+	layerExtracted = "extracted"
+	layerPayload   = "payload"
+	layerSuper     = "super"
+	layerSparse    = "sparse"
+)
+
+// maxNesting bounds containers inside containers (a sparse super image holds logical partitions
+// that may be sparse again).
+const maxNesting = 4
+
+var (
+	imageExtensions = []string{".img", ".simg"}
+	knownSlotSuffix = []string{"_a", "_b"}
 )
 
 // Options changes how Open reads an input.
@@ -213,7 +222,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Image, error) {
 		o = *opts
 	}
 	if o.Slot != "" && o.Slot != "a" && o.Slot != "b" {
-		return nil, errInvalidSlotFn(o.Slot)
+		return nil, fmt.Errorf("slot %q: want a or b", o.Slot)
 	}
 	st, err := os.Stat(path)
 	if err != nil {
