@@ -220,10 +220,18 @@ func readAt(r io.ReaderAt, off int64, n int, what string) ([]byte, error) {
 // findEOCD locates the End of Central Directory record the way apksig does: the record whose
 // comment runs exactly to the end of the file, searched backwards over at most 65535 comment bytes.
 // Data after the EOCD therefore makes the record unfindable, which is how trailing bytes are
-// rejected.
+// rejected. Like apksig it first reads only the last 22 bytes: APKs almost never carry a comment,
+// and the 64 KiB search window is then not read at all (an image audit opens every APK it finds).
 func findEOCD(r io.ReaderAt, size int64) (int64, []byte, error) {
 	if size < eocdMinSize {
 		return 0, nil, formatErr(-1, "not a ZIP archive: %d bytes is smaller than an End of Central Directory record", size)
+	}
+	tail, err := readAt(r, size-eocdMinSize, eocdMinSize, "End of Central Directory record")
+	if err != nil {
+		return 0, nil, err
+	}
+	if binary.LittleEndian.Uint32(tail) == eocdSig && binary.LittleEndian.Uint16(tail[20:]) == 0 {
+		return size - eocdMinSize, tail, nil
 	}
 	maxComment := int64(maxCommentLen)
 	if size-eocdMinSize < maxComment {
