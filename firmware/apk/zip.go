@@ -255,9 +255,8 @@ func findEOCD(r io.ReaderAt, size int64) (int64, []byte, error) {
 	return 0, nil, formatErr(-1, "not a ZIP archive: no End of Central Directory record whose comment ends at the end of the file (trailing data after the archive, or not a ZIP)")
 }
 
-// openZip parses the archive's EOCD and central directory and checks every local header. limit is
-// the offset entries must end before: the start of the APK Signing Block when there is one, found
-// by the caller, else the CD offset (pass -1).
+// openZip parses the archive's EOCD and central directory. The local headers are checked
+// separately (checkLocalHeaders), once the caller knows where the APK Signing Block starts.
 func openZip(r io.ReaderAt, size int64) (*zipArchive, error) {
 	eocdOff, eocd, err := findEOCD(r, size)
 	if err != nil {
@@ -457,7 +456,6 @@ func applyZip64Extra(extra []byte, usize, csize, lfh *uint64, name string, off i
 // are deviations Android tolerates (a compression method that differs between the local header and
 // the central directory: Android uses the central directory's).
 func (a *zipArchive) checkLocalHeaders(limit int64) (errs []error, warnings []string, ioErr error) {
-	le := binary.LittleEndian
 	for _, e := range a.all {
 		err, warn, ioe := a.checkLocalHeader(e, limit)
 		if ioe != nil {
@@ -487,7 +485,6 @@ func (a *zipArchive) checkLocalHeaders(limit int64) (errs []error, warnings []st
 			errs = append(errs, err)
 		}
 	}
-	_ = le
 	return errs, warnings, nil
 }
 
