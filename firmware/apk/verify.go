@@ -112,9 +112,6 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, opts Options) (*Resu
 		}
 		return nil, err
 	}
-	if fileSum != nil {
-		res.SHA256 = hex.EncodeToString(fileSum)
-	}
 	return res, nil
 }
 
@@ -255,14 +252,7 @@ func (v *verifier) verifySchemes(minSDK, maxSDK int) error {
 				found[schemeV31] = true
 			}
 		}
-		rotationMin := 0
-		if r31 != nil && !r31.containsErrors() {
-			for i, s := range r31.signers {
-				if i == 0 || s.minSDK < rotationMin {
-					rotationMin = s.minSDK
-				}
-			}
-		}
+		rotationMin := rotationMinSDK(r31)
 		if maxSDK >= sdkP {
 			if b, ok := block(BlockV3); ok {
 				m := max(minSDK, sdkP)
@@ -344,15 +334,7 @@ func (v *verifier) verifySchemes(minSDK, maxSDK int) error {
 		finishV3(r31, maxSDK, maxSDK, 0)
 	}
 	if r3 != nil && !r3.containsErrors() {
-		rotationMin := 0
-		if r31 != nil {
-			for i, s := range r31.signers {
-				if i == 0 || s.minSDK < rotationMin {
-					rotationMin = s.minSDK
-				}
-			}
-		}
-		finishV3(r3, max(minSDK, sdkP), maxSDK, rotationMin)
+		finishV3(r3, max(minSDK, sdkP), maxSDK, rotationMinSDK(r31))
 	}
 	for _, r := range []*schemeResult{r31, r3, r2} {
 		if r != nil && !r.containsErrors() {
@@ -506,6 +488,21 @@ func (v *verifier) verifySchemes(minSDK, maxSDK int) error {
 	res.Verified = true
 	v.fillSigners(minSDK, maxSDK, r31, r3, r2, v1res, lin)
 	return nil
+}
+
+// rotationMinSDK is the lowest SDK a sound v3.1 block targets (0 without one): the v3 block
+// must stop where the v3.1 signers take over.
+func rotationMinSDK(r31 *schemeResult) int {
+	if r31 == nil || r31.containsErrors() {
+		return 0
+	}
+	m := 0
+	for i, s := range r31.signers {
+		if i == 0 || s.minSDK < m {
+			m = s.minSDK
+		}
+	}
+	return m
 }
 
 func containsBytes(list [][]byte, b []byte) bool {
