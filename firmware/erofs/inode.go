@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/provkit/provkit/firmware/internal/unixmode"
 )
 
 // Data layouts (i_format bits 1-3).
@@ -152,53 +154,16 @@ func (in *Inode) SELinuxLabel() string {
 	return string(v)
 }
 
-const (
-	sIFMT   = 0o170000
-	sIFSOCK = 0o140000
-	sIFLNK  = 0o120000
-	sIFREG  = 0o100000
-	sIFBLK  = 0o060000
-	sIFDIR  = 0o040000
-	sIFCHR  = 0o020000
-	sIFIFO  = 0o010000
-)
-
-func (in *Inode) isDir() bool     { return in.mode&sIFMT == sIFDIR }
-func (in *Inode) isSymlink() bool { return in.mode&sIFMT == sIFLNK }
-func (in *Inode) isReg() bool     { return in.mode&sIFMT == sIFREG }
+func (in *Inode) isDir() bool     { return in.mode&unixmode.IFMT == unixmode.IFDIR }
+func (in *Inode) isSymlink() bool { return in.mode&unixmode.IFMT == unixmode.IFLNK }
+func (in *Inode) isReg() bool     { return in.mode&unixmode.IFMT == unixmode.IFREG }
 func (in *Inode) isDevice() bool {
-	t := in.mode & sIFMT
-	return t == sIFCHR || t == sIFBLK
+	t := in.mode & unixmode.IFMT
+	return t == unixmode.IFCHR || t == unixmode.IFBLK
 }
 
 // FileMode converts the Unix mode to an io/fs mode.
-func (in *Inode) FileMode() fs.FileMode {
-	m := fs.FileMode(in.mode & 0o777)
-	switch in.mode & sIFMT {
-	case sIFDIR:
-		m |= fs.ModeDir
-	case sIFLNK:
-		m |= fs.ModeSymlink
-	case sIFCHR:
-		m |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFBLK:
-		m |= fs.ModeDevice
-	case sIFIFO:
-		m |= fs.ModeNamedPipe
-	case sIFSOCK:
-		m |= fs.ModeSocket
-	}
-	if in.mode&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if in.mode&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if in.mode&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
-}
+func (in *Inode) FileMode() fs.FileMode { return unixmode.FileMode(in.mode) }
 
 // inode reads and checks the inode with number nid, including its xattrs.
 func (f *FS) inode(nid uint64) (*Inode, error) {
@@ -245,7 +210,7 @@ func (f *FS) inode(nid uint64) (*Inode, error) {
 		in.nlink = le.Uint32(raw[44:])
 	} else {
 		in.nlink = uint32(le.Uint16(raw[6:]))
-		if format&inodeFormatNlink1 != 0 && in.mode&sIFMT != sIFDIR {
+		if format&inodeFormatNlink1 != 0 && in.mode&unixmode.IFMT != unixmode.IFDIR {
 			in.nlink = 1 // the field then holds high address bits, only used by 48-bit images
 		}
 		in.size = int64(le.Uint32(raw[8:]))
@@ -283,9 +248,9 @@ func (in *Inode) tailPos() int64 { return in.pos + in.isize() + in.xattrIsize }
 
 // checkInode validates sizes and layouts against the file type and the image size.
 func (f *FS) checkInode(in *Inode) error {
-	switch in.mode & sIFMT {
-	case sIFREG, sIFDIR, sIFLNK:
-	case sIFCHR, sIFBLK, sIFIFO, sIFSOCK:
+	switch in.mode & unixmode.IFMT {
+	case unixmode.IFREG, unixmode.IFDIR, unixmode.IFLNK:
+	case unixmode.IFCHR, unixmode.IFBLK, unixmode.IFIFO, unixmode.IFSOCK:
 		return nil // no data; i_u is the device number
 	default:
 		return fmt.Errorf("unknown file type in mode %#o: %w", in.mode, ErrCorrupt)

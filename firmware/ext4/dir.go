@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+
+	"github.com/provkit/provkit/firmware/internal/unixmode"
 )
 
 // dirent is one directory entry.
@@ -31,7 +33,7 @@ func (d dirent) typeMode() fs.FileMode {
 	return 0
 }
 
-var ftypeOfMode = map[uint16]uint8{sIFREG: 1, sIFDIR: 2, sIFCHR: 3, sIFBLK: 4, sIFIFO: 5, sIFSOCK: 6, sIFLNK: 7}
+var ftypeOfMode = map[uint16]uint8{unixmode.IFREG: 1, unixmode.IFDIR: 2, unixmode.IFCHR: 3, unixmode.IFBLK: 4, unixmode.IFIFO: 5, unixmode.IFSOCK: 6, unixmode.IFLNK: 7}
 
 // scanDir calls fn for each entry of directory d other than "." and "..", stopping early when fn
 // returns false. It returns the inode number recorded in "..". Every block is checked: entry

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/provkit/provkit/firmware/internal/unixmode"
 )
 
 var (
@@ -83,7 +85,7 @@ func (fsys *FS) walk(name string, follow bool) (*resolved, error) {
 		if err != nil {
 			return nil, err
 		}
-		if fsys.sb.FeatureIncompat&incompatFiletype != 0 && found.ftype != 0 && ftypeOfMode[n.mode&sIFMT] != found.ftype {
+		if fsys.sb.FeatureIncompat&incompatFiletype != 0 && found.ftype != 0 && ftypeOfMode[n.mode&unixmode.IFMT] != found.ftype {
 			return nil, corruptf("directory inode %d: entry %q says file type %d but inode %d has mode 0%o", dir.ino, elem, found.ftype, n.ino, n.mode)
 		}
 		if n.isSymlink() && (len(parts) > 0 || follow) {
@@ -511,7 +513,7 @@ func (e *dirEntry) Info() (fs.FileInfo, error) {
 	if err != nil {
 		return nil, pathErr("stat", e.e.name, err)
 	}
-	if e.fsys.sb.FeatureIncompat&incompatFiletype != 0 && e.e.ftype != 0 && ftypeOfMode[n.mode&sIFMT] != e.e.ftype {
+	if e.fsys.sb.FeatureIncompat&incompatFiletype != 0 && e.e.ftype != 0 && ftypeOfMode[n.mode&unixmode.IFMT] != e.e.ftype {
 		return nil, pathErr("stat", e.e.name, corruptf("entry %q says file type %d but inode %d has mode 0%o", e.e.name, e.e.ftype, n.ino, n.mode))
 	}
 	return newFileInfo(n, e.e.name)

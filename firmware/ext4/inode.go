@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/provkit/provkit/firmware/internal/unixmode"
 )
 
 // Inode flags (i_flags).
@@ -15,18 +17,6 @@ const (
 	flagExtents    = 0x80000
 	flagEAInode    = 0x200000
 	flagInlineData = 0x10000000
-)
-
-// File types in i_mode.
-const (
-	sIFMT   = 0xF000
-	sIFSOCK = 0xC000
-	sIFLNK  = 0xA000
-	sIFREG  = 0x8000
-	sIFBLK  = 0x6000
-	sIFDIR  = 0x4000
-	sIFCHR  = 0x2000
-	sIFIFO  = 0x1000
 )
 
 const rootIno = 2
@@ -105,38 +95,12 @@ func (n *Inode) SELinuxLabel() string {
 	return string(v)
 }
 
-func (n *Inode) isDir() bool     { return n.mode&sIFMT == sIFDIR }
-func (n *Inode) isSymlink() bool { return n.mode&sIFMT == sIFLNK }
-func (n *Inode) isReg() bool     { return n.mode&sIFMT == sIFREG }
+func (n *Inode) isDir() bool     { return n.mode&unixmode.IFMT == unixmode.IFDIR }
+func (n *Inode) isSymlink() bool { return n.mode&unixmode.IFMT == unixmode.IFLNK }
+func (n *Inode) isReg() bool     { return n.mode&unixmode.IFMT == unixmode.IFREG }
 
 // fileMode converts i_mode to an fs.FileMode.
-func (n *Inode) fileMode() fs.FileMode {
-	m := fs.FileMode(n.mode & 0o777)
-	switch n.mode & sIFMT {
-	case sIFDIR:
-		m |= fs.ModeDir
-	case sIFLNK:
-		m |= fs.ModeSymlink
-	case sIFCHR:
-		m |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFBLK:
-		m |= fs.ModeDevice
-	case sIFIFO:
-		m |= fs.ModeNamedPipe
-	case sIFSOCK:
-		m |= fs.ModeSocket
-	}
-	if n.mode&0o4000 != 0 {
-		m |= fs.ModeSetuid
-	}
-	if n.mode&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if n.mode&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m
-}
+func (n *Inode) fileMode() fs.FileMode { return unixmode.FileMode(n.mode) }
 
 // csumSeed is the per-inode checksum seed used by extent, directory and inode checksums.
 func (n *Inode) csumSeed() uint32 {
@@ -235,8 +199,8 @@ func (n *Inode) verifyChecksum(raw []byte) error {
 // check validates the inode's fields against each other and the file system.
 func (n *Inode) check() error {
 	fsys := n.fsys
-	switch n.mode & sIFMT {
-	case sIFREG, sIFDIR, sIFLNK, sIFCHR, sIFBLK, sIFIFO, sIFSOCK:
+	switch n.mode & unixmode.IFMT {
+	case unixmode.IFREG, unixmode.IFDIR, unixmode.IFLNK, unixmode.IFCHR, unixmode.IFBLK, unixmode.IFIFO, unixmode.IFSOCK:
 	default:
 		return corruptf("inode %d at offset %d: unknown file type in mode 0%o", n.ino, n.off, n.mode)
 	}
