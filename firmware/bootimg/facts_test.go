@@ -11,15 +11,11 @@ import (
 
 // bootFiles are the samples whose boot-image facts this package owns.
 func bootFiles(t *testing.T) map[string]bool {
-	all, err := samplefacts.Load(func(string) bool { return true })
+	files, err := samplefacts.FilesWith(func(f samplefacts.Fact) bool {
+		return strings.HasPrefix(f.Key, "bootimg.") || strings.Contains(f.Value, "boot-image") || strings.Contains(f.Value, "DT table")
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	files := map[string]bool{}
-	for _, f := range all {
-		if strings.HasPrefix(f.Key, "bootimg.") || strings.Contains(f.Value, "boot-image") || strings.Contains(f.Value, "DT table") {
-			files[f.File] = true
-		}
 	}
 	return files
 }

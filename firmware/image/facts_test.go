@@ -37,21 +37,17 @@ func sampleFacts(t *testing.T) map[string][]samplefacts.Fact {
 		byFile[f.File] = append(byFile[f.File], f)
 	}
 	// The sparse samples' facts live with package sparse.
-	sp, err := os.ReadFile(filepath.Join("..", "sparse", "testdata", "facts.tsv"))
+	sp, err := samplefacts.LoadFile(filepath.Join("..", "sparse", "testdata", "facts.tsv"), func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, l := range strings.Split(string(sp), "\n") {
-		parts := strings.SplitN(l, "\t", 3)
-		if i == 0 || len(parts) != 3 {
-			continue
-		}
-		if _, ok := byFile[parts[0]]; !ok || !strings.HasPrefix(parts[0], "aosp-gbl/sparse") && !strings.HasPrefix(parts[0], "aosp-external-avb/") {
-			if _, err := os.Stat(samplePath(parts[0])); err != nil {
+	for _, f := range sp {
+		if _, ok := byFile[f.File]; !ok || !strings.HasPrefix(f.File, "aosp-gbl/sparse") && !strings.HasPrefix(f.File, "aosp-external-avb/") {
+			if _, err := os.Stat(samplePath(f.File)); err != nil {
 				continue
 			}
 		}
-		byFile[parts[0]] = append(byFile[parts[0]], samplefacts.Fact{File: parts[0], Key: parts[1], Value: parts[2], Line: i + 1})
+		byFile[f.File] = append(byFile[f.File], f)
 	}
 	return byFile
 }

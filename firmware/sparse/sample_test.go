@@ -1,7 +1,6 @@
 package sparse
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,28 +11,24 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/provkit/provkit/firmware/internal/samplefacts"
 )
 
 // facts reads testdata/facts.tsv: file (base name) -> key -> values.
 func facts(t *testing.T) map[string]map[string][]string {
 	t.Helper()
-	f, err := os.Open("testdata/facts.tsv")
+	all, err := samplefacts.LoadFile("testdata/facts.tsv", func(string) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	m := map[string]map[string][]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), "\t", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		name := path.Base(parts[0])
+	for _, f := range all {
+		name := path.Base(f.File)
 		if m[name] == nil {
 			m[name] = map[string][]string{}
 		}
-		m[name][parts[1]] = append(m[name][parts[1]], parts[2])
+		m[name][f.Key] = append(m[name][f.Key], f.Value)
 	}
 	return m
 }

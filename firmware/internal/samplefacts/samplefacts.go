@@ -30,9 +30,16 @@ func Path(file string) string { return filepath.Join(Dir(), filepath.FromSlash(f
 
 // Load reads facts.tsv and returns the facts of the files for which keep returns true, in file order.
 func Load(keep func(file string) bool) ([]Fact, error) {
-	f, err := os.Open(filepath.Join(Dir(), "facts.tsv"))
+	return LoadFile(filepath.Join(Dir(), "facts.tsv"), keep)
+}
+
+// LoadFile reads a facts file in the format of facts.tsv (file, key, value, tab-separated; a first
+// line "file	key	value" is a header) and returns the facts of the files for which keep returns
+// true, in file order. Package sparse keeps its own samples' facts in such a file.
+func LoadFile(path string, keep func(file string) bool) ([]Fact, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening facts.tsv: %w", err)
+		return nil, fmt.Errorf("opening facts: %w", err)
 	}
 	defer f.Close()
 	var facts []Fact
@@ -41,18 +48,38 @@ func Load(keep func(file string) bool) ([]Fact, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		if line == 1 {
-			continue // header
+		if line == 1 && sc.Text() == "file\tkey\tvalue" {
+			continue
 		}
 		parts := strings.SplitN(sc.Text(), "\t", 3)
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("reading facts.tsv line %d: want 3 tab-separated columns", line)
+			return nil, fmt.Errorf("reading %s line %d: want 3 tab-separated columns", path, line)
 		}
 		if keep(parts[0]) {
 			facts = append(facts, Fact{File: parts[0], Key: parts[1], Value: parts[2], Line: line})
 		}
 	}
-	return facts, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return facts, nil
+}
+
+// FilesWith returns the samples of facts.tsv that have at least one fact for which match returns
+// true: the files a format package owns (every file with an "avb." key, say). Their other facts
+// are then loaded with Load.
+func FilesWith(match func(Fact) bool) (map[string]bool, error) {
+	all, err := Load(func(string) bool { return true })
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]bool{}
+	for _, f := range all {
+		if match(f) {
+			files[f.File] = true
+		}
+	}
+	return files, nil
 }
 
 // Provenance checks the provenance keys every sample has. It returns handled=false for any other key.
