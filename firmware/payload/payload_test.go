@@ -9,11 +9,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -202,7 +204,7 @@ func TestOperationHashAndBombs(t *testing.T) {
 	if err := p.VerifyPartition(context.Background(), "p"); !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("partition hash: %v", err)
 	}
-	// An xz header asking for a 1.5 GiB dictionary is refused before decoding.
+	// An xz header asking for a 3 GiB dictionary is refused before decoding.
 	big := xzBlob(t, content)
 	hdrAt := 12
 	if big[hdrAt+2] != 0x21 || big[hdrAt+3] != 1 {
@@ -561,18 +563,45 @@ func TestVerityComputedOnDevice(t *testing.T) {
 	}
 }
 
+// withDict returns a copy of an xz stream from xzBlob whose first block header asks for LZMA2
+// dictionary byte d, with the header CRC-32 fixed so that only the dictionary size is wrong.
+func withDict(t testing.TB, stream []byte, d byte) []byte {
+	b := append([]byte(nil), stream...)
+	const at = 12 // the first block header follows the 12-byte stream header
+	size := (int(b[at]) + 1) * 4
+	if b[at+2] != 0x21 || b[at+3] != 1 {
+		t.Fatalf("unexpected xz block header % x", b[at:at+8])
+	}
+	b[at+4] = d
+	binary.LittleEndian.PutUint32(b[at+size-4:], crc32.ChecksumIEEE(b[at:at+size-4]))
+	return b
+}
+
+// FuzzCheckXZ: checkXZ classifies every rejection (ErrCorrupt or ErrUnsupported), and what it
+// accepts is safe to hand to the xz decoder: decoding never allocates much more than the largest
+// dictionary checkXZ allows (a stream asking for 3 GiB would allocate it).
 func FuzzCheckXZ(f *testing.F) {
-	f.Add(xzBlob(f, bytes.Repeat([]byte("provkit"), 1000)))
+	plain := xzBlob(f, bytes.Repeat([]byte("provkit"), 1000))
+	f.Add(plain)
 	f.Add(xzBlob(f, nil))
+	f.Add(withDict(f, plain, 39)) // a 3 GiB dictionary: refused
+	f.Add(withDict(f, plain, 29)) // 96 MiB, just over the limit: refused
+	f.Add(withDict(f, plain, 28)) // 64 MiB, the limit: accepted
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if checkXZ(data) != nil {
+		if err := checkXZ(data); err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("rejection wraps neither ErrCorrupt nor ErrUnsupported: %v", err)
+			}
 			return
 		}
-		// A stream that passes the header walk decodes without asking for a dictionary past the limit.
-		x, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if x, err := (xz.ReaderConfig{SingleStream: true}).NewReader(bytes.NewReader(data)); err == nil {
+			io.Copy(io.Discard, io.LimitReader(x, 1<<20))
 		}
-		io.Copy(io.Discard, io.LimitReader(x, 1<<20))
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > maxXZDict+16<<20 {
+			t.Fatalf("checkXZ accepted a stream whose decoding allocated %d bytes (dictionary limit %d)", n, maxXZDict)
+		}
 	})
 }
