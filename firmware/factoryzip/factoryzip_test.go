@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -261,10 +262,35 @@ func FuzzOpen(f *testing.F) {
 
 func FuzzParseAndroidInfo(f *testing.F) {
 	f.Add([]byte(androidInfo))
+	f.Add([]byte("require board=a|b\r\n# c\n  require-for-product:x version-bootloader=1\nrequire =x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ai, err := ParseAndroidInfo(data)
-		if err == nil && ai.Require == nil {
+		if err != nil {
+			return
+		}
+		if ai.Require == nil {
 			t.Fatal("nil map")
+		}
+		// Lines are the kept lines as written: trimmed, non-empty, not comments, one line each.
+		for _, l := range ai.Lines {
+			if l == "" || l != strings.TrimSpace(l) || strings.HasPrefix(l, "#") || strings.ContainsAny(l, "\n") {
+				t.Fatalf("line %q kept", l)
+			}
+		}
+		n := 0
+		for k, vs := range ai.Require {
+			if k == "" || len(vs) == 0 {
+				t.Fatalf("require %q=%q", k, vs)
+			}
+			n++
+		}
+		if n > len(ai.Lines) {
+			t.Fatalf("%d required names from %d lines", n, len(ai.Lines))
+		}
+		// Parsing the kept lines again gives the same result.
+		again, err := ParseAndroidInfo([]byte(strings.Join(ai.Lines, "\n")))
+		if err != nil || !reflect.DeepEqual(again, ai) {
+			t.Fatalf("reparsing the kept lines: %v, %+v vs %+v", err, again, ai)
 		}
 	})
 }
