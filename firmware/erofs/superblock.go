@@ -201,7 +201,7 @@ func parseSuperblock(raw []byte) (*Superblock, error) {
 			n = superblockSize
 		}
 		if len(raw) < n {
-			return nil, fmt.Errorf("checking superblock checksum: %d bytes, need %d: %w", len(raw), n, ErrCorrupt)
+			return nil, fmt.Errorf("checking superblock checksum at offset %d: it covers the rest of the first %d-byte block, %d bytes, but the image ends after %d (truncated?): %w", SuperblockOffset, sb.BlockSize(), n, len(raw), ErrCorrupt)
 		}
 		buf := make([]byte, n)
 		copy(buf, raw[:n])
