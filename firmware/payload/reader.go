@@ -507,6 +507,11 @@ func checkXZ(b []byte) error {
 			return fmt.Errorf("xz block %d runs into the index: %w", k, ErrCorrupt)
 		}
 	}
+	// The blocks the index lists must fill the stream up to the index: a block it does not list
+	// would be decoded (and its dictionary allocated) without having been checked here.
+	if blockAt != indexStart {
+		return fmt.Errorf("xz index lists %d blocks ending at offset %d, but the index starts at %d: %w", records, blockAt, indexStart, ErrCorrupt)
+	}
 	return nil
 }
 
