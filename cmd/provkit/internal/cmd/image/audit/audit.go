@@ -84,7 +84,7 @@ Example:
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return auditRun(cmd.Context(), opts)
+			return image.Explain(auditRun(cmd.Context(), opts))
 		},
 	}
 	f := cmd.Flags()

@@ -53,7 +53,7 @@ Example:
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return catRun(cmd.Context(), opts)
+			return image.Explain(catRun(cmd.Context(), opts))
 		},
 	}
 	f := cmd.Flags()

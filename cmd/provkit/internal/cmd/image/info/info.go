@@ -70,7 +70,7 @@ Example:
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return infoRun(cmd.Context(), opts)
+			return image.Explain(infoRun(cmd.Context(), opts))
 		},
 	}
 	f := cmd.Flags()
@@ -156,7 +156,7 @@ func infoRun(ctx context.Context, opts *Options) error {
 	if failed > 0 {
 		for _, p := range rep.Partitions {
 			if p.Error != "" && !p.Unsupported {
-				fmt.Fprintf(opts.IO.ErrOut, "provkit: %s\n", p.Error)
+				fmt.Fprintf(opts.IO.ErrOut, "provkit: %v\n", image.Explain(p.Err))
 			}
 		}
 		return cmdutil.Silent(cmdutil.ExitError)

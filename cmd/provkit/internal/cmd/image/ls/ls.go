@@ -70,7 +70,7 @@ Example:
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return lsRun(cmd.Context(), opts)
+			return image.Explain(lsRun(cmd.Context(), opts))
 		},
 	}
 	f := cmd.Flags()
