@@ -264,8 +264,13 @@ func printText(w io.Writer, rep report, verbose, many bool) {
 	if verbose && r.SHA256 != "" {
 		p("File SHA-256 digest: %s (%d bytes)", r.SHA256, r.Size)
 	}
+	malformed := false
 	for _, e := range r.Errors {
 		p("ERROR: %s", e)
+		malformed = malformed || e.Code == "MALFORMED_APK"
+	}
+	if malformed {
+		p("%s is not a well-formed APK (damaged, truncated, or not an APK at all): rebuild it or download it again.", r.File)
 	}
 	if verbose {
 		for _, e := range r.Warnings {
