@@ -43,19 +43,12 @@ type SchemesFound struct {
 
 // InspectFile reads the APK at path (and notes a "<path>.idsig" next to it).
 func InspectFile(ctx context.Context, path string) (*Info, error) {
-	f, err := os.Open(path)
+	f, size, err := openAPK(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening APK: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading APK %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading APK %s: not a regular file", path)
-	}
-	info, err := Inspect(ctx, f, st.Size())
+	info, err := Inspect(ctx, f, size)
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %s: %w", path, err)
 	}

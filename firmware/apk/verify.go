@@ -33,18 +33,11 @@ type Options struct {
 // (or the file opts.V4File names). The error is only for I/O (unreadable file) and cancellation; a
 // malformed APK is a Result with Verified false and an error naming the offset.
 func VerifyFile(ctx context.Context, path string, opts Options) (*Result, error) {
-	f, err := os.Open(path)
+	f, size, err := openAPK(path)
 	if err != nil {
-		return nil, fmt.Errorf("opening APK: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("reading APK %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("reading APK %s: not a regular file", path)
-	}
 	v4path := opts.V4File
 	if v4path == "" && !opts.NoV4AutoDetect && opts.V4 == nil {
 		if fi, err := os.Stat(path + ".idsig"); err == nil && fi.Mode().IsRegular() {
@@ -63,12 +56,29 @@ func VerifyFile(ctx context.Context, path string, opts Options) (*Result, error)
 		}
 		opts.V4 = &V4Source{Name: v4path, R: vf, Size: vst.Size()}
 	}
-	res, err := Verify(ctx, f, st.Size(), opts)
+	res, err := Verify(ctx, f, size, opts)
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: %w", path, err)
 	}
 	res.File = path
 	return res, nil
+}
+
+// openAPK opens the regular file at path and returns its size.
+func openAPK(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("opening APK: %w", err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("reading APK %s: %w", path, err)
+	}
+	return f, st.Size(), nil
 }
 
 // Verify verifies the APK read through r (size bytes) with apksig's rules. The error is only for
