@@ -318,20 +318,22 @@ func (im *Image) readRamdiskTable() error {
 		return fmt.Errorf("reading vendor ramdisk table at offset %d: %d entries of %d bytes do not fit its %d bytes (entries are at least %d bytes, at most %d of them): %w",
 			t.Offset, im.RamdiskTableEntryNum, im.RamdiskTableEntrySize, im.RamdiskTableSize, entrySize, maxRamdiskEntries, ErrCorrupt)
 	}
-	b := make([]byte, int(im.RamdiskTableEntryNum)*int(im.RamdiskTableEntrySize))
-	if _, err := im.r.ReadAt(b, t.Offset); err != nil {
-		return fmt.Errorf("reading vendor ramdisk table at offset %d: %w", t.Offset, err)
-	}
+	// Only the first entrySize bytes of each entry are decoded: read those, so that a hostile
+	// entry size (bounded by the table size only) cannot make the table cost its size in memory.
+	e := make([]byte, entrySize)
 	le := binary.LittleEndian
 	for i := 0; i < int(im.RamdiskTableEntryNum); i++ {
-		e := b[i*int(im.RamdiskTableEntrySize):]
+		at := t.Offset + int64(i)*int64(im.RamdiskTableEntrySize)
+		if _, err := im.r.ReadAt(e, at); err != nil {
+			return fmt.Errorf("reading vendor ramdisk table entry %d at offset %d: %w", i, at, err)
+		}
 		vr := VendorRamdisk{Size: le.Uint32(e), Offset: le.Uint32(e[4:]), Type: le.Uint32(e[8:]), Name: cstr(e[12:44])}
 		for j := range vr.BoardID {
 			vr.BoardID[j] = le.Uint32(e[44+4*j:])
 		}
 		if uint64(vr.Offset)+uint64(vr.Size) > uint64(im.VendorRamdiskSize) {
 			return fmt.Errorf("reading vendor ramdisk table entry %d (%q) at offset %d: fragment %d+%d runs past the %d-byte vendor ramdisk: %w",
-				i, vr.Name, t.Offset+int64(i)*int64(im.RamdiskTableEntrySize), vr.Offset, vr.Size, im.VendorRamdiskSize, ErrCorrupt)
+				i, vr.Name, at, vr.Offset, vr.Size, im.VendorRamdiskSize, ErrCorrupt)
 		}
 		im.VendorRamdisks = append(im.VendorRamdisks, vr)
 	}

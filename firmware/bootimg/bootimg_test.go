@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -213,4 +214,52 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// zeroTail reads head, then zeros up to size, without holding the zeros in memory.
+type zeroTail struct {
+	head []byte
+	size int64
+}
+
+func (z zeroTail) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if int64(n) > z.size-off {
+		n = int(z.size - off)
+	}
+	clear(p[:n])
+	if off < int64(len(z.head)) {
+		copy(p, z.head[off:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestDTTableHugeEntrySize: a DT table whose entries claim to be 1 GiB each inside a 4 GiB image
+// is read with memory for the 32 bytes of each entry that are decoded, not for the entry size.
+func TestDTTableHugeEntrySize(t *testing.T) {
+	h := make([]byte, dtHeaderSize)
+	be := binary.BigEndian
+	be.PutUint32(h, dtTableMagic)
+	be.PutUint32(h[4:], 1<<32-1) // total_size
+	be.PutUint32(h[8:], dtHeaderSize)
+	be.PutUint32(h[12:], 1<<30) // dt_entry_size
+	be.PutUint32(h[16:], 2)     // dt_entry_count
+	be.PutUint32(h[20:], dtHeaderSize)
+	r := zeroTail{head: h, size: 1<<32 - 1}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	dt, err := OpenDTTable(r, r.size)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(dt.Entries) != 2 {
+		t.Fatalf("OpenDTTable = %v, %v", dt, err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("reading two entry headers allocated %d bytes", n)
+	}
 }

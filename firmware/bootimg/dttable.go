@@ -58,18 +58,20 @@ func OpenDTTable(r io.ReaderAt, size int64) (*DTTable, error) {
 		uint64(t.EntriesOffset)+uint64(count)*uint64(t.EntrySize) > uint64(t.TotalSize):
 		return nil, fmt.Errorf("reading DT table header: %d entries of %d bytes at offset %d do not fit total_size %d: %w", count, t.EntrySize, t.EntriesOffset, t.TotalSize, ErrCorrupt)
 	}
-	b := make([]byte, int(count)*int(t.EntrySize))
-	if _, err := r.ReadAt(b, int64(t.EntriesOffset)); err != nil {
-		return nil, fmt.Errorf("reading DT table entries at offset %d: %w", t.EntriesOffset, err)
-	}
+	// Only the first dtEntrySize bytes of each entry are decoded: read those, so that a hostile
+	// entry_size (bounded by the image size only) cannot make the table cost its size in memory.
+	e := make([]byte, dtEntrySize)
 	for i := 0; i < int(count); i++ {
-		e := b[i*int(t.EntrySize):]
+		at := int64(t.EntriesOffset) + int64(i)*int64(t.EntrySize)
+		if _, err := r.ReadAt(e, at); err != nil {
+			return nil, fmt.Errorf("reading DT table entry %d at offset %d: %w", i, at, err)
+		}
 		d := DTEntry{Size: be.Uint32(e), Offset: be.Uint32(e[4:]), ID: be.Uint32(e[8:]), Rev: be.Uint32(e[12:])}
 		for j := range d.Custom {
 			d.Custom[j] = be.Uint32(e[16+4*j:])
 		}
 		if uint64(d.Offset)+uint64(d.Size) > uint64(t.TotalSize) {
-			return nil, fmt.Errorf("reading DT table entry %d at offset %d: blob %d+%d runs past total_size %d: %w", i, int64(t.EntriesOffset)+int64(i)*int64(t.EntrySize), d.Offset, d.Size, t.TotalSize, ErrCorrupt)
+			return nil, fmt.Errorf("reading DT table entry %d at offset %d: blob %d+%d runs past total_size %d: %w", i, at, d.Offset, d.Size, t.TotalSize, ErrCorrupt)
 		}
 		t.Entries = append(t.Entries, d)
 	}
