@@ -261,9 +261,19 @@ func (s *Server) State(ctx context.Context, serial string) (State, error) {
 
 // Features returns the feature list the device announced (host-serial:<serial>:features).
 func (s *Server) Features(ctx context.Context, serial string) (Features, error) {
-	msg, err := s.query(ctx, "host-serial:"+serial+":features")
+	f, err := s.features(ctx, serial)
 	if err != nil {
 		return nil, fmt.Errorf("reading the features of %s: %w", serial, err)
+	}
+	return f, nil
+}
+
+// features is Features with the server's error as it is, for callers that name the device
+// themselves.
+func (s *Server) features(ctx context.Context, serial string) (Features, error) {
+	msg, err := s.query(ctx, "host-serial:"+serial+":features")
+	if err != nil {
+		return nil, err
 	}
 	return ParseFeatures(msg), nil
 }

@@ -51,7 +51,7 @@ type Target struct {
 func ServerTargets(ctx context.Context, srv *adb.Server, serials []string) ([]Target, error) {
 	infos, err := srv.Devices(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing devices: %w", err)
+		return nil, err // already "listing devices: ..."
 	}
 	bySerial := map[string]adb.DeviceInfo{}
 	for _, in := range infos {
@@ -229,26 +229,27 @@ func errorResult(t Target, reason string, d time.Duration) Result {
 		State: string(t.State), Transport: t.Transport, Model: t.Model, Checks: []policy.Check{}, DurationMS: d.Milliseconds()}
 }
 
-// explain turns a device error into a reason that says what to do.
-func explain(serial string, err error) string {
+// explain turns an error that kept a device from being checked into a reason: the error (which
+// names the device and its state) followed once by what to do. checking says whether the check
+// had started (a device lost then went away during it).
+func explain(err error, checking bool) string {
 	msg := err.Error()
+	st := adb.StateOf(err)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("timed out: %s; the device or its link is too slow, raise --timeout or check the cable", msg)
 	case errors.Is(err, context.Canceled):
 		return "interrupted during the check; run the check again"
-	case errors.Is(err, adb.ErrUnauthorized):
-		if strings.Contains(msg, "adb_keys") {
-			return "unauthorized: " + msg
-		}
-		return fmt.Sprintf("unauthorized: %s; %s", msg, adb.StateUnauthorized.Hint())
-	case errors.Is(err, adb.ErrOffline):
-		return fmt.Sprintf("offline: %s; %s", msg, adb.StateOffline.Hint())
-	case errors.Is(err, adb.ErrDeviceNotFound), errors.Is(err, adb.ErrClosed):
-		return fmt.Sprintf("the device went away during the check (rebooted, unplugged or disconnected): %s; check it again once it is back", msg)
+	case checking && (st == adb.StateGone || st == "" && errors.Is(err, adb.ErrClosed)):
+		return msg + "; " + wentAway
+	case st.Hint() != "":
+		return msg + "; " + st.Hint()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out: " + msg + "; the device or its link is too slow, raise --timeout or check the cable"
 	}
 	return msg
 }
+
+// wentAway is the advice for a device that left during its check.
+const wentAway = "the device went away during the check (rebooted, unplugged or disconnected); check it again once it is back"
 
 func checkTarget(ctx context.Context, t Target, opts Options) Result {
 	start := time.Now()
@@ -270,7 +271,7 @@ func checkTarget(ctx context.Context, t Target, opts Options) Result {
 	}
 	dev, release, err := t.Connect(dctx)
 	if err != nil {
-		return errorResult(t, "connecting: "+explain(t.Serial, err), time.Since(start))
+		return errorResult(t, explain(err, false), time.Since(start))
 	}
 	defer release()
 	r, err := CheckDevice(dctx, dev, opts)
@@ -279,17 +280,17 @@ func checkTarget(ctx context.Context, t Target, opts Options) Result {
 		r.Model = t.Model
 	}
 	if err != nil {
-		reason := explain(t.Serial, err)
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			// Did the device leave? Ask the link, briefly, so the reason says so.
+		reason := explain(err, true)
+		if st := adb.StateOf(err); (st == "" || st == adb.StateDevice) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			// The error does not say the device left: ask the link, briefly, so the reason says so.
 			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
-			st, serr := dev.State(sctx)
+			now, serr := dev.State(sctx)
 			scancel()
-			if (serr != nil || st != adb.StateDevice) && !strings.Contains(reason, "went away") {
-				if st == "" {
-					st = adb.StateGone
+			if serr != nil || now != adb.StateDevice {
+				if now == "" {
+					now = adb.StateGone
 				}
-				reason = fmt.Sprintf("the device went away during the check (now %s): %s; check it again once it is back", st, err)
+				reason = fmt.Sprintf("%v; the device went away during the check (now %s); check it again once it is back", err, now)
 			}
 		}
 		e := errorResult(t, reason, time.Since(start))

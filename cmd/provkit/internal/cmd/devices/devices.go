@@ -78,7 +78,10 @@ func devicesRun(ctx context.Context, opts *Options) error {
 		targets = ts
 	}
 	if srvErr != nil && len(opts.Direct) == 0 {
-		return fmt.Errorf("%w (start it with 'adb start-server', or reach devices with --direct host:port)", srvErr)
+		if errors.Is(srvErr, adb.ErrNoServer) {
+			return fmt.Errorf("%w, or reach devices with --direct <host:port>", srvErr)
+		}
+		return srvErr
 	}
 	for _, a := range opts.Direct {
 		targets = append(targets, check.DirectTarget(a, adb.DialOptions{AuthWait: 2 * time.Second}))
@@ -134,7 +137,14 @@ func describe(ctx context.Context, t check.Target, timeout time.Duration) Device
 	defer cancel()
 	dev, release, err := t.Connect(ctx)
 	if err != nil {
-		d.State, d.Error = stateOf(err), err.Error()
+		st := adb.StateOf(err)
+		if st == "" {
+			st = adb.StateGone
+		}
+		d.State, d.Error = string(st), err.Error()
+		if h := st.Hint(); h != "" {
+			d.Error += "; " + h
+		}
 		return d
 	}
 	defer release()
@@ -149,16 +159,4 @@ func describe(ctx context.Context, t check.Target, timeout time.Duration) Device
 		d.Model = m
 	}
 	return d
-}
-
-func stateOf(err error) string {
-	for _, s := range []struct {
-		err   error
-		state adb.State
-	}{{adb.ErrUnauthorized, adb.StateUnauthorized}, {adb.ErrOffline, adb.StateOffline}, {adb.ErrDeviceNotFound, adb.StateGone}} {
-		if errors.Is(err, s.err) {
-			return string(s.state)
-		}
-	}
-	return string(adb.StateGone)
 }
