@@ -448,16 +448,13 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			f.Splits = append(f.Splits, policy.APKFacts{Verified: false, VerifyErrors: []string{err.Error()}})
 			continue
 		}
-		facts := factsOf(v.res)
 		if i == 0 {
-			f.APK = &facts
+			f.APK = v.facts
 			ev.APKSHA256, ev.APKSource = v.sha, v.source
-			ev.VersionCode = v.res.VersionCode
-			if len(v.res.Signers) > 0 {
-				ev.Signer = v.res.Signers[0].SHA256
-			}
+			ev.VersionCode = v.facts.VersionCode
+			ev.Signer = provenSigner(v.facts)
 		} else {
-			f.Splits = append(f.Splits, facts)
+			f.Splits = append(f.Splits, *v.facts)
 		}
 	}
 	if ev.VersionCode < 0 {
@@ -482,12 +479,9 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			case err != nil:
 				f.SystemError = err.Error()
 			default:
-				facts := factsOf(v.res)
-				f.System = &facts
+				f.System = v.facts
 				ev.SystemAPKSHA256 = v.sha
-				if len(v.res.Signers) > 0 {
-					ev.SystemSigner = v.res.Signers[0].SHA256
-				}
+				ev.SystemSigner = provenSigner(v.facts)
 			}
 		}
 	}
@@ -495,15 +489,30 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 	return ev, nil
 }
 
-func factsOf(r *apk.Result) policy.APKFacts {
-	f := policy.APKFacts{Package: r.Package, VersionCode: r.VersionCode, Verified: r.Verified, Lineage: r.LineageSHA256()}
+// factsOf turns a verification result into the facts the policy judges. claimed are the signers
+// an unverified APK's signature names (apk.Inspect), so that the verdict can say whose signature
+// failed rather than suggest the APK is unsigned.
+func factsOf(r *apk.Result, claimed []apk.Signer) *policy.APKFacts {
+	f := &policy.APKFacts{Package: r.Package, VersionCode: r.VersionCode, Verified: r.Verified, Lineage: r.LineageSHA256()}
 	for _, e := range r.Errors {
 		f.VerifyErrors = append(f.VerifyErrors, e.Code)
 	}
-	for _, s := range r.Signers {
+	signers := r.Signers
+	if !r.Verified {
+		signers = claimed
+	}
+	for _, s := range signers {
 		f.Signers = append(f.Signers, s.SHA256)
 	}
 	return f
+}
+
+// provenSigner is the evidence's signer: the first signer of a verified APK, "" otherwise.
+func provenSigner(f *policy.APKFacts) string {
+	if !f.Verified || len(f.Signers) == 0 {
+		return ""
+	}
+	return f.Signers[0]
 }
 
 // fileError is a problem with one remote file (missing, unreadable, not an APK): a fact about the
@@ -553,7 +562,7 @@ func apksIn(ctx context.Context, dev *adb.Device, codePath string) ([]string, er
 }
 
 type verified struct {
-	res    *apk.Result
+	facts  *policy.APKFacts
 	sha    string
 	source string
 }
@@ -573,22 +582,22 @@ func verifyRemote(ctx context.Context, dev *adb.Device, remote string, opts Opti
 			return verified{}, err
 		}
 		if !owner {
-			return verified{res: r, sha: claimed, source: "cache"}, nil
+			return verified{facts: r, sha: claimed, source: "cache"}, nil
 		}
 		v, err := pullAndVerify(ctx, dev, remote, opts)
 		if err != nil || v.sha != claimed {
 			release(nil)
 			if err == nil {
-				opts.Cache.store(v.sha, v.res)
+				opts.Cache.store(v.sha, v.facts)
 			}
 			return v, err
 		}
-		release(v.res)
+		release(v.facts)
 		return v, nil
 	}
 	v, err := pullAndVerify(ctx, dev, remote, opts)
 	if err == nil {
-		opts.Cache.store(v.sha, v.res)
+		opts.Cache.store(v.sha, v.facts)
 	}
 	return v, err
 }
@@ -614,6 +623,12 @@ func pullAndVerify(ctx context.Context, dev *adb.Device, remote string, opts Opt
 		// Not an APK at all: a fact about the file.
 		return verified{}, &fileError{fmt.Errorf("verifying %s pulled from %s: %w", remote, dev.Serial(), err)}
 	}
-	res.SHA256, res.File = sum, remote
-	return verified{res: res, sha: sum, source: "pulled"}, nil
+	var claimed []apk.Signer
+	if !res.Verified {
+		// Whose signature failed: the signers the signing block names, unproven.
+		if info, err := apk.Inspect(ctx, f, n); err == nil {
+			claimed = info.Signers
+		}
+	}
+	return verified{facts: factsOf(res, claimed), sha: sum, source: "pulled"}, nil
 }
