@@ -337,18 +337,10 @@ func CheckDevice(ctx context.Context, dev *adb.Device, opts Options) (Result, er
 	return r, nil
 }
 
-func shellOut(ctx context.Context, dev *adb.Device, cmd string) (*adb.ShellResult, error) {
-	res, err := dev.Shell(ctx, cmd)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
 func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Options) (AppEvidence, error) {
 	ev := AppEvidence{Package: app.Package, VersionCode: -1}
 	pkg := app.Package
-	res, err := shellOut(ctx, dev, adb.Quote("dumpsys", "package", pkg))
+	res, err := dev.Shell(ctx, adb.Quote("dumpsys", "package", pkg))
 	if err != nil {
 		return ev, err
 	}
@@ -359,7 +351,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 	if err != nil {
 		return ev, fmt.Errorf("reading dumpsys package %s from %s: %w", pkg, dev.Serial(), err)
 	}
-	res, err = shellOut(ctx, dev, adb.Quote("pm", "path", "--user", "0", pkg))
+	res, err = dev.Shell(ctx, adb.Quote("pm", "path", "--user", "0", pkg))
 	if err != nil {
 		return ev, err
 	}
@@ -369,7 +361,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			return ev, fmt.Errorf("reading pm path %s from %s: %w", pkg, dev.Serial(), err)
 		}
 	}
-	res, err = shellOut(ctx, dev, adb.Quote("pm", "list", "packages", "-f", "-U", "--show-versioncode", "--user", "0", pkg))
+	res, err = dev.Shell(ctx, adb.Quote("pm", "list", "packages", "-f", "-U", "--show-versioncode", "--user", "0", pkg))
 	if err != nil {
 		return ev, err
 	}
