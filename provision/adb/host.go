@@ -216,9 +216,10 @@ func (s *Server) Version(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("asking the adb server at %s its version: %w", s.addr, err)
 	}
-	v, err := strconv.ParseUint(strings.TrimSpace(msg), 16, 32)
+	// The server answers "%04x" of its version (adb.cpp handle_host_request).
+	v, err := strconv.ParseUint(strings.TrimSpace(msg), 16, 16)
 	if err != nil {
-		return 0, fmt.Errorf("asking the adb server at %s its version: not a hex number: %q", s.addr, msg)
+		return 0, fmt.Errorf("asking the adb server at %s its version: %q is not a 16-bit hex number", s.addr, truncate(msg, 40))
 	}
 	return int(v), nil
 }
