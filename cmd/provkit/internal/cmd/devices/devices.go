@@ -141,17 +141,14 @@ func describe(ctx context.Context, t check.Target, timeout time.Duration) Device
 		if st == "" {
 			st = adb.StateGone
 		}
-		d.State, d.Error = string(st), err.Error()
-		if h := st.Hint(); h != "" {
-			d.Error += "; " + h
-		}
+		d.State, d.Error = string(st), withHint(err)
 		return d
 	}
 	defer release()
 	d.State = string(adb.StateDevice)
 	props, err := dev.GetProps(ctx)
 	if err != nil {
-		d.Error = err.Error()
+		d.Error = withHint(err)
 		return d
 	}
 	d.Fingerprint = props["ro.build.fingerprint"]
@@ -159,4 +156,12 @@ func describe(ctx context.Context, t check.Target, timeout time.Duration) Device
 		d.Model = m
 	}
 	return d
+}
+
+// withHint is err's text followed, once, by what to do about the device state it reports.
+func withHint(err error) string {
+	if h := adb.StateOf(err).Hint(); h != "" {
+		return err.Error() + "; " + h
+	}
+	return err.Error()
 }
