@@ -540,7 +540,7 @@ func (s *directStream) closedByDevice() {
 	s.rclosed = true
 	if !wasOpen {
 		s.isOpen = true
-		s.err = &FailError{Request: s.service, Message: "refused by the device"}
+		s.err = &FailError{Request: s.service, Message: "the device closed the stream without opening it"}
 	}
 	s.mu.Unlock()
 	if !wasOpen {
