@@ -58,7 +58,9 @@ type APKFacts struct {
 	// Verified is the signature verdict; VerifyErrors says why not when false.
 	Verified     bool
 	VerifyErrors []string
-	// Signers are the certificates the APK is signed with now (signers[0] first).
+	// Signers are the certificates the APK is signed with now (signers[0] first). When Verified is
+	// false they are, if known, the signers the failed signature claims: named in the verdict, never
+	// trusted.
 	Signers []string
 	// Lineage is the verified proof-of-rotation lineage, oldest certificate first (empty when the
 	// key was never rotated).
@@ -107,11 +109,23 @@ func (a *App) checkPin(f APKFacts) Check {
 	for _, d := range a.PinnedDigests() {
 		pins[d] = true
 	}
+	if !f.Verified {
+		if len(f.Signers) == 0 {
+			return Check{Rule: RuleSignerPin, Pass: false, Detail: "no signer is proven (the signatures do not verify), so none can be compared with the pinned keys"}
+		}
+		claimed := make([]string, len(f.Signers))
+		for i, s := range f.Signers {
+			s = NormalizeDigest(s)
+			if pins[s] {
+				claimed[i] = s + " (pinned)"
+			} else {
+				claimed[i] = s + " (not pinned)"
+			}
+		}
+		return Check{Rule: RuleSignerPin, Pass: false, Detail: fmt.Sprintf("the signature claims signer %s but does not verify, so the signer is not proven", strings.Join(claimed, ", "))}
+	}
 	if len(f.Signers) == 0 {
 		return Check{Rule: RuleSignerPin, Pass: false, Detail: "the APK has no signer to compare with the pinned keys"}
-	}
-	if !f.Verified {
-		return Check{Rule: RuleSignerPin, Pass: false, Detail: "signer not trusted: the signatures do not verify"}
 	}
 	var unpinned []string
 	var via []string

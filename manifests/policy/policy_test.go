@@ -153,6 +153,7 @@ func TestCheckAPK(t *testing.T) {
 		{"too old", APKFacts{Package: "ru.oneme.app", VersionCode: 0, Verified: true, Signers: []string{pinA}}, []string{RuleMinVersion}, "below the minimum 1"},
 		{"not verified", APKFacts{Package: "ru.oneme.app", VersionCode: 5, Verified: false, VerifyErrors: []string{"v2 digest mismatch"}, Signers: []string{pinA}}, []string{RuleSignature, RuleSignerPin}, "v2 digest mismatch"},
 		{"unsigned", APKFacts{Package: "ru.oneme.app", VersionCode: 5}, []string{RuleSignature, RuleSignerPin}, "no signer"},
+		{"tampered after signing by the pinned key", APKFacts{Package: "ru.oneme.app", VersionCode: 5, VerifyErrors: []string{"V2_SIG_APK_DIGEST_DID_NOT_VERIFY"}, Signers: []string{pinA}}, []string{RuleSignature, RuleSignerPin}, "claims signer " + pinA + " (pinned) but does not verify"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

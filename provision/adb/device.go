@@ -61,7 +61,8 @@ func (d *Device) fail(ctx context.Context, op string, err error) error {
 		if de.Op == op {
 			return err
 		}
-		return &DeviceError{Op: op, Serial: de.Serial, State: de.State, Err: err}
+		// One mention of the device: "reading properties: reading features on X (offline): ...".
+		return &DeviceError{Op: op + ": " + de.Op, Serial: de.Serial, State: de.State, Err: de.Err}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("%w: %w", ErrClosed, err)

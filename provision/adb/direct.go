@@ -102,7 +102,7 @@ func Dial(ctx context.Context, addr string, opts *DialOptions) (*Conn, error) {
 		if ctx.Err() != nil {
 			return nil, fail("", ctx.Err())
 		}
-		return nil, fail(StateGone, fmt.Errorf("%w: %v", ErrDeviceNotFound, err))
+		return nil, fail(StateGone, err) // matches ErrDeviceNotFound by its state
 	}
 	return newConn(ctx, nc, addr, serial, &o)
 }
@@ -118,11 +118,12 @@ func newConn(ctx context.Context, nc net.Conn, addr, serial string, o *DialOptio
 	st, r, err := c.handshake(ctx, o)
 	if !stop() {
 		nc.Close()
+		// The states match ErrUnauthorized and ErrOffline (DeviceError.Is): the causes need not say so.
 		if st == StateUnauthorized {
-			return nil, fail(st, fmt.Errorf("%w: the device did not accept this host's key before %v (accept the USB debugging prompt, or add adbkey.pub to /data/misc/adb/adb_keys)", ErrUnauthorized, ctx.Err()))
+			return nil, fail(st, fmt.Errorf("the device did not accept this host's key in time: %w", ctx.Err()))
 		}
 		if st == StateOffline || st == StateConnecting {
-			return nil, fail(StateOffline, fmt.Errorf("%w: no answer to CNXN: %w", ErrOffline, ctx.Err()))
+			return nil, fail(StateOffline, fmt.Errorf("no answer to CNXN: %w", ctx.Err()))
 		}
 		return nil, fail(st, ctx.Err())
 	}
@@ -161,8 +162,11 @@ func (c *Conn) exchange(ctx context.Context, o *DialOptions) (State, error) {
 		p, err := r.ReadPacket()
 		if err != nil {
 			if state == StateUnauthorized || state == StateAuthorizing {
-				if ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isTimeout(err)) {
-					return StateUnauthorized, fmt.Errorf("%w: the device did not accept this host's key (%v); accept the USB debugging prompt, or add adbkey.pub to /data/misc/adb/adb_keys", ErrUnauthorized, err)
+				if ctx.Err() == nil && isTimeout(err) {
+					return StateUnauthorized, fmt.Errorf("the device did not accept this host's key within %v", o.AuthWait)
+				}
+				if ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+					return StateUnauthorized, errors.New("the device closed the connection without accepting this host's key")
 				}
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -206,7 +210,7 @@ func (c *Conn) exchange(ctx context.Context, o *DialOptions) (State, error) {
 				continue
 			}
 			if sentPub {
-				return StateUnauthorized, fmt.Errorf("%w: the device refused this host's key", ErrUnauthorized)
+				return StateUnauthorized, errors.New("the device refused this host's key")
 			}
 			pub, err := PublicKeyText(o.Keys[0])
 			if err != nil {
@@ -258,7 +262,7 @@ func (c *Conn) write(p wire.Packet, version uint32) error {
 // send writes a packet under the negotiated version; a failure ends the connection.
 func (c *Conn) send(p wire.Packet) error {
 	if err := c.write(p, c.version); err != nil {
-		c.shutdown(fmt.Errorf("%w: writing to %s: %v", ErrClosed, c.serial, err))
+		c.shutdown(fmt.Errorf("%w: writing: %v", ErrClosed, err))
 		return c.Err()
 	}
 	return nil
@@ -310,7 +314,7 @@ func (c *Conn) Err() error {
 
 // Close ends the connection and every stream on it.
 func (c *Conn) Close() error {
-	c.shutdown(fmt.Errorf("%w: connection to %s closed by the client", ErrClosed, c.serial))
+	c.shutdown(fmt.Errorf("%w by the client", ErrClosed))
 	return nil
 }
 
@@ -359,9 +363,9 @@ func (c *Conn) readLoop(r *wire.Reader) {
 		p, err := r.ReadPacket()
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-				c.shutdown(fmt.Errorf("%w: connection to %s lost (%v)", ErrClosed, c.serial, err))
+				c.shutdown(fmt.Errorf("%w by the device (%v)", ErrClosed, err))
 			} else {
-				c.shutdown(fmt.Errorf("%w: connection to %s broken: %v", ErrClosed, c.serial, err))
+				c.shutdown(fmt.Errorf("%w: %v", ErrClosed, err))
 			}
 			return
 		}
@@ -380,7 +384,7 @@ func (c *Conn) readLoop(r *wire.Reader) {
 				continue
 			}
 			if !s.data(p.Payload) {
-				c.shutdown(fmt.Errorf("%w: %s broke flow control on stream %d (too many unacknowledged writes)", ErrClosed, c.serial, p.Arg1))
+				c.shutdown(fmt.Errorf("%w: the device broke flow control on stream %d (too many unacknowledged writes)", ErrClosed, p.Arg1))
 				return
 			}
 		case wire.CmdCLSE:
@@ -392,7 +396,7 @@ func (c *Conn) readLoop(r *wire.Reader) {
 			// The device opening a stream to us (reverse forwarding): not offered.
 			c.sendCtrl(wire.Packet{Command: wire.CmdCLSE, Arg0: 0, Arg1: p.Arg0})
 		case wire.CmdCNXN:
-			c.shutdown(fmt.Errorf("%w: %s restarted its adb daemon (new CNXN)", ErrClosed, c.serial))
+			c.shutdown(fmt.Errorf("%w: the device restarted its adb daemon (new CNXN)", ErrClosed))
 			return
 		}
 	}
@@ -536,7 +540,7 @@ func (s *directStream) closedByDevice() {
 	s.rclosed = true
 	if !wasOpen {
 		s.isOpen = true
-		s.err = &FailError{Request: s.service, Message: "refused by the device"}
+		s.err = &FailError{Request: s.service, Message: "the device closed the stream without opening it"}
 	}
 	s.mu.Unlock()
 	if !wasOpen {
@@ -601,7 +605,7 @@ func (s *directStream) Read(p []byte) (int, error) {
 			err := s.err
 			s.mu.Unlock()
 			if err == nil {
-				err = fmt.Errorf("%w: stream %q on %s closed", ErrClosed, s.service, s.c.serial)
+				err = fmt.Errorf("%w: stream %q closed by this client", ErrClosed, s.service)
 			}
 			return 0, err
 		}
@@ -661,9 +665,9 @@ func (s *directStream) writeErr() error {
 	case s.err != nil:
 		return s.err
 	case s.localClosed:
-		return fmt.Errorf("%w: stream %q on %s closed", ErrClosed, s.service, s.c.serial)
+		return fmt.Errorf("%w: stream %q closed by this client", ErrClosed, s.service)
 	case s.rclosed:
-		return fmt.Errorf("%w: %s closed stream %q", ErrClosed, s.c.serial, s.service)
+		return fmt.Errorf("%w: stream %q closed by the device", ErrClosed, s.service)
 	}
 	return nil
 }

@@ -26,8 +26,9 @@
 //   - Features: the capabilities a device announces in its CNXN banner ("shell_v2", "cmd",
 //     "stat_v2", "ls_v2", "abb_exec", ...); the client chooses protocols by them.
 //   - State: a device's connection state ("device", "offline", "unauthorized", ...). Errors about a
-//     device name its serial and, when known, its state; the sentinels ErrOffline, ErrUnauthorized,
-//     ErrDeviceNotFound, ErrNoServer and ErrClosed are matched with errors.Is.
+//     device are DeviceErrors: they name its serial and, when known, its state once; the sentinels
+//     ErrOffline, ErrUnauthorized, ErrDeviceNotFound, ErrNoServer and ErrClosed are matched with
+//     errors.Is. What a person should do is StateOf(err).Hint(), for the user interface to add.
 //
 // Every call takes a context.Context; cancelling it ends the call and closes what it opened. A
 // Server, a direct connection and a Device are safe for concurrent use, so a caller can drive many

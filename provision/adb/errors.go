@@ -74,7 +74,10 @@ func classifyFail(msg string) error {
 }
 
 // DeviceError says which device an operation failed on and in which state the device was then
-// (as far as the client knows it: "device", "offline", "unauthorized", "gone", ...).
+// (as far as the client knows it: "device", "offline", "unauthorized", "gone", ...). It matches the
+// sentinel its state stands for (ErrUnauthorized, ErrOffline, ErrDeviceNotFound) with errors.Is, so
+// its cause need not repeat the state. What a person should do about it is the state's Hint
+// (StateOf(err).Hint()), which a user interface adds once, at the end of its message.
 type DeviceError struct {
 	Op     string // what was being done: "running 'pm path x'", "pulling /sdcard/a"
 	Serial string
@@ -91,7 +94,40 @@ func (e *DeviceError) Error() string {
 
 func (e *DeviceError) Unwrap() error { return e.Err }
 
-// stateOf infers the device state implied by err, "" when err says nothing about it.
+// Is reports whether target is the sentinel of the error's state.
+func (e *DeviceError) Is(target error) bool {
+	return target != nil && sentinelOf(e.State) == target
+}
+
+func sentinelOf(s State) error {
+	switch s {
+	case StateUnauthorized, StateAuthorizing:
+		return ErrUnauthorized
+	case StateOffline, StateConnecting:
+		return ErrOffline
+	case StateGone:
+		return ErrDeviceNotFound
+	}
+	return nil
+}
+
+// StateOf returns the device state err reports: the state of the outermost DeviceError that knows
+// one, else the state its sentinel implies, "" when err says nothing about it.
+func StateOf(err error) State {
+	for e := err; e != nil; {
+		var de *DeviceError
+		if !errors.As(e, &de) {
+			break
+		}
+		if de.State != "" {
+			return de.State
+		}
+		e = de.Err
+	}
+	return stateOf(err)
+}
+
+// stateOf infers the device state implied by err's sentinels, "" when err says nothing about it.
 func stateOf(err error) State {
 	switch {
 	case errors.Is(err, ErrUnauthorized):

@@ -73,8 +73,11 @@ func TestDirectAuth(t *testing.T) {
 		if !errors.Is(err, adb.ErrUnauthorized) {
 			t.Fatalf("Dial: %v, want ErrUnauthorized", err)
 		}
-		if !strings.Contains(err.Error(), p.Addr) || !strings.Contains(err.Error(), "(unauthorized)") || !strings.Contains(err.Error(), "adb_keys") {
-			t.Fatalf("error does not name the device, its state and what to do: %v", err)
+		if !strings.Contains(err.Error(), p.Addr) || strings.Count(err.Error(), "unauthorized") != 1 {
+			t.Fatalf("error does not name the device and its state exactly once: %v", err)
+		}
+		if h := adb.StateOf(err).Hint(); !strings.Contains(h, "adb_keys") {
+			t.Fatalf("hint for %v: %q, want one about adb_keys", err, h)
 		}
 		if p.PubKeysOffered.Load() != 1 {
 			t.Fatalf("public key offered %d times, want once", p.PubKeysOffered.Load())

@@ -216,9 +216,10 @@ func (s *Server) Version(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("asking the adb server at %s its version: %w", s.addr, err)
 	}
-	v, err := strconv.ParseUint(strings.TrimSpace(msg), 16, 32)
+	// The server answers "%04x" of its version (adb.cpp handle_host_request).
+	v, err := strconv.ParseUint(strings.TrimSpace(msg), 16, 16)
 	if err != nil {
-		return 0, fmt.Errorf("asking the adb server at %s its version: not a hex number: %q", s.addr, msg)
+		return 0, fmt.Errorf("asking the adb server at %s its version: %q is not a 16-bit hex number", s.addr, truncate(msg, 40))
 	}
 	return int(v), nil
 }
@@ -261,9 +262,19 @@ func (s *Server) State(ctx context.Context, serial string) (State, error) {
 
 // Features returns the feature list the device announced (host-serial:<serial>:features).
 func (s *Server) Features(ctx context.Context, serial string) (Features, error) {
-	msg, err := s.query(ctx, "host-serial:"+serial+":features")
+	f, err := s.features(ctx, serial)
 	if err != nil {
 		return nil, fmt.Errorf("reading the features of %s: %w", serial, err)
+	}
+	return f, nil
+}
+
+// features is Features with the server's error as it is, for callers that name the device
+// themselves.
+func (s *Server) features(ctx context.Context, serial string) (Features, error) {
+	msg, err := s.query(ctx, "host-serial:"+serial+":features")
+	if err != nil {
+		return nil, err
 	}
 	return ParseFeatures(msg), nil
 }

@@ -84,7 +84,7 @@ func (t *ServerTransport) Features(ctx context.Context) (Features, error) {
 	if f != nil {
 		return f, nil
 	}
-	f, err := t.srv.Features(ctx, t.serial)
+	f, err := t.srv.features(ctx, t.serial) // Device names the serial in its error
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"sync"
 
-	"github.com/provkit/provkit/firmware/apk"
+	"github.com/provkit/provkit/manifests/policy"
 )
 
-// Cache holds the APKs verified in one run, keyed by the SHA-256 of their bytes as computed on the
+// Cache holds the facts of the APKs verified in one run, keyed by the SHA-256 of their bytes as computed on the
 // host. It is safe for concurrent use: when several devices claim the same digest at once, one
 // pulls and verifies while the others wait for its result.
 type Cache struct {
@@ -17,7 +17,7 @@ type Cache struct {
 
 type cacheEntry struct {
 	done chan struct{}
-	res  *apk.Result // nil until verified (or when the owner failed)
+	res  *policy.APKFacts // nil until verified (or when the owner failed)
 }
 
 // NewCache returns an empty cache.
@@ -27,7 +27,7 @@ func NewCache() *Cache { return &Cache{entries: map[string]*cacheEntry{}} }
 // nobody has verified it yet, it returns owner=true and a release function the caller must call
 // with its result (nil if it could not verify the APK, or if the bytes it pulled had another
 // digest).
-func (c *Cache) claim(ctx context.Context, digest string) (res *apk.Result, owner bool, release func(*apk.Result), err error) {
+func (c *Cache) claim(ctx context.Context, digest string) (res *policy.APKFacts, owner bool, release func(*policy.APKFacts), err error) {
 	for {
 		c.mu.Lock()
 		e, ok := c.entries[digest]
@@ -35,7 +35,7 @@ func (c *Cache) claim(ctx context.Context, digest string) (res *apk.Result, owne
 			e = &cacheEntry{done: make(chan struct{})}
 			c.entries[digest] = e
 			c.mu.Unlock()
-			return nil, true, func(r *apk.Result) {
+			return nil, true, func(r *policy.APKFacts) {
 				c.mu.Lock()
 				if r != nil {
 					e.res = r
@@ -63,7 +63,7 @@ func (c *Cache) claim(ctx context.Context, digest string) (res *apk.Result, owne
 }
 
 // store records a result verified from bytes whose digest is known.
-func (c *Cache) store(digest string, r *apk.Result) {
+func (c *Cache) store(digest string, r *policy.APKFacts) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[digest]; ok {

@@ -51,7 +51,7 @@ type Target struct {
 func ServerTargets(ctx context.Context, srv *adb.Server, serials []string) ([]Target, error) {
 	infos, err := srv.Devices(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing devices: %w", err)
+		return nil, err // already "listing devices: ..."
 	}
 	bySerial := map[string]adb.DeviceInfo{}
 	for _, in := range infos {
@@ -229,26 +229,27 @@ func errorResult(t Target, reason string, d time.Duration) Result {
 		State: string(t.State), Transport: t.Transport, Model: t.Model, Checks: []policy.Check{}, DurationMS: d.Milliseconds()}
 }
 
-// explain turns a device error into a reason that says what to do.
-func explain(serial string, err error) string {
+// explain turns an error that kept a device from being checked into a reason: the error (which
+// names the device and its state) followed once by what to do. checking says whether the check
+// had started (a device lost then went away during it).
+func explain(err error, checking bool) string {
 	msg := err.Error()
+	st := adb.StateOf(err)
 	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Sprintf("timed out: %s; the device or its link is too slow, raise --timeout or check the cable", msg)
 	case errors.Is(err, context.Canceled):
 		return "interrupted during the check; run the check again"
-	case errors.Is(err, adb.ErrUnauthorized):
-		if strings.Contains(msg, "adb_keys") {
-			return "unauthorized: " + msg
-		}
-		return fmt.Sprintf("unauthorized: %s; %s", msg, adb.StateUnauthorized.Hint())
-	case errors.Is(err, adb.ErrOffline):
-		return fmt.Sprintf("offline: %s; %s", msg, adb.StateOffline.Hint())
-	case errors.Is(err, adb.ErrDeviceNotFound), errors.Is(err, adb.ErrClosed):
-		return fmt.Sprintf("the device went away during the check (rebooted, unplugged or disconnected): %s; check it again once it is back", msg)
+	case checking && (st == adb.StateGone || st == "" && errors.Is(err, adb.ErrClosed)):
+		return msg + "; " + wentAway
+	case st.Hint() != "":
+		return msg + "; " + st.Hint()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out: " + msg + "; the device or its link is too slow, raise --timeout or check the cable"
 	}
 	return msg
 }
+
+// wentAway is the advice for a device that left during its check.
+const wentAway = "the device went away during the check (rebooted, unplugged or disconnected); check it again once it is back"
 
 func checkTarget(ctx context.Context, t Target, opts Options) Result {
 	start := time.Now()
@@ -270,7 +271,7 @@ func checkTarget(ctx context.Context, t Target, opts Options) Result {
 	}
 	dev, release, err := t.Connect(dctx)
 	if err != nil {
-		return errorResult(t, "connecting: "+explain(t.Serial, err), time.Since(start))
+		return errorResult(t, explain(err, false), time.Since(start))
 	}
 	defer release()
 	r, err := CheckDevice(dctx, dev, opts)
@@ -279,17 +280,17 @@ func checkTarget(ctx context.Context, t Target, opts Options) Result {
 		r.Model = t.Model
 	}
 	if err != nil {
-		reason := explain(t.Serial, err)
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-			// Did the device leave? Ask the link, briefly, so the reason says so.
+		reason := explain(err, true)
+		if st := adb.StateOf(err); (st == "" || st == adb.StateDevice) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			// The error does not say the device left: ask the link, briefly, so the reason says so.
 			sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
-			st, serr := dev.State(sctx)
+			now, serr := dev.State(sctx)
 			scancel()
-			if (serr != nil || st != adb.StateDevice) && !strings.Contains(reason, "went away") {
-				if st == "" {
-					st = adb.StateGone
+			if serr != nil || now != adb.StateDevice {
+				if now == "" {
+					now = adb.StateGone
 				}
-				reason = fmt.Sprintf("the device went away during the check (now %s): %s; check it again once it is back", st, err)
+				reason = fmt.Sprintf("%v; the device went away during the check (now %s); check it again once it is back", err, now)
 			}
 		}
 		e := errorResult(t, reason, time.Since(start))
@@ -336,18 +337,10 @@ func CheckDevice(ctx context.Context, dev *adb.Device, opts Options) (Result, er
 	return r, nil
 }
 
-func shellOut(ctx context.Context, dev *adb.Device, cmd string) (*adb.ShellResult, error) {
-	res, err := dev.Shell(ctx, cmd)
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
 func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Options) (AppEvidence, error) {
 	ev := AppEvidence{Package: app.Package, VersionCode: -1}
 	pkg := app.Package
-	res, err := shellOut(ctx, dev, adb.Quote("dumpsys", "package", pkg))
+	res, err := dev.Shell(ctx, adb.Quote("dumpsys", "package", pkg))
 	if err != nil {
 		return ev, err
 	}
@@ -358,7 +351,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 	if err != nil {
 		return ev, fmt.Errorf("reading dumpsys package %s from %s: %w", pkg, dev.Serial(), err)
 	}
-	res, err = shellOut(ctx, dev, adb.Quote("pm", "path", "--user", "0", pkg))
+	res, err = dev.Shell(ctx, adb.Quote("pm", "path", "--user", "0", pkg))
 	if err != nil {
 		return ev, err
 	}
@@ -368,7 +361,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			return ev, fmt.Errorf("reading pm path %s from %s: %w", pkg, dev.Serial(), err)
 		}
 	}
-	res, err = shellOut(ctx, dev, adb.Quote("pm", "list", "packages", "-f", "-U", "--show-versioncode", "--user", "0", pkg))
+	res, err = dev.Shell(ctx, adb.Quote("pm", "list", "packages", "-f", "-U", "--show-versioncode", "--user", "0", pkg))
 	if err != nil {
 		return ev, err
 	}
@@ -447,16 +440,13 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			f.Splits = append(f.Splits, policy.APKFacts{Verified: false, VerifyErrors: []string{err.Error()}})
 			continue
 		}
-		facts := factsOf(v.res)
 		if i == 0 {
-			f.APK = &facts
+			f.APK = v.facts
 			ev.APKSHA256, ev.APKSource = v.sha, v.source
-			ev.VersionCode = v.res.VersionCode
-			if len(v.res.Signers) > 0 {
-				ev.Signer = v.res.Signers[0].SHA256
-			}
+			ev.VersionCode = v.facts.VersionCode
+			ev.Signer = provenSigner(v.facts)
 		} else {
-			f.Splits = append(f.Splits, facts)
+			f.Splits = append(f.Splits, *v.facts)
 		}
 	}
 	if ev.VersionCode < 0 {
@@ -481,12 +471,9 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			case err != nil:
 				f.SystemError = err.Error()
 			default:
-				facts := factsOf(v.res)
-				f.System = &facts
+				f.System = v.facts
 				ev.SystemAPKSHA256 = v.sha
-				if len(v.res.Signers) > 0 {
-					ev.SystemSigner = v.res.Signers[0].SHA256
-				}
+				ev.SystemSigner = provenSigner(v.facts)
 			}
 		}
 	}
@@ -494,15 +481,30 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 	return ev, nil
 }
 
-func factsOf(r *apk.Result) policy.APKFacts {
-	f := policy.APKFacts{Package: r.Package, VersionCode: r.VersionCode, Verified: r.Verified, Lineage: r.LineageSHA256()}
+// factsOf turns a verification result into the facts the policy judges. claimed are the signers
+// an unverified APK's signature names (apk.Inspect), so that the verdict can say whose signature
+// failed rather than suggest the APK is unsigned.
+func factsOf(r *apk.Result, claimed []apk.Signer) *policy.APKFacts {
+	f := &policy.APKFacts{Package: r.Package, VersionCode: r.VersionCode, Verified: r.Verified, Lineage: r.LineageSHA256()}
 	for _, e := range r.Errors {
 		f.VerifyErrors = append(f.VerifyErrors, e.Code)
 	}
-	for _, s := range r.Signers {
+	signers := r.Signers
+	if !r.Verified {
+		signers = claimed
+	}
+	for _, s := range signers {
 		f.Signers = append(f.Signers, s.SHA256)
 	}
 	return f
+}
+
+// provenSigner is the evidence's signer: the first signer of a verified APK, "" otherwise.
+func provenSigner(f *policy.APKFacts) string {
+	if !f.Verified || len(f.Signers) == 0 {
+		return ""
+	}
+	return f.Signers[0]
 }
 
 // fileError is a problem with one remote file (missing, unreadable, not an APK): a fact about the
@@ -552,7 +554,7 @@ func apksIn(ctx context.Context, dev *adb.Device, codePath string) ([]string, er
 }
 
 type verified struct {
-	res    *apk.Result
+	facts  *policy.APKFacts
 	sha    string
 	source string
 }
@@ -572,22 +574,22 @@ func verifyRemote(ctx context.Context, dev *adb.Device, remote string, opts Opti
 			return verified{}, err
 		}
 		if !owner {
-			return verified{res: r, sha: claimed, source: "cache"}, nil
+			return verified{facts: r, sha: claimed, source: "cache"}, nil
 		}
 		v, err := pullAndVerify(ctx, dev, remote, opts)
 		if err != nil || v.sha != claimed {
 			release(nil)
 			if err == nil {
-				opts.Cache.store(v.sha, v.res)
+				opts.Cache.store(v.sha, v.facts)
 			}
 			return v, err
 		}
-		release(v.res)
+		release(v.facts)
 		return v, nil
 	}
 	v, err := pullAndVerify(ctx, dev, remote, opts)
 	if err == nil {
-		opts.Cache.store(v.sha, v.res)
+		opts.Cache.store(v.sha, v.facts)
 	}
 	return v, err
 }
@@ -613,6 +615,12 @@ func pullAndVerify(ctx context.Context, dev *adb.Device, remote string, opts Opt
 		// Not an APK at all: a fact about the file.
 		return verified{}, &fileError{fmt.Errorf("verifying %s pulled from %s: %w", remote, dev.Serial(), err)}
 	}
-	res.SHA256, res.File = sum, remote
-	return verified{res: res, sha: sum, source: "pulled"}, nil
+	var claimed []apk.Signer
+	if !res.Verified {
+		// Whose signature failed: the signers the signing block names, unproven.
+		if info, err := apk.Inspect(ctx, f, n); err == nil {
+			claimed = info.Signers
+		}
+	}
+	return verified{facts: factsOf(res, claimed), sha: sum, source: "pulled"}, nil
 }

@@ -5,7 +5,8 @@
 // Nothing a device prints about an APK's signer is trusted: the APKs named by `pm path` (and, for
 // an app updated into /data, the system copy underneath) are pulled over sync and verified on the
 // host with firmware/apk. A device's `sha256sum` only saves a pull when it names an APK already
-// verified in this run.
+// verified in this run. That one shortcut does take the device's word (for the digest): a device
+// whose sha256sum lies could get the verdict of an APK it does not hold.
 //
 // Terms:
 //   - Target: one device to check: its serial, its connection state as the adb server reported it,

@@ -110,7 +110,6 @@ func ParseDumpsysPackage(out, pkg string) (*PackageDump, error) {
 		fieldIndent = -1
 		field       string // the last field-level header ("install permissions:", "User 0:")
 		user        *UserState
-		userIndent  = -1
 		userSub     string
 		subIndent   = -1
 	)
@@ -189,7 +188,7 @@ func ParseDumpsysPackage(out, pkg string) (*PackageDump, error) {
 				if err != nil {
 					return nil, err
 				}
-				user, userIndent, field = u, ind, "user"
+				user, field = u, "user"
 			} else if strings.HasSuffix(t, ":") && !strings.Contains(t, "=") {
 				field = strings.TrimSuffix(t, ":")
 			}
@@ -205,7 +204,6 @@ func ParseDumpsysPackage(out, pkg string) (*PackageDump, error) {
 				}
 				continue
 			}
-			_ = userIndent
 			switch userSub {
 			case "runtime permissions":
 				if err := addPermission(user.Runtime, t, lineNo); err != nil {

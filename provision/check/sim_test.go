@@ -263,6 +263,25 @@ func TestCheckDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	judge(t, results, nil)
+	// An error reason names the device once, its state once, and ends with what to do.
+	for _, r := range results {
+		if r.Verdict != VerdictError {
+			continue
+		}
+		reason := strings.Join(r.Reasons, " ")
+		if n := strings.Count(reason, r.Serial); n != 1 {
+			t.Errorf("%s: the reason names the device %d times: %q", r.Serial, n, reason)
+		}
+		what, _, _ := strings.Cut(reason, "; ") // the advice may name a state in a command
+		for _, st := range []string{"unauthorized", "offline", "gone"} {
+			if n := strings.Count(what, st); n > 1 {
+				t.Errorf("%s: the reason says %q %d times: %q", r.Serial, st, n, reason)
+			}
+		}
+		if !strings.Contains(reason, "; ") {
+			t.Errorf("%s: the reason does not say what to do: %q", r.Serial, reason)
+		}
+	}
 	// genuine, update, wrong, tampered: each verified once whatever the number of devices.
 	if n := cache.Len(); n != 4 {
 		t.Errorf("cache holds %d APKs, want 4", n)

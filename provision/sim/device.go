@@ -288,12 +288,14 @@ func (d *Device) Reboot(target string) {
 	for c := range d.conns {
 		conns = append(conns, c)
 	}
+	// Added under d.mu, after the ctx check: Close cancels first and waits only after taking
+	// d.mu, so this Add never races its Wait.
+	d.wg.Add(1)
 	d.mu.Unlock()
 	d.logf("rebooting (%q), back in %v", target, delay)
 	for _, c := range conns {
 		c.Close()
 	}
-	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		t := time.NewTimer(delay)
@@ -308,6 +310,14 @@ func (d *Device) Reboot(target string) {
 			f, errF := net.Listen("tcp", d.fbAddr)
 			if errA == nil && errF == nil {
 				d.mu.Lock()
+				if d.ctx.Err() != nil {
+					// Closed meanwhile: Close has already closed the old listeners and waits
+					// for this goroutine; listeners set now would never be closed.
+					d.mu.Unlock()
+					a.Close()
+					f.Close()
+					return
+				}
 				d.adbLn, d.fbLn = a, f
 				close(up)
 				d.mu.Unlock()

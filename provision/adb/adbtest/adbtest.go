@@ -81,15 +81,22 @@ func (s *Server) kill() {
 	killStray(s.Port)
 }
 
+// Command returns the adb command line with args, aimed at this server and run in its isolated
+// environment; ctx bounds it.
+func (s *Server) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, s.adb, append([]string{"-P", strconv.Itoa(s.Port)}, args...)...)
+	cmd.Env = s.Env
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
 func (s *Server) run(timeout time.Duration, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.adb, append([]string{"-P", strconv.Itoa(s.Port)}, args...)...)
-	cmd.Env = s.Env
+	cmd := s.Command(ctx, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
-	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	return out.Bytes(), err
 }

@@ -15,15 +15,8 @@ import (
 
 	"github.com/shogo82148/androidbinary"
 	"github.com/shogo82148/androidbinary/apk"
-)
 
-// Enabled states (PackageManager.COMPONENT_ENABLED_STATE_*).
-const (
-	EnabledDefault          = 0
-	EnabledEnabled          = 1
-	EnabledDisabled         = 2
-	EnabledDisabledUser     = 3
-	EnabledDisabledUntilUse = 4
+	"github.com/provkit/provkit/manifests/policy"
 )
 
 // MinSDK and MaxSDK bound the API levels whose formats the simulator knows (Android 10 to 15).
@@ -98,7 +91,7 @@ func (p *Package) InstalledFor(user int) bool {
 // Enabled reports whether the package counts as enabled for user (state 0 or 1).
 func (p *Package) EnabledFor(user int) bool {
 	u, ok := p.Users[user]
-	return !ok || u.Enabled == EnabledDefault || u.Enabled == EnabledEnabled
+	return !ok || u.Enabled == policy.EnabledDefault || u.Enabled == policy.EnabledEnabled
 }
 
 // Prop is one system property.

@@ -369,23 +369,6 @@ func PmPath(w io.Writer, d *Device, name string, user int) bool {
 	return ok
 }
 
-// EnabledStateName is the word `pm enable/disable` prints for a state.
-func EnabledStateName(state int) string {
-	switch state {
-	case EnabledDefault:
-		return "default"
-	case EnabledEnabled:
-		return "enabled"
-	case EnabledDisabled:
-		return "disabled"
-	case EnabledDisabledUser:
-		return "disabled-user"
-	case EnabledDisabledUntilUse:
-		return "disabled-until-used"
-	}
-	return "unknown"
-}
-
 // LsLong formats one `ls -l` line as toybox does.
 func LsLong(fi FileInfo) string {
 	typ := "-"

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/provkit/provkit/manifests/policy"
 )
 
 // MaxStreamedInstall bounds an APK streamed to `pm install -S <size>`.
@@ -147,8 +149,8 @@ func cmdPm(ctx context.Context, sh *shell, args []string, stdin io.Reader, out, 
 		fmt.Fprintln(out, "Success")
 		return 0
 	case "enable", "disable", "disable-user", "disable-until-used", "default-state":
-		state := map[string]int{"enable": EnabledEnabled, "disable": EnabledDisabled, "disable-user": EnabledDisabledUser,
-			"disable-until-used": EnabledDisabledUntilUse, "default-state": EnabledDefault}[verb]
+		state := map[string]int{"enable": policy.EnabledEnabled, "disable": policy.EnabledDisabled, "disable-user": policy.EnabledDisabledUser,
+			"disable-until-used": policy.EnabledDisabledUntilUse, "default-state": policy.EnabledDefault}[verb]
 		user, pkg, err := userAndPackage(rest)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
@@ -162,7 +164,7 @@ func cmdPm(ctx context.Context, sh *shell, args []string, stdin io.Reader, out, 
 			fmt.Fprintf(stderr, "Exception occurred while executing '%s':\njava.lang.IllegalArgumentException: %v\n", verb, err)
 			return 255
 		}
-		fmt.Fprintf(out, "Package %s new state: %s\n", pkg, EnabledStateName(state))
+		fmt.Fprintf(out, "Package %s new state: %s\n", pkg, policy.EnabledStateName(state))
 		return 0
 	case "grant", "revoke":
 		user := 0

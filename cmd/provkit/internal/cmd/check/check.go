@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -120,7 +121,10 @@ func checkRun(ctx context.Context, opts *Options) error {
 		}
 		ts, err := pcheck.ServerTargets(ctx, srv, opts.Serials)
 		if err != nil {
-			return fmt.Errorf("%w (start it with 'adb start-server', or reach devices with --direct host:port)", err)
+			if errors.Is(err, adb.ErrNoServer) {
+				return fmt.Errorf("%w, or reach devices with --direct <host:port>", err)
+			}
+			return err
 		}
 		targets = ts
 	}

@@ -78,7 +78,10 @@ func devicesRun(ctx context.Context, opts *Options) error {
 		targets = ts
 	}
 	if srvErr != nil && len(opts.Direct) == 0 {
-		return fmt.Errorf("%w (start it with 'adb start-server', or reach devices with --direct host:port)", srvErr)
+		if errors.Is(srvErr, adb.ErrNoServer) {
+			return fmt.Errorf("%w, or reach devices with --direct <host:port>", srvErr)
+		}
+		return srvErr
 	}
 	for _, a := range opts.Direct {
 		targets = append(targets, check.DirectTarget(a, adb.DialOptions{AuthWait: 2 * time.Second}))
@@ -134,14 +137,18 @@ func describe(ctx context.Context, t check.Target, timeout time.Duration) Device
 	defer cancel()
 	dev, release, err := t.Connect(ctx)
 	if err != nil {
-		d.State, d.Error = stateOf(err), err.Error()
+		st := adb.StateOf(err)
+		if st == "" {
+			st = adb.StateGone
+		}
+		d.State, d.Error = string(st), withHint(err)
 		return d
 	}
 	defer release()
 	d.State = string(adb.StateDevice)
 	props, err := dev.GetProps(ctx)
 	if err != nil {
-		d.Error = err.Error()
+		d.Error = withHint(err)
 		return d
 	}
 	d.Fingerprint = props["ro.build.fingerprint"]
@@ -151,14 +158,10 @@ func describe(ctx context.Context, t check.Target, timeout time.Duration) Device
 	return d
 }
 
-func stateOf(err error) string {
-	for _, s := range []struct {
-		err   error
-		state adb.State
-	}{{adb.ErrUnauthorized, adb.StateUnauthorized}, {adb.ErrOffline, adb.StateOffline}, {adb.ErrDeviceNotFound, adb.StateGone}} {
-		if errors.Is(err, s.err) {
-			return string(s.state)
-		}
+// withHint is err's text followed, once, by what to do about the device state it reports.
+func withHint(err error) string {
+	if h := adb.StateOf(err).Hint(); h != "" {
+		return err.Error() + "; " + h
 	}
-	return string(adb.StateGone)
+	return err.Error()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/provision/adb"
 	provsim "github.com/provkit/provkit/provision/sim"
 )
 
@@ -143,33 +144,38 @@ func simRun(ctx context.Context, opts *Options) error {
 
 	devs := s.Devices()
 	out := make([]deviceJSON, len(devs))
-	server := provsim.ADBServerAddr()
-	var attached []string
-	for i, d := range devs {
-		out[i] = deviceJSON{Serial: d.Serial(), ADB: d.ADBAddr(), Fastboot: d.FastbootAddr()}
-		if opts.ADBConnect {
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			reply, err := provsim.HostRequest(cctx, server, "host:connect:"+d.ADBAddr())
-			cancel()
-			if err != nil {
-				return fmt.Errorf("attaching %s to the adb server: %w", d.Serial(), err)
-			}
-			ok := strings.Contains(reply, "connected to")
-			out[i].Attached = &ok
-			attached = append(attached, d.ADBAddr())
-			if !ok {
-				fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", d.Serial(), reply)
-			}
+	var srv *adb.Server
+	if opts.ADBConnect {
+		if srv, err = adb.NewServer(""); err != nil {
+			return err
 		}
 	}
-	if len(attached) > 0 {
-		defer func() {
-			for _, a := range attached {
-				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, _ = provsim.HostRequest(dctx, server, "host:disconnect:"+a)
-				cancel()
-			}
-		}()
+	var attached []string
+	defer func() {
+		for _, a := range attached {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Disconnect(dctx, a)
+			cancel()
+		}
+	}()
+	for i, d := range devs {
+		out[i] = deviceJSON{Serial: d.Serial(), ADB: d.ADBAddr(), Fastboot: d.FastbootAddr()}
+		if srv == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		res, err := srv.Connect(cctx, d.ADBAddr())
+		cancel()
+		if err != nil && res.Message == "" {
+			// No answer from the server at all (a device's refusal comes with the server's text).
+			return fmt.Errorf("attaching %s to the adb server: %w", d.Serial(), err)
+		}
+		ok := err == nil
+		out[i].Attached = &ok
+		attached = append(attached, d.ADBAddr())
+		if !ok {
+			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", d.Serial(), res.Message)
+		}
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
