@@ -148,10 +148,10 @@ func (ix *index) scanBp(t *tree, rel string) error {
 	dir := path.Dir(rel)
 	for _, m := range f.Modules {
 		if m.Type == "soong_namespace" {
-			ix.namespaces[dir] = Loc{rel, f.Line(m.Start)}
+			ix.namespaces[dir] = Loc{rel, m.TypePos.Line}
 			continue
 		}
-		mod := Module{Name: m.Name(), Type: m.Type, Loc: Loc{rel, f.Line(m.Start)}, Dir: dir, Generated: gen || inRanges(m.Start, marked)}
+		mod := Module{Name: m.Name(), Type: m.Type, Loc: Loc{rel, m.TypePos.Line}, Dir: dir, Generated: gen || inRanges(m.Start, marked)}
 		if p := m.Prop("overrides"); p != nil {
 			mod.Overrides, _ = f.Strings(p.Value)
 		}

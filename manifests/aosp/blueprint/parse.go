@@ -2,6 +2,7 @@ package blueprint
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -123,6 +124,18 @@ type File struct {
 	Comments    []Comment
 	// Defs lists modules and assignments in file order (*Module or *Assignment).
 	Defs []any
+
+	lines []int // offsets where lines start
+}
+
+func lineStarts(src []byte) []int {
+	out := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			out = append(out, i+1)
+		}
+	}
+	return out
 }
 
 // Prop returns the module's property called name, or nil.
@@ -156,11 +169,18 @@ func (m *Module) Bool(name string) bool {
 }
 
 // Line returns the 1-based line of a byte offset.
-func (f *File) Line(off int) int {
-	if off > len(f.Src) {
-		off = len(f.Src)
+func (f *File) Line(off int) int { return f.Pos(off).Line }
+
+// Pos returns the position of a byte offset (clamped to the file): a binary search in the table
+// of line starts Parse builds, not a scan of the file.
+func (f *File) Pos(off int) Pos {
+	off = min(max(off, 0), len(f.Src))
+	if f.lines == nil { // a File not made by Parse
+		f.lines = lineStarts(f.Src)
 	}
-	return 1 + strings.Count(string(f.Src[:off]), "\n")
+	// the last line start <= off
+	i := sort.Search(len(f.lines), func(i int) bool { return f.lines[i] > off }) - 1
+	return Pos{Offset: off, Line: i + 1, Col: off - f.lines[i] + 1}
 }
 
 // Strings evaluates a value expected to be a list of strings (or a string): literals, "+"
@@ -216,11 +236,10 @@ func (f *File) strs(e Expr, depth int, steps *int) ([]string, bool) {
 }
 
 type parser struct {
-	name  string
-	src   string
-	pos   int
-	file  *File
-	lines []int // offsets where lines start, built on first use
+	name string
+	src  string
+	pos  int
+	file *File
 }
 
 // maxDepth bounds the nesting of lists and maps.
@@ -228,37 +247,14 @@ const maxDepth = 200
 
 // Parse parses src, naming it name in errors.
 func Parse(name string, src []byte) (*File, error) {
-	p := &parser{name: name, src: string(src), file: &File{Name: name, Src: src}}
+	p := &parser{name: name, src: string(src), file: &File{Name: name, Src: src, lines: lineStarts(src)}}
 	if err := p.parseFile(); err != nil {
 		return nil, err
 	}
 	return p.file, nil
 }
 
-func (p *parser) position(off int) Pos {
-	if off > len(p.src) {
-		off = len(p.src)
-	}
-	if p.lines == nil {
-		p.lines = []int{0}
-		for i := 0; i < len(p.src); i++ {
-			if p.src[i] == '\n' {
-				p.lines = append(p.lines, i+1)
-			}
-		}
-	}
-	// the last line start <= off
-	lo, hi := 0, len(p.lines)-1
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if p.lines[mid] <= off {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return Pos{Offset: off, Line: lo + 1, Col: off - p.lines[lo] + 1}
-}
+func (p *parser) position(off int) Pos { return p.file.Pos(off) }
 
 func (p *parser) errorf(off int, format string, args ...any) error {
 	return &SyntaxError{File: p.name, Pos: p.position(off), Msg: fmt.Sprintf(format, args...)}

@@ -182,3 +182,36 @@ func TestStringsBounded(t *testing.T) {
 		t.Fatal("an exponentially large list was evaluated")
 	}
 }
+
+// TestLineOfEveryModule: File.Line agrees with the position the parser recorded for every module,
+// and with a plain count of newlines.
+func TestLineOfEveryModule(t *testing.T) {
+	src := []byte(strings.Repeat("a {}\n// c\nb {\n    name: \"x\",\n}\n", 50))
+	f, err := Parse("x.bp", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range f.Modules {
+		want := 1 + strings.Count(string(src[:m.Start]), "\n")
+		if got := f.Line(m.Start); got != want || m.TypePos.Line != want || m.TypePos.Col != 1 {
+			t.Fatalf("module at %d: Line %d, TypePos %+v, want line %d col 1", m.Start, got, m.TypePos, want)
+		}
+	}
+	if p := f.Pos(len(src) + 10); p.Offset != len(src) || p.Line != 1+strings.Count(string(src), "\n") {
+		t.Fatalf("Pos past the end = %+v", p)
+	}
+}
+
+// BenchmarkModuleLines: the line of every module of a large file (linear, not quadratic, in the
+// number of modules).
+func BenchmarkModuleLines(b *testing.B) {
+	f, err := Parse("x.bp", []byte(strings.Repeat("a{}\n", 80000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		for _, m := range f.Modules {
+			_ = f.Line(m.Start)
+		}
+	}
+}
