@@ -648,26 +648,7 @@ func (p *parser) parseCondition(depth int) error {
 	}
 	if p.pos < len(p.src) && p.src[p.pos] == '(' {
 		p.pos++
-		for {
-			if err := p.parseCondition(depth + 1); err != nil {
-				return err
-			}
-			if err := p.skip(); err != nil {
-				return err
-			}
-			if p.pos < len(p.src) && p.src[p.pos] == ',' {
-				p.pos++
-				if err := p.skip(); err != nil {
-					return err
-				}
-				if p.pos < len(p.src) && p.src[p.pos] == ')' {
-					p.pos++
-					return nil
-				}
-				continue
-			}
-			return p.expect(')', "')' to close the condition tuple")
-		}
+		return p.tuple(depth, p.parseCondition, "')' to close the condition tuple")
 	}
 	if p.pos >= len(p.src) || !isIdentStart(p.src[p.pos]) {
 		return p.errorf(p.pos, "expected a select condition such as arch() or soong_config_variable(\"ns\", \"var\"), found %s", p.describe())
@@ -699,6 +680,30 @@ func (p *parser) parseCondition(depth int) error {
 	}
 }
 
+// tuple parses the items of a select condition or pattern tuple "(a, b, ...)", after its '(', up to
+// and including the ')'; a trailing comma is allowed, an empty tuple is not.
+func (p *parser) tuple(depth int, item func(depth int) error, closing string) error {
+	for {
+		if err := item(depth + 1); err != nil {
+			return err
+		}
+		if err := p.skip(); err != nil {
+			return err
+		}
+		if p.pos >= len(p.src) || p.src[p.pos] != ',' {
+			return p.expect(')', closing)
+		}
+		p.pos++
+		if err := p.skip(); err != nil {
+			return err
+		}
+		if p.pos < len(p.src) && p.src[p.pos] == ')' {
+			p.pos++
+			return nil
+		}
+	}
+}
+
 // parsePattern parses a select pattern: a string, true/false, default, any [@ name], or a tuple.
 func (p *parser) parsePattern(depth int) error {
 	if depth > maxDepth {
@@ -716,26 +721,7 @@ func (p *parser) parsePattern(depth int) error {
 		return err
 	case c == '(':
 		p.pos++
-		for {
-			if err := p.parsePattern(depth + 1); err != nil {
-				return err
-			}
-			if err := p.skip(); err != nil {
-				return err
-			}
-			if p.pos < len(p.src) && p.src[p.pos] == ',' {
-				p.pos++
-				if err := p.skip(); err != nil {
-					return err
-				}
-				if p.pos < len(p.src) && p.src[p.pos] == ')' {
-					p.pos++
-					return nil
-				}
-				continue
-			}
-			return p.expect(')', "')' to close the pattern tuple")
-		}
+		return p.tuple(depth, p.parsePattern, "')' to close the pattern tuple")
 	case isIdentStart(c):
 		start := p.pos
 		id := p.ident()

@@ -98,7 +98,10 @@ func TestParseSelect(t *testing.T) {
     }),
     cflags: select((arch(), os()), {
         ("arm64", "android"): ["-DA"],
-        (default, default): [],
+        (default, default,): [],
+    }),
+    ldflags: select((arch(),), {
+        ("x86",): [],
     }),
 }
 `
@@ -118,6 +121,9 @@ func TestParseErrors(t *testing.T) {
 		{"foo bar {}\n", "x.bp:1:5: expected '{' to start module \"foo\""},
 		{"x = 1\nx = 2\n", "x.bp:2:1: variable \"x\" is already assigned at line 1"},
 		{"foo { a: b: c }\n", "x.bp:1:11: expected ',' or \"}\""},
+		{"foo { a: select((arch() os()), {}) }\n", "x.bp:1:25: expected ')' to close the condition tuple, found \"os\""},
+		{"foo { a: select(arch(), { (\"a\" \"b\"): 1 }) }\n", "x.bp:1:32: expected ')' to close the pattern tuple"},
+		{"foo { a: select((), {}) }\n", "x.bp:1:18: expected a select condition"},
 		{"} \n", "x.bp:1:1: expected a module type"},
 	} {
 		_, err := Parse("x.bp", []byte(tc.src))
