@@ -325,7 +325,7 @@ func (pl *planner) current(rel string) ([]byte, bool, error) {
 
 // hashFile returns the SHA-256 of a file, read as a stream; ok is false when it does not exist.
 func hashFile(p string) (string, bool, error) {
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}
