@@ -59,7 +59,7 @@ func TestTwoApps(t *testing.T) {
     privappPermissions: [android.permission.INSTALL_PACKAGES]
 `)
 	ins := testInspector()
-	ins["Store.apk"] = &APKFacts{Package: "ru.gov.store", VersionCode: 1, Verified: true, Signers: []string{testSigner}, RequestedPermissions: []string{"android.permission.INSTALL_PACKAGES"}}
+	ins["Store.apk"] = &APKFacts{APKFacts: policy.APKFacts{Package: "ru.gov.store", VersionCode: 1, Verified: true, Signers: []string{testSigner}}, RequestedPermissions: []string{"android.permission.INSTALL_PACKAGES"}}
 	p := prepare(t, root, pol, func(o *Options) { o.Inspector = ins })
 	mk := string(changeNamed(t, p, "vendor/acme/preinstall/preinstall.mk").New)
 	if !strings.HasSuffix(mk, "PRODUCT_PACKAGES += \\\n    Max \\\n    RuGovStore\n") {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -175,6 +176,29 @@ func TestCheckAPK(t *testing.T) {
 				t.Errorf("checks lack %q:\n%s", c.contains, all)
 			}
 		})
+	}
+}
+
+// TestCheckAPKFor: an APK given for an app (patch's apk: path) that declares another package fails
+// app-listed with both names, and the same rules follow as for a listed APK.
+func TestCheckAPKFor(t *testing.T) {
+	p, err := Parse([]byte(good), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := p.App("ru.oneme.app")
+	f := APKFacts{Package: "ru.oneme.app", VersionCode: 5, Verified: true, Signers: []string{pinA}}
+	_, viaLookup := p.CheckAPK(f)
+	if got := p.CheckAPKFor(app, f); !slices.Equal(got, viaLookup) || !AllPass(got) {
+		t.Fatalf("CheckAPKFor = %v, CheckAPK = %v", got, viaLookup)
+	}
+	f.Package = "kz.aitu.messenger"
+	got := p.CheckAPKFor(app, f)
+	if got[0].Rule != RuleAppListed || got[0].Pass || !strings.Contains(got[0].Detail, `"kz.aitu.messenger"`) || !strings.Contains(got[0].Detail, `for "ru.oneme.app"`) {
+		t.Fatalf("mismatched package: %v", got[0])
+	}
+	if len(got) != 4 {
+		t.Fatalf("want app-listed and the three APK rules, got %v", got)
 	}
 }
 

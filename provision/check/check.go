@@ -447,7 +447,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			f.Splits = append(f.Splits, policy.APKFacts{Verified: false, VerifyErrors: []string{err.Error()}})
 			continue
 		}
-		facts := factsOf(v.res)
+		facts := policy.APKFactsOf(v.res)
 		if i == 0 {
 			f.APK = &facts
 			ev.APKSHA256, ev.APKSource = v.sha, v.source
@@ -481,7 +481,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			case err != nil:
 				f.SystemError = err.Error()
 			default:
-				facts := factsOf(v.res)
+				facts := policy.APKFactsOf(v.res)
 				f.System = &facts
 				ev.SystemAPKSHA256 = v.sha
 				if len(v.res.Signers) > 0 {
@@ -492,17 +492,6 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 	}
 	ev.Checks = app.CheckDeviceApp(f)
 	return ev, nil
-}
-
-func factsOf(r *apk.Result) policy.APKFacts {
-	f := policy.APKFacts{Package: r.Package, VersionCode: r.VersionCode, Verified: r.Verified, Lineage: r.LineageSHA256()}
-	for _, e := range r.Errors {
-		f.VerifyErrors = append(f.VerifyErrors, e.Code)
-	}
-	for _, s := range r.Signers {
-		f.Signers = append(f.Signers, s.SHA256)
-	}
-	return f
 }
 
 // fileError is a problem with one remote file (missing, unreadable, not an APK): a fact about the

@@ -13,6 +13,7 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/manifests/aosp"
+	"github.com/provkit/provkit/manifests/policy"
 )
 
 const signer = "3f2a5c7e9b1d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f99"
@@ -41,7 +42,7 @@ func (f fakeInspector) InspectAPK(context.Context, string) (*aosp.APKFacts, erro
 }
 
 func good() fakeInspector {
-	return fakeInspector{aosp.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{signer}}}
+	return fakeInspector{aosp.APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{signer}}}}
 }
 
 func setup(t *testing.T) string {
