@@ -7,12 +7,18 @@ import (
 
 // Rule IDs. They appear in JSON output and reports; scripts match on them, so they never change.
 const (
-	RuleAppListed   = "app-listed"         // the APK's package is one the policy names
-	RuleSignature   = "signature-verified" // the APK's signatures verify (all schemes required for its SDK range)
-	RuleSignerPin   = "signer-pinned"      // every signer is pinned, directly or through a verified rotation lineage
-	RuleMinVersion  = "min-version-code"   // versionCode >= minVersionCode
-	RuleFingerprint = "fingerprint-allowed"
+	RuleAppListed   = "app-listed"          // the APK's package is one the policy names
+	RuleSignature   = "signature-verified"  // the APK's signatures verify (all schemes required for its SDK range)
+	RuleSignerPin   = "signer-pinned"       // every signer is pinned, directly or through a verified rotation lineage
+	RuleMinVersion  = "min-version-code"    // versionCode >= minVersionCode
+	RuleFingerprint = "fingerprint-allowed" // the build fingerprint is certified (or the policy certifies any)
 )
+
+// Rules lists every rule ID of every verdict (APK, device, image), each once; README's rule table
+// lists the same, which a test checks.
+var Rules = []string{RuleAppListed, RuleSignature, RuleSignerPin, RuleMinVersion, RuleFingerprint,
+	RuleInstalled, RuleSystemApp, RuleSystemCopy, RulePrivileged, RuleEnabled, RulePermissions,
+	RuleAppPresent, RulePrivapp, RuleDefaultGrants, RuleInstalledUsers, RuleNotOverridden}
 
 // Check is the result of one rule.
 type Check struct {

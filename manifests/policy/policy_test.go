@@ -248,3 +248,43 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestREADMEListsEveryRuleOnce: the rule table of README's policy section has one row per rule ID
+// the code reports, no more, no fewer.
+func TestREADMEListsEveryRuleOnce(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(string(b), "\n## The policy file\n")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	_, table, ok := strings.Cut(sec, "| rule | passes when | judged by |")
+	if !ok {
+		t.Fatal("README's policy section has no rule table")
+	}
+	rows := map[string]int{}
+	for _, l := range strings.Split(table, "\n")[2:] {
+		if !strings.HasPrefix(l, "| `") {
+			break
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(l, "| `"), "`")
+		rows[id]++
+	}
+	for _, r := range Rules {
+		if rows[r] != 1 {
+			t.Errorf("rule %s is in README's table %d times, want once", r, rows[r])
+		}
+		delete(rows, r)
+	}
+	for id := range rows {
+		t.Errorf("README's table lists %q, which no code reports", id)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(Rules)))) != len(Rules) {
+		t.Errorf("Rules lists an ID twice: %v", Rules)
+	}
+	for _, r := range DeviceRules {
+		if !slices.Contains(Rules, r) {
+			t.Errorf("device rule %s is not in Rules", r)
+		}
+	}
+}
