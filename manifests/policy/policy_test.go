@@ -288,3 +288,34 @@ func TestREADMEListsEveryRuleOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasesAreCheckedOnce: a node that anchors and aliases repeat is checked once against its
+// type, so a small file cannot make validation walk (and report) millions of values; and an error
+// lists at most maxProblems problems.
+func TestAliasesAreCheckedOnce(t *testing.T) {
+	const n = 300
+	src := "apiVersion: provkit.dev/v1\nkind: PreinstallPolicy\nmetadata: {name: x}\n" +
+		"apps:\n  - &a {package: a.b, signers: [&s [" + strings.Repeat("{sha256: a},", n) + "]]}\n" +
+		"  - {package: c.d, signers: [" + strings.Repeat("*s,", n) + "]}\n"
+	_, err := Parse([]byte(src), "p.yaml")
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want a validation error, got %v", err)
+	}
+	// One "expected a mapping" for the list that *s names, however often it is aliased.
+	shape := 0
+	for _, p := range ve.Problems {
+		if strings.Contains(p.Msg, "expected a mapping of sha256") {
+			shape++
+		}
+	}
+	if shape != 2 || len(ve.Problems) > maxProblems+1 {
+		t.Fatalf("%d shape problems (want 2: the anchor's own use and its aliases, once), %d in all:\n%v", shape, len(ve.Problems), err)
+	}
+
+	many := "apiVersion: provkit.dev/v1\nkind: PreinstallPolicy\nmetadata: {name: x}\napps:\n" + strings.Repeat("  - {package: a.b, signers: [{sha256: zz}]}\n", 200)
+	_, err = Parse([]byte(many), "p.yaml")
+	if !errors.As(err, &ve) || len(ve.Problems) != maxProblems+1 || !strings.Contains(ve.Problems[maxProblems].Msg, "more problems") {
+		t.Fatalf("a file with hundreds of problems: %d listed\n%v", len(ve.Problems), err)
+	}
+}
