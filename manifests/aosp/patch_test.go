@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -319,6 +320,24 @@ func TestUnparsableProductMakefile(t *testing.T) {
 	pol := loadPolicy(t, root, basePolicy)
 	_, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector()})
 	if err == nil || !strings.Contains(err.Error(), "device/acme/foo/device.mk:") || !strings.Contains(err.Error(), "missing endif") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestIncludeDiamondsAreBounded: makefiles that each include the next one twice double the work
+// per level; the evaluation stops with where it stopped instead of running for hours.
+func TestIncludeDiamondsAreBounded(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/foo/device.mk"] += "include device/acme/foo/l0.mk device/acme/foo/l0.mk\n"
+	const depth = 20
+	for i := 0; i < depth; i++ {
+		files[fmt.Sprintf("device/acme/foo/l%d.mk", i)] = fmt.Sprintf("include device/acme/foo/l%d.mk device/acme/foo/l%d.mk\nPRODUCT_PACKAGES += Y%d\n", i+1, i+1, i)
+	}
+	files[fmt.Sprintf("device/acme/foo/l%d.mk", depth)] = "PRODUCT_PACKAGES += Z\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	_, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector()})
+	if err == nil || !strings.Contains(err.Error(), "include each other over and over") || !strings.Contains(err.Error(), "device/acme/foo/l") {
 		t.Fatalf("err = %v", err)
 	}
 }
