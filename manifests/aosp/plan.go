@@ -685,13 +685,7 @@ func (pl *planner) placeInProduct(before *Chain, ix *index) error {
 		extra.WriteString("PRODUCT_SOONG_NAMESPACES += " + strings.Join(namespaces, " ") + "\n")
 	}
 	if extra.Len() > 0 {
-		block := blockHead(comment, name) + extra.String() + blockTail(comment)
-		g, err := makefile.Parse(prod, out)
-		if err != nil {
-			return err
-		}
-		out = insertAt(out, len(g.Src), block)
-		_ = g
+		out = insertAt(out, len(out), blockHead(comment, name)+extra.String()+blockTail(comment))
 	}
 	if bytes.Equal(out, src) {
 		return nil
