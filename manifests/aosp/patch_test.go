@@ -124,6 +124,32 @@ func TestPatchAppendIntoList(t *testing.T) {
 	}
 }
 
+// TestRevertWithTheModuleDefinedTwice: when provkit's module is defined by two generated files
+// (both formats left from runs with different --format, or a copy), revert still removes exactly
+// the one list line it inserted.
+func TestRevertWithTheModuleDefinedTwice(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/foo/lineage_foo.mk"] += "\nPRODUCT_PACKAGES += \\\n\tFooCamera \\\n\tFooGallery\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	before := snapshot(t, root)
+	apply(t, prepare(t, root, pol, func(o *Options) { o.Placement = PlaceAppend }))
+	bp, err := os.ReadFile(filepath.Join(root, "vendor/acme/preinstall/Max/Android.bp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "vendor/acme/preinstall/Copy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "vendor/acme/preinstall/Copy/Android.bp"), bp, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, prepare(t, root, pol, func(o *Options) { o.Revert = true }))
+	if got := diffSnapshots(before, snapshot(t, root)); got != "" {
+		t.Fatalf("revert left differences:\n%s", got)
+	}
+}
+
 func TestPatchMkFormatPrivileged(t *testing.T) {
 	root := writeTree(t, lineageTree)
 	pol := loadPolicy(t, root, strings.Replace(basePolicy, "    partition: product\n",
