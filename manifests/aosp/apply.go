@@ -168,7 +168,7 @@ var ErrSourceChanged = errors.New("the APK changed after it was verified")
 
 // copySynced copies src to a new file name, checking the copy's SHA-256 against want.
 func copySynced(name, src, want string, mode fs.FileMode) error {
-	in, err := os.Open(src)
+	in, err := openRegular(src)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/provkit/provkit/manifests/aosp/blueprint"
 	"github.com/provkit/provkit/manifests/aosp/makefile"
+	"github.com/provkit/provkit/manifests/policy"
 )
 
 func blueprintAppend(src, text string) ([]byte, int) { return blueprint.Append([]byte(src), text) }
@@ -58,7 +59,7 @@ func TestTwoApps(t *testing.T) {
     privappPermissions: [android.permission.INSTALL_PACKAGES]
 `)
 	ins := testInspector()
-	ins["Store.apk"] = &APKFacts{Package: "ru.gov.store", VersionCode: 1, Verified: true, Signers: []string{testSigner}, RequestedPermissions: []string{"android.permission.INSTALL_PACKAGES"}}
+	ins["Store.apk"] = &APKFacts{APKFacts: policy.APKFacts{Package: "ru.gov.store", VersionCode: 1, Verified: true, Signers: []string{testSigner}}, RequestedPermissions: []string{"android.permission.INSTALL_PACKAGES"}}
 	p := prepare(t, root, pol, func(o *Options) { o.Inspector = ins })
 	mk := string(changeNamed(t, p, "vendor/acme/preinstall/preinstall.mk").New)
 	if !strings.HasSuffix(mk, "PRODUCT_PACKAGES += \\\n    Max \\\n    RuGovStore\n") {
@@ -120,5 +121,33 @@ func TestOverridesCannotInjectMake(t *testing.T) {
 	p := prepare(t, root, pol, func(o *Options) { o.Format = FormatMk })
 	if !p.Blocked() || len(p.Changes) != 0 || !strings.Contains(p.Blockers[0].Msg, "is not a module name provkit will write") {
 		t.Fatalf("blockers %v, %d changes", p.Blockers, len(p.Changes))
+	}
+}
+
+// TestRenderedPartitionReadsBack: the module provkit renders for each partition, in either format,
+// is placed on that partition by the tree scan that judges other people's modules.
+func TestRenderedPartitionReadsBack(t *testing.T) {
+	for _, part := range policy.Partitions {
+		s := &appSpec{app: &policy.App{Package: "ru.oneme.app"}, module: "Max", partition: part, apkName: "Max.apk", dir: "vendor/acme/preinstall/Max"}
+		files := map[string]string{
+			s.dir + "/Android.bp":           s.bpModules(),
+			"vendor/acme/mk/Max/Android.mk": "LOCAL_PATH := $(call my-dir)\n" + s.mkModules(),
+		}
+		ix, err := scanTree(newTree(writeTree(t, files)), []string{"vendor"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range ix.modules {
+			if m.Name == "Max" {
+				n++
+				if m.Partition != part {
+					t.Errorf("%s (%s at %s): scanned partition %q", part, m.Type, m.Loc, m.Partition)
+				}
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: found the app module %d times, want 2 (bp and mk)", part, n)
+		}
 	}
 }

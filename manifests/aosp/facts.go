@@ -9,15 +9,8 @@ import (
 // APKFacts is what the patcher needs to know about an APK, as established by the APK engine
 // (firmware/apk) after verifying it. Digests are SHA-256 of signer certificates, lowercase hex.
 type APKFacts struct {
-	Package     string
-	VersionCode int64
-	// Verified is the signature verdict; VerifyErrors says why not when false.
-	Verified     bool
-	VerifyErrors []string
-	// Signers are the current signer certificates' digests, signers[0] first.
-	Signers []string
-	// Lineage is the verified proof-of-rotation lineage, oldest certificate first.
-	Lineage []string
+	// APKFacts are what the policy judges (package, version, verdict, signers, lineage).
+	policy.APKFacts
 	// RequestedPermissions are the uses-permission names of the manifest.
 	RequestedPermissions []string
 }
@@ -34,16 +27,4 @@ type Inspector interface {
 // where only the package matters.
 type PackageNamer interface {
 	APKPackage(ctx context.Context, path string) (string, error)
-}
-
-// PolicyFacts converts to the facts the policy judges.
-func (f *APKFacts) PolicyFacts() policy.APKFacts {
-	return policy.APKFacts{
-		Package:      f.Package,
-		VersionCode:  f.VersionCode,
-		Verified:     f.Verified,
-		VerifyErrors: f.VerifyErrors,
-		Signers:      f.Signers,
-		Lineage:      f.Lineage,
-	}
 }

@@ -147,14 +147,14 @@ func (f fakeInspector) InspectAPK(_ context.Context, p string) (*APKFacts, error
 }
 
 func messengerFacts() *APKFacts {
-	return &APKFacts{Package: "ru.oneme.app", VersionCode: 42, Verified: true, Signers: []string{testSigner},
+	return &APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 42, Verified: true, Signers: []string{testSigner}},
 		RequestedPermissions: []string{"android.permission.INTERNET", "android.permission.POST_NOTIFICATIONS", "android.permission.READ_CONTACTS"}}
 }
 
 func testInspector() fakeInspector {
 	return fakeInspector{
 		"Messenger.apk": messengerFacts(),
-		"GmsCore.apk":   {Package: "com.google.android.gms", Verified: true, Signers: []string{testSigner}},
+		"GmsCore.apk":   {APKFacts: policy.APKFacts{Package: "com.google.android.gms", Verified: true, Signers: []string{testSigner}}},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,6 +117,32 @@ func TestPatchAppendIntoList(t *testing.T) {
 	prod, _ := os.ReadFile(filepath.Join(root, "device/acme/foo/lineage_foo.mk"))
 	if !strings.Contains(string(prod), "PRODUCT_PACKAGES += \\\n\tMax \\\n\tFooCamera \\\n") {
 		t.Fatalf("module not inserted into the unconditional list:\n%s", prod)
+	}
+	apply(t, prepare(t, root, pol, func(o *Options) { o.Revert = true }))
+	if got := diffSnapshots(before, snapshot(t, root)); got != "" {
+		t.Fatalf("revert left differences:\n%s", got)
+	}
+}
+
+// TestRevertWithTheModuleDefinedTwice: when provkit's module is defined by two generated files
+// (both formats left from runs with different --format, or a copy), revert still removes exactly
+// the one list line it inserted.
+func TestRevertWithTheModuleDefinedTwice(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/foo/lineage_foo.mk"] += "\nPRODUCT_PACKAGES += \\\n\tFooCamera \\\n\tFooGallery\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	before := snapshot(t, root)
+	apply(t, prepare(t, root, pol, func(o *Options) { o.Placement = PlaceAppend }))
+	bp, err := os.ReadFile(filepath.Join(root, "vendor/acme/preinstall/Max/Android.bp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "vendor/acme/preinstall/Copy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "vendor/acme/preinstall/Copy/Android.bp"), bp, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	apply(t, prepare(t, root, pol, func(o *Options) { o.Revert = true }))
 	if got := diffSnapshots(before, snapshot(t, root)); got != "" {
@@ -319,6 +346,24 @@ func TestUnparsableProductMakefile(t *testing.T) {
 	pol := loadPolicy(t, root, basePolicy)
 	_, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector()})
 	if err == nil || !strings.Contains(err.Error(), "device/acme/foo/device.mk:") || !strings.Contains(err.Error(), "missing endif") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestIncludeDiamondsAreBounded: makefiles that each include the next one twice double the work
+// per level; the evaluation stops with where it stopped instead of running for hours.
+func TestIncludeDiamondsAreBounded(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/foo/device.mk"] += "include device/acme/foo/l0.mk device/acme/foo/l0.mk\n"
+	const depth = 20
+	for i := 0; i < depth; i++ {
+		files[fmt.Sprintf("device/acme/foo/l%d.mk", i)] = fmt.Sprintf("include device/acme/foo/l%d.mk device/acme/foo/l%d.mk\nPRODUCT_PACKAGES += Y%d\n", i+1, i+1, i)
+	}
+	files[fmt.Sprintf("device/acme/foo/l%d.mk", depth)] = "PRODUCT_PACKAGES += Z\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	_, err := Prepare(context.Background(), Options{Policy: pol, Tree: root, Inspector: testInspector()})
+	if err == nil || !strings.Contains(err.Error(), "include each other over and over") || !strings.Contains(err.Error(), "device/acme/foo/l") {
 		t.Fatalf("err = %v", err)
 	}
 }

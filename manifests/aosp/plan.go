@@ -325,7 +325,7 @@ func (pl *planner) current(rel string) ([]byte, bool, error) {
 
 // hashFile returns the SHA-256 of a file, read as a stream; ok is false when it does not exist.
 func hashFile(p string) (string, bool, error) {
-	f, err := os.Open(p)
+	f, err := openRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}
@@ -394,11 +394,7 @@ func (pl *planner) patch(ctx context.Context) error {
 		if again, _, err := hashFile(apkPath); err != nil || again != sum {
 			return fmt.Errorf("inspecting the APK of %s: %w: %s changed while it was being verified", app.Package, ErrSourceChanged, apkPath)
 		}
-		listed := policy.Check{Rule: policy.RuleAppListed, Pass: true, Detail: fmt.Sprintf("package %q is named at %s", app.Package, pol.Where(app))}
-		if facts.Package != app.Package {
-			listed = policy.Check{Rule: policy.RuleAppListed, Pass: false, Detail: fmt.Sprintf("%s is package %q, but the policy entry at %s is for %q", apkPath, facts.Package, pol.Where(app), app.Package)}
-		}
-		checks := append([]policy.Check{listed}, app.CheckAPK(facts.PolicyFacts())...)
+		checks := pol.CheckAPKFor(app, facts.APKFacts)
 		rep.Checks = checks
 		for _, c := range policy.Failed(checks) {
 			pl.block(app.Package, Loc{File: apkPath}, "the APK fails the policy, so it is not copied: %s", c)
@@ -689,13 +685,7 @@ func (pl *planner) placeInProduct(before *Chain, ix *index) error {
 		extra.WriteString("PRODUCT_SOONG_NAMESPACES += " + strings.Join(namespaces, " ") + "\n")
 	}
 	if extra.Len() > 0 {
-		block := blockHead(comment, name) + extra.String() + blockTail(comment)
-		g, err := makefile.Parse(prod, out)
-		if err != nil {
-			return err
-		}
-		out = insertAt(out, len(g.Src), block)
-		_ = g
+		out = insertAt(out, len(out), blockHead(comment, name)+extra.String()+blockTail(comment))
 	}
 	if bytes.Equal(out, src) {
 		return nil

@@ -92,7 +92,14 @@ type evaluator struct {
 	vars  map[string]string // global make variables (unexpanded values); unknownVar marks unknown
 	chain *Chain
 	depth int
+	steps int // statements evaluated, bounded by maxEvalSteps
 }
+
+// maxEvalSteps bounds the statements one evaluation visits. Includes are evaluated where they
+// appear, as make does, so makefiles that each include the next one twice double the work per
+// level: twenty small files took minutes, thirty would take hours. A real product chain (AOSP's
+// build/make/target/product and a device tree) visits a few tens of thousands, blank lines counted.
+const maxEvalSteps = 250_000
 
 const unknownVar = "\x00unknown"
 
@@ -201,6 +208,9 @@ func (e *evaluator) evalFile(n *node, file string, ctx certainty, children *[]st
 	branches := map[int]*branchState{}
 	for i := range f.Stmts {
 		s := &f.Stmts[i]
+		if e.steps++; e.steps > maxEvalSteps {
+			return fmt.Errorf("evaluating the product makefiles: stopped at %s:%d after %d statements: the makefiles include each other over and over", file, s.Line, maxEvalSteps)
+		}
 		// The certainty of this statement: the context's, lowered by each enclosing branch.
 		c := ctx
 		for _, ref := range s.Cond {

@@ -68,16 +68,35 @@ func bpList(indent string, vals []string) string {
 	return b.String()
 }
 
+// partitionFlags names, for each partition but system, the Android.bp property and the Android.mk
+// variable that install a module there.
+var partitionFlags = map[string]struct{ bp, mk string }{
+	policy.PartitionProduct:   {"product_specific", "LOCAL_PRODUCT_MODULE"},
+	policy.PartitionSystemExt: {"system_ext_specific", "LOCAL_SYSTEM_EXT_MODULE"},
+	policy.PartitionVendor:    {"vendor", "LOCAL_VENDOR_MODULE"},
+}
+
 func bpPartition(p string) string {
-	switch p {
-	case policy.PartitionProduct:
-		return "    product_specific: true,\n"
-	case policy.PartitionSystemExt:
-		return "    system_ext_specific: true,\n"
-	case policy.PartitionVendor:
-		return "    vendor: true,\n"
+	if f, ok := partitionFlags[p]; ok {
+		return "    " + f.bp + ": true,\n"
 	}
 	return ""
+}
+
+func mkPartition(p string) string {
+	if f, ok := partitionFlags[p]; ok {
+		return f.mk + " := true\n"
+	}
+	return ""
+}
+
+// etcModules are the module names of the app's permission XMLs, which the app module requires.
+func (s *appSpec) etcModules() []string {
+	var out []string
+	for _, e := range s.etcFiles() {
+		out = append(out, e[0])
+	}
+	return out
 }
 
 // bpModules renders the app's Android.bp modules (without a file header).
@@ -100,11 +119,7 @@ func (s *appSpec) bpModules() string {
 	if len(s.app.Overrides) > 0 {
 		fmt.Fprintf(&b, "    overrides: %s,\n", bpList("    ", s.app.Overrides))
 	}
-	var req []string
-	for _, e := range s.etcFiles() {
-		req = append(req, e[0])
-	}
-	fmt.Fprintf(&b, "    required: %s,\n", bpList("    ", req))
+	fmt.Fprintf(&b, "    required: %s,\n", bpList("    ", s.etcModules()))
 	b.WriteString("}\n")
 	for _, e := range s.etcFiles() {
 		b.WriteString("\nprebuilt_etc {\n")
@@ -115,18 +130,6 @@ func (s *appSpec) bpModules() string {
 		b.WriteString("}\n")
 	}
 	return b.String()
-}
-
-func mkPartition(p string) string {
-	switch p {
-	case policy.PartitionProduct:
-		return "LOCAL_PRODUCT_MODULE := true\n"
-	case policy.PartitionSystemExt:
-		return "LOCAL_SYSTEM_EXT_MODULE := true\n"
-	case policy.PartitionVendor:
-		return "LOCAL_VENDOR_MODULE := true\n"
-	}
-	return ""
 }
 
 // mkModules renders the app's Android.mk modules (without the header and LOCAL_PATH line).
@@ -157,11 +160,7 @@ func (s *appSpec) mkModules() string {
 	if len(s.app.Overrides) > 0 {
 		fmt.Fprintf(&b, "LOCAL_OVERRIDES_PACKAGES := %s\n", strings.Join(s.app.Overrides, " "))
 	}
-	var req []string
-	for _, e := range s.etcFiles() {
-		req = append(req, e[0])
-	}
-	fmt.Fprintf(&b, "LOCAL_REQUIRED_MODULES := %s\n", strings.Join(req, " "))
+	fmt.Fprintf(&b, "LOCAL_REQUIRED_MODULES := %s\n", strings.Join(s.etcModules(), " "))
 	b.WriteString("include $(BUILD_PREBUILT)\n")
 	return b.String()
 }

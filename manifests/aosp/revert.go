@@ -56,7 +56,11 @@ func (pl *planner) revert(ctx context.Context) error {
 			if !m.Generated {
 				continue
 			}
-			generatedModules = append(generatedModules, m.Name)
+			// Once per name: each name's list lines are cut once, and cutting a range twice
+			// would remove the line after it.
+			if !contains(generatedModules, m.Name) {
+				generatedModules = append(generatedModules, m.Name)
+			}
 			// The APK a generated app module installs came with it.
 			if m.APK != "" && path.Dir(m.APK) == path.Dir(rel) && pl.t.exists(m.APK) && !deleted[m.APK] {
 				sum, _, err := hashFile(pl.t.abs(m.APK))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/provkit/provkit/manifests/aosp/blueprint"
 	"github.com/provkit/provkit/manifests/aosp/makefile"
+	"github.com/provkit/provkit/manifests/sysconfig"
 )
 
 // Module is a build module found in the tree, with what matters to the patch.
@@ -148,10 +149,10 @@ func (ix *index) scanBp(t *tree, rel string) error {
 	dir := path.Dir(rel)
 	for _, m := range f.Modules {
 		if m.Type == "soong_namespace" {
-			ix.namespaces[dir] = Loc{rel, f.Line(m.Start)}
+			ix.namespaces[dir] = Loc{rel, m.TypePos.Line}
 			continue
 		}
-		mod := Module{Name: m.Name(), Type: m.Type, Loc: Loc{rel, f.Line(m.Start)}, Dir: dir, Generated: gen || inRanges(m.Start, marked)}
+		mod := Module{Name: m.Name(), Type: m.Type, Loc: Loc{rel, m.TypePos.Line}, Dir: dir, Generated: gen || inRanges(m.Start, marked)}
 		if p := m.Prop("overrides"); p != nil {
 			mod.Overrides, _ = f.Strings(p.Value)
 		}
@@ -288,11 +289,8 @@ func (ix *index) scanMk(t *tree, rel string) error {
 	return nil
 }
 
-// permKinds are the elements of platform permission files that name a package.
-var permKinds = map[string]bool{"privapp-permissions": true, "exception": true, "install-in-user-type": true}
-
 // scanXML records the package entries of permission XMLs. Files without any of the element names
-// are skipped unread by the XML decoder.
+// are not decoded at all.
 func (ix *index) scanXML(t *tree, rel string) error {
 	src, err := t.read(rel)
 	if err != nil {
@@ -313,53 +311,19 @@ func (ix *index) scanXML(t *tree, rel string) error {
 	return nil
 }
 
-// permEntries decodes a permission XML and returns its package entries. Comments (even ones that
-// contain example tags) and any declaration quoting are handled by the XML decoder.
+// permEntries returns the package entries of a permission XML, read by the same reader the image
+// audit uses (comments, even ones holding example tags, and either quoting handled); a file that is
+// not well-formed is an error naming file:line.
 func permEntries(rel string, src []byte) ([]PermEntry, error) {
-	dec := xml.NewDecoder(bytes.NewReader(src))
-	dec.Strict = true
-	dec.CharsetReader = charsetReader
-	var out []PermEntry
-	for {
-		line, _ := dec.InputPos()
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			l, _ := dec.InputPos()
-			return nil, fmt.Errorf("%s:%d: not well-formed XML: %w", rel, l, err)
-		}
-		se, ok := tok.(xml.StartElement)
-		if !ok || !permKinds[se.Name.Local] {
-			continue
-		}
-		for _, a := range se.Attr {
-			if a.Name.Local == "package" {
-				out = append(out, PermEntry{Kind: se.Name.Local, Package: a.Value, Loc: Loc{rel, line}})
-			}
-		}
+	refs, err := sysconfig.Packages(rel, src)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// charsetReader lets the XML decoder read the declared encodings permission files use besides
-// UTF-8: ASCII (a subset) and ISO-8859-1 (each byte is the code point).
-func charsetReader(charset string, r io.Reader) (io.Reader, error) {
-	switch strings.ToLower(charset) {
-	case "us-ascii", "ascii", "utf8":
-		return r, nil
-	case "iso-8859-1", "latin1", "latin-1":
-		b, err := io.ReadAll(io.LimitReader(r, maxTextFile))
-		if err != nil {
-			return nil, err
-		}
-		runes := make([]rune, len(b))
-		for i, c := range b {
-			runes[i] = rune(c)
-		}
-		return strings.NewReader(string(runes)), nil
+	out := make([]PermEntry, 0, len(refs))
+	for _, r := range refs {
+		out = append(out, PermEntry{Kind: r.Element, Package: r.Package, Loc: Loc{r.File, r.Line}})
 	}
-	return nil, fmt.Errorf("unsupported XML encoding %q", charset)
+	return out, nil
 }
 
 // manifestPackage reads the package attribute of a source AndroidManifest.xml.
@@ -369,7 +333,8 @@ func manifestPackage(t *tree, rel string) (string, bool) {
 		return "", false
 	}
 	dec := xml.NewDecoder(bytes.NewReader(src))
-	dec.CharsetReader = charsetReader
+	// A package name is ASCII, which every encoding a manifest may declare spells the same way.
+	dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
 	for {
 		tok, err := dec.Token()
 		if err != nil {

@@ -77,9 +77,55 @@ func (t *tree) read(rel string) ([]byte, error) {
 	return readBounded(t.abs(rel), rel)
 }
 
-func readBounded(abs, rel string) ([]byte, error) {
+// openRegular opens a regular file (following symlinks) for reading. Anything else is refused
+// before it is opened: opening a FIFO a hostile or half-written tree holds would block forever, and a
+// device or directory is not a build file either.
+func openRegular(abs string) (*os.File, error) {
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: abs, Err: errNotRegular(fi.Mode())}
+	}
 	f, err := os.Open(abs)
 	if err != nil {
+		return nil, err
+	}
+	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() { // replaced in between
+		f.Close()
+		if err == nil {
+			err = &fs.PathError{Op: "open", Path: abs, Err: errNotRegular(fi.Mode())}
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+func errNotRegular(m fs.FileMode) error {
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory, not a file"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO), not a file"
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		what = "a device, not a file"
+	case m&fs.ModeSocket != 0:
+		what = "a socket, not a file"
+	}
+	return errors.New(what)
+}
+
+// readBounded reads a build file of the tree; rel names it in errors.
+func readBounded(abs, rel string) ([]byte, error) {
+	f, err := openRegular(abs)
+	if err != nil {
+		// The tree-relative name says where; the absolute one in a *PathError would repeat it.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return nil, fmt.Errorf("reading %s: %w", rel, err)
 	}
 	defer f.Close()

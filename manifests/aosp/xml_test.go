@@ -49,24 +49,3 @@ func TestPermEntriesSkipCommentsAndFollowQuotes(t *testing.T) {
 		t.Fatalf("malformed XML: %v", err)
 	}
 }
-
-// FuzzPermEntries: the permission XML reader never panics, and every entry it reports has a line
-// inside the file.
-func FuzzPermEntries(f *testing.F) {
-	f.Add([]byte(vendorPrivapp))
-	f.Add([]byte(`<exceptions><exception package="a.b" sha256-cert-digest="AA"><permission name="x" fixed="false"/></exception></exceptions>`))
-	f.Add([]byte(`<config><install-in-user-type package="a.b"><install-in user-type="FULL"/></install-in-user-type></config>`))
-	f.Add([]byte("<!-- <exception package=\"x\"> -->"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		entries, err := permEntries("f.xml", b)
-		if err != nil {
-			return
-		}
-		lines := strings.Count(string(b), "\n") + 1
-		for _, e := range entries {
-			if e.Loc.Line < 1 || e.Loc.Line > lines {
-				t.Fatalf("entry %+v outside the file's %d lines", e, lines)
-			}
-		}
-	})
-}

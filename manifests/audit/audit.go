@@ -483,13 +483,7 @@ func auditApp(ctx context.Context, app *policy.App, byPkg map[string][]*apkFile,
 		if err != nil {
 			return nil, fmt.Errorf("verifying %s: %w", used.copy.Path, err)
 		}
-		facts := policy.APKFacts{Package: res.Package, VersionCode: res.VersionCode, Verified: res.Verified, Lineage: res.LineageSHA256()}
-		for _, e := range res.Errors {
-			facts.VerifyErrors = append(facts.VerifyErrors, e.Code)
-		}
-		for _, s := range res.Signers {
-			facts.Signers = append(facts.Signers, s.SHA256)
-		}
+		facts := policy.APKFactsOf(res)
 		f.APK = &facts
 		ar.SHA256, ar.Size, ar.Signers, ar.Lineage = res.SHA256, res.Size, facts.Signers, facts.Lineage
 		ar.VersionCode, ar.VersionName = used.manifest.VersionCode, used.manifest.VersionName

@@ -7,12 +7,18 @@ import (
 
 // Rule IDs. They appear in JSON output and reports; scripts match on them, so they never change.
 const (
-	RuleAppListed   = "app-listed"         // the APK's package is one the policy names
-	RuleSignature   = "signature-verified" // the APK's signatures verify (all schemes required for its SDK range)
-	RuleSignerPin   = "signer-pinned"      // every signer is pinned, directly or through a verified rotation lineage
-	RuleMinVersion  = "min-version-code"   // versionCode >= minVersionCode
-	RuleFingerprint = "fingerprint-allowed"
+	RuleAppListed   = "app-listed"          // the APK's package is one the policy names
+	RuleSignature   = "signature-verified"  // the APK's signatures verify (all schemes required for its SDK range)
+	RuleSignerPin   = "signer-pinned"       // every signer is pinned, directly or through a verified rotation lineage
+	RuleMinVersion  = "min-version-code"    // versionCode >= minVersionCode
+	RuleFingerprint = "fingerprint-allowed" // the build fingerprint is certified (or the policy certifies any)
 )
+
+// Rules lists every rule ID of every verdict (APK, device, image), each once; README's rule table
+// lists the same, which a test checks.
+var Rules = []string{RuleAppListed, RuleSignature, RuleSignerPin, RuleMinVersion, RuleFingerprint,
+	RuleInstalled, RuleSystemApp, RuleSystemCopy, RulePrivileged, RuleEnabled, RulePermissions,
+	RuleAppPresent, RulePrivapp, RuleDefaultGrants, RuleInstalledUsers, RuleNotOverridden}
 
 // Check is the result of one rule.
 type Check struct {
@@ -77,9 +83,17 @@ func (p *Policy) CheckAPK(f APKFacts) (*App, []Check) {
 		return nil, []Check{{Rule: RuleAppListed, Pass: false,
 			Detail: fmt.Sprintf("package %q is not named in %s (it names %s)", f.Package, p.displaySource(), strings.Join(p.Packages(), ", "))}}
 	}
-	checks := []Check{{Rule: RuleAppListed, Pass: true, Detail: fmt.Sprintf("package %q is named at %s", f.Package, p.Where(app))}}
-	checks = append(checks, app.CheckAPK(f)...)
-	return app, checks
+	return app, p.CheckAPKFor(app, f)
+}
+
+// CheckAPKFor judges an APK meant to be app's (patch takes it from the app's apk: path): app-listed
+// passes when the APK declares the app's package; then the app's rules, as CheckAPK.
+func (p *Policy) CheckAPKFor(app *App, f APKFacts) []Check {
+	listed := Check{Rule: RuleAppListed, Pass: true, Detail: fmt.Sprintf("package %q is named at %s", f.Package, p.Where(app))}
+	if f.Package != app.Package {
+		listed = Check{Rule: RuleAppListed, Pass: false, Detail: fmt.Sprintf("the APK is package %q, but the policy entry at %s is for %q", f.Package, p.Where(app), app.Package)}
+	}
+	return append([]Check{listed}, app.CheckAPK(f)...)
 }
 
 // CheckAPK judges an APK's facts against this app's rules (signature, pin, version), not whether

@@ -95,7 +95,7 @@ func Parse(data []byte, name string) (*Policy, error) {
 		return nil, &ValidationError{Problems: []Problem{{File: name, Msg: "the file is empty; a policy starts with 'apiVersion: " + APIVersion + "' and 'kind: " + Kind + "'"}}}
 	}
 	root := doc.Content[0]
-	v := &validator{file: name, lines: map[string]int{}}
+	v := &validator{file: name, lines: map[string]int{}, walked: map[walkKey]bool{}}
 	if root.Kind != yaml.MappingNode {
 		v.addf(root.Line, "", "the document must be a mapping (apiVersion, kind, metadata, apps, devices), not a %s", kindName(root))
 		return nil, v.err()
@@ -138,6 +138,14 @@ type validator struct {
 	file     string
 	problems []Problem
 	lines    map[string]int // path -> line of the key (or item)
+	// walked marks the nodes an alias led to that were already checked against a type: a node
+	// aliased a thousand times is checked once, so anchors cannot make the walk explode.
+	walked map[walkKey]bool
+}
+
+type walkKey struct {
+	n *yaml.Node
+	t reflect.Type
 }
 
 func (v *validator) addf(line int, path, format string, args ...any) {
@@ -159,8 +167,15 @@ func (v *validator) line(path string) int {
 	return 0
 }
 
+// maxProblems bounds the problems one error lists: past it, a file is more likely not a policy at
+// all than a policy with that many mistakes.
+const maxProblems = 50
+
 func (v *validator) err() error {
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+	if n := len(v.problems); n > maxProblems {
+		v.problems = append(v.problems[:maxProblems:maxProblems], Problem{File: v.file, Msg: fmt.Sprintf("and %d more problems; fix these first", n-maxProblems)})
+	}
 	return &ValidationError{Problems: v.problems}
 }
 
@@ -186,6 +201,11 @@ func (v *validator) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+		if k := (walkKey{n, t}); v.walked[k] {
+			return
+		} else {
+			v.walked[k] = true
+		}
 	}
 	if path != "" {
 		if _, ok := v.lines[path]; !ok {

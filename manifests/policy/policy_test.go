@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -179,6 +180,29 @@ func TestCheckAPK(t *testing.T) {
 	}
 }
 
+// TestCheckAPKFor: an APK given for an app (patch's apk: path) that declares another package fails
+// app-listed with both names, and the same rules follow as for a listed APK.
+func TestCheckAPKFor(t *testing.T) {
+	p, err := Parse([]byte(good), "p.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _ := p.App("ru.oneme.app")
+	f := APKFacts{Package: "ru.oneme.app", VersionCode: 5, Verified: true, Signers: []string{pinA}}
+	_, viaLookup := p.CheckAPK(f)
+	if got := p.CheckAPKFor(app, f); !slices.Equal(got, viaLookup) || !AllPass(got) {
+		t.Fatalf("CheckAPKFor = %v, CheckAPK = %v", got, viaLookup)
+	}
+	f.Package = "kz.aitu.messenger"
+	got := p.CheckAPKFor(app, f)
+	if got[0].Rule != RuleAppListed || got[0].Pass || !strings.Contains(got[0].Detail, `"kz.aitu.messenger"`) || !strings.Contains(got[0].Detail, `for "ru.oneme.app"`) {
+		t.Fatalf("mismatched package: %v", got[0])
+	}
+	if len(got) != 4 {
+		t.Fatalf("want app-listed and the three APK rules, got %v", got)
+	}
+}
+
 func TestCheckFingerprint(t *testing.T) {
 	p, err := Parse([]byte(good), "p.yaml")
 	if err != nil {
@@ -224,4 +248,75 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestREADMEListsEveryRuleOnce: the rule table of README's policy section has one row per rule ID
+// the code reports, no more, no fewer.
+func TestREADMEListsEveryRuleOnce(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, _ := strings.Cut(string(b), "\n## The policy file\n")
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	_, table, ok := strings.Cut(sec, "| rule | passes when | judged by |")
+	if !ok {
+		t.Fatal("README's policy section has no rule table")
+	}
+	rows := map[string]int{}
+	for _, l := range strings.Split(table, "\n")[2:] {
+		if !strings.HasPrefix(l, "| `") {
+			break
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(l, "| `"), "`")
+		rows[id]++
+	}
+	for _, r := range Rules {
+		if rows[r] != 1 {
+			t.Errorf("rule %s is in README's table %d times, want once", r, rows[r])
+		}
+		delete(rows, r)
+	}
+	for id := range rows {
+		t.Errorf("README's table lists %q, which no code reports", id)
+	}
+	if len(slices.Compact(slices.Sorted(slices.Values(Rules)))) != len(Rules) {
+		t.Errorf("Rules lists an ID twice: %v", Rules)
+	}
+	for _, r := range DeviceRules {
+		if !slices.Contains(Rules, r) {
+			t.Errorf("device rule %s is not in Rules", r)
+		}
+	}
+}
+
+// TestAliasesAreCheckedOnce: a node that anchors and aliases repeat is checked once against its
+// type, so a small file cannot make validation walk (and report) millions of values; and an error
+// lists at most maxProblems problems.
+func TestAliasesAreCheckedOnce(t *testing.T) {
+	const n = 300
+	src := "apiVersion: provkit.dev/v1\nkind: PreinstallPolicy\nmetadata: {name: x}\n" +
+		"apps:\n  - &a {package: a.b, signers: [&s [" + strings.Repeat("{sha256: a},", n) + "]]}\n" +
+		"  - {package: c.d, signers: [" + strings.Repeat("*s,", n) + "]}\n"
+	_, err := Parse([]byte(src), "p.yaml")
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want a validation error, got %v", err)
+	}
+	// One "expected a mapping" for the list that *s names, however often it is aliased.
+	shape := 0
+	for _, p := range ve.Problems {
+		if strings.Contains(p.Msg, "expected a mapping of sha256") {
+			shape++
+		}
+	}
+	if shape != 2 || len(ve.Problems) > maxProblems+1 {
+		t.Fatalf("%d shape problems (want 2: the anchor's own use and its aliases, once), %d in all:\n%v", shape, len(ve.Problems), err)
+	}
+
+	many := "apiVersion: provkit.dev/v1\nkind: PreinstallPolicy\nmetadata: {name: x}\napps:\n" + strings.Repeat("  - {package: a.b, signers: [{sha256: zz}]}\n", 200)
+	_, err = Parse([]byte(many), "p.yaml")
+	if !errors.As(err, &ve) || len(ve.Problems) != maxProblems+1 || !strings.Contains(ve.Problems[maxProblems].Msg, "more problems") {
+		t.Fatalf("a file with hundreds of problems: %d listed\n%v", len(ve.Problems), err)
+	}
 }

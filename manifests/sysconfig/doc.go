@@ -11,6 +11,10 @@
 //     package> and <permission name fixed whitelisted> children): runtime permissions granted to
 //     a system app on first boot by DefaultPermissionGrantPolicy.
 //
+// ParseConfig and ParseDefaultPermissions read as the platform does (for the image audit);
+// Packages lists the elements of either kind of file that name a package, strictly (for provkit
+// patch, which scans a build tree's permission files before adding its own).
+//
 // Terms:
 //
 //   - entry: one element the platform acts on, with the file and line it was read from, so every

@@ -362,3 +362,47 @@ func ParseDefaultPermissions(name string, data []byte) ([]Grant, []string, error
 		}
 	}
 }
+
+// PackageRef is an element of a permission file that names a package: <privapp-permissions> or
+// <install-in-user-type> (SystemConfig files), or a default-permissions <exception>.
+type PackageRef struct {
+	Element string `json:"element"` // "privapp-permissions", "install-in-user-type" or "exception"
+	Package string `json:"package"`
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+}
+
+// Where returns "file:line".
+func (r PackageRef) Where() string { return fmt.Sprintf("%s:%d", r.File, r.Line) }
+
+// Packages lists the elements of a permission file (of either kind, wherever they sit) that name a
+// package. Unlike ParseConfig and ParseDefaultPermissions, which read as the platform does and keep
+// what precedes a syntax error, it reads strictly: a file that is not well-formed XML is an error
+// naming file:line, for a caller that must not judge a file it cannot read whole (provkit patch,
+// about to add its own file for the same package).
+func Packages(name string, data []byte) ([]PackageRef, error) {
+	d, err := newDecoder(name, data)
+	if err != nil {
+		return nil, err
+	}
+	var out []PackageRef
+	for {
+		tok, line, err := d.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "privapp-permissions", "install-in-user-type", "exception":
+			if pkg, ok := attr(se, "package"); ok {
+				out = append(out, PackageRef{Element: se.Name.Local, Package: pkg, File: name, Line: line})
+			}
+		}
+	}
+}

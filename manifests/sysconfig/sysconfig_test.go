@@ -1,6 +1,7 @@
 package sysconfig
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,6 +197,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(defaults))
 	f.Add([]byte("<permissions><privapp-permissions package=\"a\"><permission name=\"b\""))
 	f.Add([]byte("<config>\n<install-in-user-type package='p'><install-in user-type='FULL'/></install-in-user-type></config>"))
+	f.Add([]byte("<?xml version='1.0' encoding='ISO-8859-1'?>\n<!-- <exception package=\"x\"> caf\xe9 -->\n<exceptions><exception\n package=\"a.b\"/></exceptions>"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := strings.Count(string(data), "\n") + 1
 		ok := func(e Entry) {
@@ -223,6 +225,27 @@ func FuzzParse(f *testing.F) {
 		for _, pr := range c.Problems {
 			if !strings.HasPrefix(pr, "f.xml") {
 				t.Fatalf("problem without file: %q", pr)
+			}
+		}
+		// The strict reader: either an error naming the file, or packages at lines of the file, and
+		// every privapp-permissions entry the lenient reader kept is among them.
+		refs, err := Packages("f.xml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.xml:") {
+				t.Fatalf("error without file:line: %v", err)
+			}
+		} else {
+			named := map[string]bool{}
+			for _, r := range refs {
+				if r.File != "f.xml" || r.Line < 1 || r.Line > lines {
+					t.Fatalf("bad package ref %+v", r)
+				}
+				named[r.Element+" "+r.Package+" "+r.Where()] = true
+			}
+			for _, p := range c.Privapp {
+				if k := "privapp-permissions " + p.Package + " " + fmt.Sprintf("f.xml:%d", p.Line); !named[k] {
+					t.Fatalf("ParseConfig found %s, Packages did not (%v)", k, refs)
+				}
 			}
 		}
 		g, problems, err := ParseDefaultPermissions("f.xml", data)

@@ -485,18 +485,14 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 // an unverified APK's signature names (apk.Inspect), so that the verdict can say whose signature
 // failed rather than suggest the APK is unsigned.
 func factsOf(r *apk.Result, claimed []apk.Signer) *policy.APKFacts {
-	f := &policy.APKFacts{Package: r.Package, VersionCode: r.VersionCode, Verified: r.Verified, Lineage: r.LineageSHA256()}
-	for _, e := range r.Errors {
-		f.VerifyErrors = append(f.VerifyErrors, e.Code)
-	}
-	signers := r.Signers
+	f := policy.APKFactsOf(r)
 	if !r.Verified {
-		signers = claimed
+		f.Signers = nil
+		for _, s := range claimed {
+			f.Signers = append(f.Signers, s.SHA256)
+		}
 	}
-	for _, s := range signers {
-		f.Signers = append(f.Signers, s.SHA256)
-	}
-	return f
+	return &f
 }
 
 // provenSigner is the evidence's signer: the first signer of a verified APK, "" otherwise.

@@ -2,6 +2,7 @@ package blueprint
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -123,6 +124,18 @@ type File struct {
 	Comments    []Comment
 	// Defs lists modules and assignments in file order (*Module or *Assignment).
 	Defs []any
+
+	lines []int // offsets where lines start
+}
+
+func lineStarts(src []byte) []int {
+	out := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			out = append(out, i+1)
+		}
+	}
+	return out
 }
 
 // Prop returns the module's property called name, or nil.
@@ -156,11 +169,18 @@ func (m *Module) Bool(name string) bool {
 }
 
 // Line returns the 1-based line of a byte offset.
-func (f *File) Line(off int) int {
-	if off > len(f.Src) {
-		off = len(f.Src)
+func (f *File) Line(off int) int { return f.Pos(off).Line }
+
+// Pos returns the position of a byte offset (clamped to the file): a binary search in the table
+// of line starts Parse builds, not a scan of the file.
+func (f *File) Pos(off int) Pos {
+	off = min(max(off, 0), len(f.Src))
+	if f.lines == nil { // a File not made by Parse
+		f.lines = lineStarts(f.Src)
 	}
-	return 1 + strings.Count(string(f.Src[:off]), "\n")
+	// the last line start <= off
+	i := sort.Search(len(f.lines), func(i int) bool { return f.lines[i] > off }) - 1
+	return Pos{Offset: off, Line: i + 1, Col: off - f.lines[i] + 1}
 }
 
 // Strings evaluates a value expected to be a list of strings (or a string): literals, "+"
@@ -216,11 +236,10 @@ func (f *File) strs(e Expr, depth int, steps *int) ([]string, bool) {
 }
 
 type parser struct {
-	name  string
-	src   string
-	pos   int
-	file  *File
-	lines []int // offsets where lines start, built on first use
+	name string
+	src  string
+	pos  int
+	file *File
 }
 
 // maxDepth bounds the nesting of lists and maps.
@@ -228,37 +247,14 @@ const maxDepth = 200
 
 // Parse parses src, naming it name in errors.
 func Parse(name string, src []byte) (*File, error) {
-	p := &parser{name: name, src: string(src), file: &File{Name: name, Src: src}}
+	p := &parser{name: name, src: string(src), file: &File{Name: name, Src: src, lines: lineStarts(src)}}
 	if err := p.parseFile(); err != nil {
 		return nil, err
 	}
 	return p.file, nil
 }
 
-func (p *parser) position(off int) Pos {
-	if off > len(p.src) {
-		off = len(p.src)
-	}
-	if p.lines == nil {
-		p.lines = []int{0}
-		for i := 0; i < len(p.src); i++ {
-			if p.src[i] == '\n' {
-				p.lines = append(p.lines, i+1)
-			}
-		}
-	}
-	// the last line start <= off
-	lo, hi := 0, len(p.lines)-1
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if p.lines[mid] <= off {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return Pos{Offset: off, Line: lo + 1, Col: off - p.lines[lo] + 1}
-}
+func (p *parser) position(off int) Pos { return p.file.Pos(off) }
 
 func (p *parser) errorf(off int, format string, args ...any) error {
 	return &SyntaxError{File: p.name, Pos: p.position(off), Msg: fmt.Sprintf(format, args...)}
@@ -652,26 +648,7 @@ func (p *parser) parseCondition(depth int) error {
 	}
 	if p.pos < len(p.src) && p.src[p.pos] == '(' {
 		p.pos++
-		for {
-			if err := p.parseCondition(depth + 1); err != nil {
-				return err
-			}
-			if err := p.skip(); err != nil {
-				return err
-			}
-			if p.pos < len(p.src) && p.src[p.pos] == ',' {
-				p.pos++
-				if err := p.skip(); err != nil {
-					return err
-				}
-				if p.pos < len(p.src) && p.src[p.pos] == ')' {
-					p.pos++
-					return nil
-				}
-				continue
-			}
-			return p.expect(')', "')' to close the condition tuple")
-		}
+		return p.tuple(depth, p.parseCondition, "')' to close the condition tuple")
 	}
 	if p.pos >= len(p.src) || !isIdentStart(p.src[p.pos]) {
 		return p.errorf(p.pos, "expected a select condition such as arch() or soong_config_variable(\"ns\", \"var\"), found %s", p.describe())
@@ -703,6 +680,30 @@ func (p *parser) parseCondition(depth int) error {
 	}
 }
 
+// tuple parses the items of a select condition or pattern tuple "(a, b, ...)", after its '(', up to
+// and including the ')'; a trailing comma is allowed, an empty tuple is not.
+func (p *parser) tuple(depth int, item func(depth int) error, closing string) error {
+	for {
+		if err := item(depth + 1); err != nil {
+			return err
+		}
+		if err := p.skip(); err != nil {
+			return err
+		}
+		if p.pos >= len(p.src) || p.src[p.pos] != ',' {
+			return p.expect(')', closing)
+		}
+		p.pos++
+		if err := p.skip(); err != nil {
+			return err
+		}
+		if p.pos < len(p.src) && p.src[p.pos] == ')' {
+			p.pos++
+			return nil
+		}
+	}
+}
+
 // parsePattern parses a select pattern: a string, true/false, default, any [@ name], or a tuple.
 func (p *parser) parsePattern(depth int) error {
 	if depth > maxDepth {
@@ -720,26 +721,7 @@ func (p *parser) parsePattern(depth int) error {
 		return err
 	case c == '(':
 		p.pos++
-		for {
-			if err := p.parsePattern(depth + 1); err != nil {
-				return err
-			}
-			if err := p.skip(); err != nil {
-				return err
-			}
-			if p.pos < len(p.src) && p.src[p.pos] == ',' {
-				p.pos++
-				if err := p.skip(); err != nil {
-					return err
-				}
-				if p.pos < len(p.src) && p.src[p.pos] == ')' {
-					p.pos++
-					return nil
-				}
-				continue
-			}
-			return p.expect(')', "')' to close the pattern tuple")
-		}
+		return p.tuple(depth, p.parsePattern, "')' to close the pattern tuple")
 	case isIdentStart(c):
 		start := p.pos
 		id := p.ident()

@@ -98,7 +98,10 @@ func TestParseSelect(t *testing.T) {
     }),
     cflags: select((arch(), os()), {
         ("arm64", "android"): ["-DA"],
-        (default, default): [],
+        (default, default,): [],
+    }),
+    ldflags: select((arch(),), {
+        ("x86",): [],
     }),
 }
 `
@@ -118,6 +121,9 @@ func TestParseErrors(t *testing.T) {
 		{"foo bar {}\n", "x.bp:1:5: expected '{' to start module \"foo\""},
 		{"x = 1\nx = 2\n", "x.bp:2:1: variable \"x\" is already assigned at line 1"},
 		{"foo { a: b: c }\n", "x.bp:1:11: expected ',' or \"}\""},
+		{"foo { a: select((arch() os()), {}) }\n", "x.bp:1:25: expected ')' to close the condition tuple, found \"os\""},
+		{"foo { a: select(arch(), { (\"a\" \"b\"): 1 }) }\n", "x.bp:1:32: expected ')' to close the pattern tuple"},
+		{"foo { a: select((), {}) }\n", "x.bp:1:18: expected a select condition"},
 		{"} \n", "x.bp:1:1: expected a module type"},
 	} {
 		_, err := Parse("x.bp", []byte(tc.src))
@@ -180,5 +186,38 @@ func TestStringsBounded(t *testing.T) {
 	}
 	if _, ok := f.Strings(f.Modules[0].Prop("overrides").Value); ok {
 		t.Fatal("an exponentially large list was evaluated")
+	}
+}
+
+// TestLineOfEveryModule: File.Line agrees with the position the parser recorded for every module,
+// and with a plain count of newlines.
+func TestLineOfEveryModule(t *testing.T) {
+	src := []byte(strings.Repeat("a {}\n// c\nb {\n    name: \"x\",\n}\n", 50))
+	f, err := Parse("x.bp", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range f.Modules {
+		want := 1 + strings.Count(string(src[:m.Start]), "\n")
+		if got := f.Line(m.Start); got != want || m.TypePos.Line != want || m.TypePos.Col != 1 {
+			t.Fatalf("module at %d: Line %d, TypePos %+v, want line %d col 1", m.Start, got, m.TypePos, want)
+		}
+	}
+	if p := f.Pos(len(src) + 10); p.Offset != len(src) || p.Line != 1+strings.Count(string(src), "\n") {
+		t.Fatalf("Pos past the end = %+v", p)
+	}
+}
+
+// BenchmarkModuleLines: the line of every module of a large file (linear, not quadratic, in the
+// number of modules).
+func BenchmarkModuleLines(b *testing.B) {
+	f, err := Parse("x.bp", []byte(strings.Repeat("a{}\n", 80000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		for _, m := range f.Modules {
+			_ = f.Line(m.Start)
+		}
 	}
 }

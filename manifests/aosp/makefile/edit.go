@@ -31,6 +31,11 @@ func (f *File) ListInsertion(s *Stmt, word string) (offset int, text string, err
 	if th := strings.TrimRight(head, " \t"); strings.HasSuffix(th, "$") || strings.HasSuffix(th, "\\") {
 		return 0, "", ErrNotAList
 	}
+	// A reference left open on the first line ("X := $(foo \") would take the new line in as
+	// an argument rather than a list entry.
+	if checkBalanced(head) != "" {
+		return 0, "", ErrNotAList
+	}
 	if a, ok := parseAssign(strings.TrimSpace(head)); !ok || a.Name != s.Name || a.Op != s.Op {
 		return 0, "", ErrNotAList
 	}

@@ -55,7 +55,8 @@ type Stmt struct {
 	// Args what follows it. For "else ifeq (...)" Word is "else" and ElseIf holds "ifeq".
 	Word, Args, ElseIf string
 
-	// Cond is the conditional context, outermost first; empty for a top-level statement.
+	// Cond is the conditional context, outermost first; empty for a top-level statement. The
+	// statements of one branch share one slice: read it, never modify it.
 	Cond []CondRef
 }
 
@@ -90,6 +91,12 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e
 
 // maxNesting bounds conditional nesting; real makefiles stay far below it.
 const maxNesting = 256
+
+// maxCondRefs bounds the conditional contexts one file may make the scanner build: each if and
+// else costs one context as deep as its nesting (the statements of a branch share it). Real
+// makefiles need a few thousand; a file of thousands of else lines 256 levels deep would need
+// gigabytes.
+const maxCondRefs = 1 << 20
 
 type physLine struct {
 	start, end int // end includes the newline
@@ -169,9 +176,20 @@ func Parse(name string, src []byte) (*File, error) {
 	f := &File{Name: name, Src: src}
 	lines := splitPhys(src)
 	f.Stmts = make([]Stmt, 0, len(lines))
-	var stack []int  // indices of open if-statements
-	var branch []int // branch number of each open conditional
-	inRule := false  // a rule has been seen and no non-recipe line since
+	var stack []int    // indices of open if-statements
+	var hadElse []bool // whether each open conditional has had its plain else
+	var cond []CondRef // the context of the statements of the current branch
+	refs := 0          // CondRefs built so far, bounded by maxCondRefs
+	// enter makes the context of a branch: the if-statement's own context plus this branch.
+	enter := func(line, ifIdx, branch int) error {
+		outer := f.Stmts[ifIdx].Cond
+		if refs += len(outer) + 1; refs > maxCondRefs {
+			return &SyntaxError{name, line, fmt.Sprintf("too many conditional branches this deep (their nesting depths add up to more than %d; real makefiles stay far below that)", maxCondRefs)}
+		}
+		cond = append(outer[:len(outer):len(outer)], CondRef{If: ifIdx, Branch: branch})
+		return nil
+	}
+	inRule := false // a rule has been seen and no non-recipe line since
 	for i := 0; i < len(lines); {
 		first := i
 		for i < len(lines)-1 && continues(lines[i].text) {
@@ -184,7 +202,7 @@ func Parse(name string, src []byte) (*File, error) {
 			f.Warnings = append(f.Warnings, fmt.Sprintf("%s:%d: a backslash followed by spaces or tabs does not continue the line in GNU make; the next line starts a new statement", name, last.num))
 		}
 		st := Stmt{Start: group[0].start, End: last.end, Line: group[0].num, EndLine: last.num}
-		st.Cond = condRefs(stack, branch)
+		st.Cond = cond
 		raw := joinLogical(group)
 		code, hadComment := stripComment(raw)
 		st.Text = code
@@ -219,12 +237,19 @@ func Parse(name string, src []byte) (*File, error) {
 				}
 				f.Stmts = append(f.Stmts, st)
 				stack = append(stack, len(f.Stmts)-1)
-				branch = append(branch, 0)
+				hadElse = append(hadElse, false)
+				if err := enter(st.Line, len(f.Stmts)-1, 0); err != nil {
+					return nil, err
+				}
 				continue
 			case word == "else":
 				if len(stack) == 0 {
 					return nil, &SyntaxError{name, st.Line, "else without a matching ifeq/ifneq/ifdef/ifndef"}
 				}
+				if hadElse[len(hadElse)-1] {
+					return nil, &SyntaxError{name, st.Line, fmt.Sprintf("only one else per conditional: the %s at line %d already had one", f.Stmts[stack[len(stack)-1]].Word, f.Stmts[stack[len(stack)-1]].Line)}
+				}
+				hadElse[len(hadElse)-1] = st.Args == ""
 				if st.Args != "" {
 					w2, r2 := firstWord(st.Args)
 					if !isIfWord(w2) {
@@ -235,16 +260,20 @@ func Parse(name string, src []byte) (*File, error) {
 					}
 					st.ElseIf, st.Args = w2, strings.TrimSpace(r2)
 				}
-				branch[len(branch)-1]++
-				st.Cond = condRefs(stack[:len(stack)-1], branch[:len(branch)-1])
+				top := stack[len(stack)-1]
+				st.Cond = f.Stmts[top].Cond
 				f.Stmts = append(f.Stmts, st)
+				if err := enter(st.Line, top, cond[len(cond)-1].Branch+1); err != nil {
+					return nil, err
+				}
 				continue
 			case word == "endif":
 				if len(stack) == 0 {
 					return nil, &SyntaxError{name, st.Line, "endif without a matching ifeq/ifneq/ifdef/ifndef"}
 				}
-				stack, branch = stack[:len(stack)-1], branch[:len(branch)-1]
-				st.Cond = condRefs(stack, branch)
+				cond = f.Stmts[stack[len(stack)-1]].Cond
+				stack, hadElse = stack[:len(stack)-1], hadElse[:len(hadElse)-1]
+				st.Cond = cond
 				f.Stmts = append(f.Stmts, st)
 				continue
 			case word == "define" || ((word == "override" || word == "export" || word == "private") && strings.HasPrefix(strings.TrimSpace(rest), "define")):
@@ -324,17 +353,6 @@ func clip(s string) string {
 		return s[:57] + "..."
 	}
 	return s
-}
-
-func condRefs(stack, branch []int) []CondRef {
-	if len(stack) == 0 {
-		return nil
-	}
-	out := make([]CondRef, len(stack))
-	for k := range stack {
-		out[k] = CondRef{If: stack[k], Branch: branch[k]}
-	}
-	return out
 }
 
 func firstWord(s string) (string, string) {

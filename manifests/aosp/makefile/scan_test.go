@@ -133,12 +133,63 @@ func TestParseErrors(t *testing.T) {
 		{"PRODUCT_PACKAGES\n", "x.mk:1: missing separator"},
 		{"A := 1\n\tb\n", "x.mk:2: recipe commences before first target"},
 		{"PRODUCT_PACKAGES += \\   \n\tFoo\n", "x.mk:2: recipe commences"},
+		{"ifeq (a,b)\nelse\nelse\nendif\n", "x.mk:3: only one else per conditional: the ifeq at line 1"},
+		{"ifdef A\nelse\nelse ifeq (a,b)\nendif\n", "x.mk:3: only one else per conditional"},
 	} {
 		_, err := Parse("x.mk", []byte(tc.src))
 		var se *SyntaxError
 		if !errors.As(err, &se) || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("Parse(%q) = %v, want %q...", tc.src, err, tc.want)
 		}
+	}
+}
+
+// TestSecondElseRejectedLikeGNUMake: GNU make refuses a second else in one conditional, and so
+// does the scanner (an "else ifeq" chain is fine for both).
+func TestSecondElseRejectedLikeGNUMake(t *testing.T) {
+	mk := testtool.Require(t, "make")[0]
+	for _, tc := range []struct {
+		src string
+		ok  bool
+	}{
+		{"ifeq (a,b)\nelse ifeq (a,c)\nelse\nendif\nall:;@:\n", true},
+		{"ifeq (a,b)\nelse\nelse\nendif\nall:;@:\n", false},
+		{"ifeq (a,b)\nelse\nelse ifeq (a,c)\nendif\nall:;@:\n", false},
+	} {
+		p := filepath.Join(t.TempDir(), "e.mk")
+		if err := os.WriteFile(p, []byte(tc.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, mkErr := exec.Command(mk, "-s", "-f", p).CombinedOutput()
+		_, err := Parse("e.mk", []byte(tc.src))
+		if (mkErr == nil) != tc.ok || (err == nil) != tc.ok {
+			t.Errorf("%q: make err %v (%s), scanner err %v; want ok=%v", tc.src, mkErr, out, err, tc.ok)
+		}
+	}
+}
+
+// TestConditionalContextIsShared: the statements of one branch share one context slice, so a deeply
+// nested file costs memory per branch, not per line; and a file of thousands of branches hundreds
+// of levels deep is refused instead of being allowed gigabytes.
+func TestConditionalContextIsShared(t *testing.T) {
+	src := strings.Repeat("ifeq (a,b)\n", 200) + strings.Repeat("X += y\n", 1000) + strings.Repeat("endif\n", 200)
+	f, err := Parse("x.mk", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := &f.Stmts[200], &f.Stmts[1199]
+	if len(a.Cond) != 200 || len(b.Cond) != 200 || &a.Cond[0] != &b.Cond[0] {
+		t.Fatalf("context lengths %d, %d; shared %v", len(a.Cond), len(b.Cond), len(a.Cond) > 0 && &a.Cond[0] == &b.Cond[0])
+	}
+	if last := f.Stmts[len(f.Stmts)-1]; last.Conditional() {
+		t.Fatalf("the last endif is at top level, got context %v", last.Cond)
+	}
+
+	bomb := strings.Repeat("ifeq (a,b)\n", maxNesting-1) + strings.Repeat("ifeq (a,b)\nelse ifeq (a,c)\nendif\n", 3000) + strings.Repeat("endif\n", maxNesting-1)
+	_, err = Parse("x.mk", []byte(bomb))
+	var se *SyntaxError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "too many conditional branches") {
+		t.Fatalf("Parse(bomb) = %v, want a syntax error about too many branches", err)
 	}
 }
 

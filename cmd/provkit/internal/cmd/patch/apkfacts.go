@@ -5,6 +5,7 @@ import (
 
 	"github.com/provkit/provkit/firmware/apk"
 	"github.com/provkit/provkit/manifests/aosp"
+	"github.com/provkit/provkit/manifests/policy"
 )
 
 // newInspector returns the APK inspector the command uses (tests replace Options.Inspector instead).
@@ -23,22 +24,10 @@ func (apkInspector) InspectAPK(ctx context.Context, path string) (*aosp.APKFacts
 	if err != nil {
 		return nil, err
 	}
-	f := &aosp.APKFacts{
-		Package:              res.Package,
-		VersionCode:          res.VersionCode,
-		Verified:             res.Verified,
-		Lineage:              res.LineageSHA256(),
-		RequestedPermissions: info.RequestedPermissions,
-	}
+	f := &aosp.APKFacts{APKFacts: policy.APKFactsOf(res), RequestedPermissions: info.RequestedPermissions}
 	if f.Package == "" {
 		f.Package = info.Package
 		f.VersionCode = info.VersionCode
-	}
-	for _, s := range res.Signers {
-		f.Signers = append(f.Signers, s.SHA256)
-	}
-	for _, e := range res.Errors {
-		f.VerifyErrors = append(f.VerifyErrors, e.String())
 	}
 	return f, nil
 }

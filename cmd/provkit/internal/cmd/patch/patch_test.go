@@ -3,14 +3,17 @@ package patch
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/manifests/aosp"
+	"github.com/provkit/provkit/manifests/policy"
 )
 
 const signer = "3f2a5c7e9b1d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f99"
@@ -39,7 +42,7 @@ func (f fakeInspector) InspectAPK(context.Context, string) (*aosp.APKFacts, erro
 }
 
 func good() fakeInspector {
-	return fakeInspector{aosp.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{signer}}}
+	return fakeInspector{aosp.APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{signer}}}}
 }
 
 func setup(t *testing.T) string {
@@ -151,5 +154,119 @@ func TestPatchUsageErrors(t *testing.T) {
 	}
 	if _, errOut, code := run(t, root, good(), "--product", "nope"); code != cmdutil.ExitError {
 		t.Errorf("unknown product: exit %d %s", code, errOut)
+	}
+}
+
+// snapshot records every path of a tree with its type and content.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = string(b)
+		case d.Type()&os.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			out[rel] = "symlink " + target
+		default:
+			out[rel] = d.Type().String()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPatchHostileTree: a half-written or hostile tree gets an error naming the file (and line)
+// and what was expected; nothing is written; a FIFO or a symlink loop never hangs the command.
+func TestPatchHostileTree(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files map[string]string // "FIFO" makes a named pipe
+		links map[string]string
+		scan  []string
+		want  string // in the error; "" means the patch succeeds
+	}{
+		{name: "unterminated ifeq in the product makefile",
+			files: map[string]string{"device/acme/foo/acme_foo.mk": "ifeq ($(A),b)\n$(call inherit-product, device/acme/foo/device.mk)\nPRODUCT_NAME := acme_foo\n"},
+			want:  "device/acme/foo/acme_foo.mk:1: missing endif: the ifeq opened here is never closed"},
+		{name: "unterminated ifdef in an inherited makefile",
+			files: map[string]string{"device/acme/foo/device.mk": "PRODUCT_PACKAGES += \\\n    AcmeCamera\nifdef X\n"},
+			want:  "device/acme/foo/device.mk:3: missing endif: the ifdef opened here is never closed"},
+		{name: "unterminated ifeq in a scanned Android.mk",
+			files: map[string]string{"vendor/other/Android.mk": "LOCAL_PATH := $(call my-dir)\nifeq ($(A),b)\ninclude $(CLEAR_VARS)\n"},
+			want:  "vendor/other/Android.mk:2: missing endif"},
+		{name: "unclosed brace in a scanned Android.bp",
+			files: map[string]string{"vendor/other/Android.bp": "android_app_import {\n    name: \"x\",\n"},
+			want:  "vendor/other/Android.bp:3:1: expected a property name or \"}\", found end of file"},
+		{name: "half-written permission XML",
+			files: map[string]string{"vendor/other/privapp-permissions-x.xml": "<permissions>\n<privapp-permissions package=\"x\">\n"},
+			want:  "vendor/other/privapp-permissions-x.xml:3: not well-formed XML"},
+		{name: "an inherited makefile that is a FIFO",
+			files: map[string]string{"device/acme/foo/device.mk": "FIFO"},
+			want:  "reading device/acme/foo/device.mk: a named pipe (FIFO), not a file"},
+		{name: "an included path that is a directory",
+			files: map[string]string{"device/acme/foo/sub.mk/x": "", "device/acme/foo/acme_foo.mk": "include device/acme/foo/sub.mk\nPRODUCT_NAME := acme_foo\n"},
+			want:  "reading device/acme/foo/sub.mk: a directory, not a file"},
+		{name: "symlink loops under --scan are not followed",
+			links: map[string]string{"vendor/loop/self": ".", "vendor/loop/a/up": "../../loop"},
+			scan:  []string{"vendor"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := setup(t)
+			for rel, c := range tc.files {
+				p := filepath.Join(root, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				os.Remove(p)
+				if c == "FIFO" {
+					if err := syscall.Mkfifo(p, 0o644); err != nil {
+						t.Skipf("no FIFOs here: %v", err)
+					}
+					continue
+				}
+				if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for rel, target := range tc.links {
+				p := filepath.Join(root, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(target, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := snapshot(t, root)
+			ios, _, _, _ := iostreams.Test()
+			err := patchRun(context.Background(), &Options{IO: ios, PolicyPath: filepath.Join(root, "policy.yaml"), Tree: root, Scan: tc.scan, Inspector: good()})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), root) {
+				t.Fatalf("error %v\nwant it to contain %q and to name files relative to the tree", err, tc.want)
+			}
+			if cmdutil.ExitCode(err) != cmdutil.ExitError {
+				t.Errorf("exit %d, want 1", cmdutil.ExitCode(err))
+			}
+			if after := snapshot(t, root); !maps.Equal(before, after) {
+				t.Errorf("the tree changed:\nbefore %v\nafter  %v", before, after)
+			}
+		})
 	}
 }

@@ -166,19 +166,7 @@ func verifyRun(ctx context.Context, opts *Options) error {
 }
 
 func checkPolicy(pol *policy.Policy, res *apk.Result) *policyReport {
-	f := policy.APKFacts{
-		Package:     res.Package,
-		VersionCode: res.VersionCode,
-		Verified:    res.Verified,
-		Lineage:     res.LineageSHA256(),
-	}
-	for _, e := range res.Errors {
-		f.VerifyErrors = append(f.VerifyErrors, e.Code)
-	}
-	for _, s := range res.Signers {
-		f.Signers = append(f.Signers, s.SHA256)
-	}
-	_, checks := pol.CheckAPK(f)
+	_, checks := pol.CheckAPK(policy.APKFactsOf(res))
 	return &policyReport{Source: pol.Source, Pass: policy.AllPass(checks), Checks: checks}
 }
 
