@@ -299,6 +299,43 @@ func TestCheckDirect(t *testing.T) {
 	}
 }
 
+// TestCheckPullAll: with PullAll nothing the device prints stands in for the APK: every APK is
+// pulled and verified, the cache serves none, and the verdicts are the same as with the cache.
+func TestCheckPullAll(t *testing.T) {
+	f := loadFixture(t)
+	s := startScenario(t, f)
+	key := hostKey(t)
+	var targets []Target
+	for _, d := range s.Devices() {
+		if d.Serial() == "REBOOTS" || d.Serial() == "VANISHES" {
+			continue // their faults fire on a reboot or on sha256sum, which PullAll never runs
+		}
+		targets = append(targets, DirectTarget(d.ADBAddr(), adb.DialOptions{Keys: []*rsa.PrivateKey{key}, Serial: d.Serial(), AuthWait: 500 * time.Millisecond}))
+		targets[len(targets)-1].Serial = d.Serial()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := Run(ctx, targets, Options{Policy: f.policy, Jobs: 4, Timeout: 8 * time.Second, PullAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge(t, results, map[string]bool{"REBOOTS": true, "VANISHES": true})
+	pulled := 0
+	for _, r := range results {
+		for _, a := range r.Apps {
+			switch a.APKSource {
+			case "cache":
+				t.Errorf("%s: %s came from the cache although PullAll is set", r.Serial, a.Package)
+			case "pulled":
+				pulled++
+			}
+		}
+	}
+	if pulled < 2 {
+		t.Errorf("only %d APKs were pulled", pulled)
+	}
+}
+
 func TestCheckThroughADBServer(t *testing.T) {
 	f := loadFixture(t)
 	srv := adbtest.StartServer(t)

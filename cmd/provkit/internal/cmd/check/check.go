@@ -35,13 +35,14 @@ type Options struct {
 	Timeout  time.Duration
 	Direct   []string
 	AuthWait time.Duration
+	PullAll  bool
 }
 
 // NewCmdCheck returns the check command. runF replaces checkRun in tests.
 func NewCmdCheck(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: ios}
 	cmd := &cobra.Command{
-		Use:   "check --policy <file> [--serial <serial>]... [--all] [--direct <host:port>]... [--json | --csv] [--jobs <n>] [--timeout <duration>]",
+		Use:   "check --policy <file> [--serial <serial>]... [--all] [--direct <host:port>]... [--json | --csv] [--jobs <n>] [--timeout <duration>] [--pull-all]",
 		Short: "Check devices against a preinstall policy: PASS or FAIL per device, with the reason",
 		Long: `Check devices against a policy, in parallel: the build fingerprint (if the policy lists any), and
 for every app of the policy: installed for user 0, a system app on the policy's partition (an
@@ -49,7 +50,8 @@ update in /data only over an intact, genuine system copy), privileged if require
 pre-granted permissions granted, versionCode at least the minimum, and signed by a pinned key.
 The signer is proven by pulling the APKs and verifying them on this host, never by trusting what
 the device prints; an APK whose device-side sha256sum matches one already verified in this run
-is not pulled again.
+is not pulled again, unless --pull-all says to trust nothing the device prints (a device whose
+sha256sum lies could otherwise borrow the verdict of an APK it does not hold).
 
 Devices: --serial (repeatable) picks devices of the adb server; --all takes every device it
 lists, whatever its state (an offline or unauthorized device is reported as an error with what to
@@ -104,6 +106,7 @@ Progress goes to stderr when it is a terminal.
 	f.BoolVar(&opts.CSV, "csv", false, "print CSV, one row per device")
 	f.IntVarP(&opts.Jobs, "jobs", "j", 8, "check at most `n` devices at once")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "time allowed for one device")
+	f.BoolVar(&opts.PullAll, "pull-all", false, "pull and verify every APK, even when the device's sha256sum names one already verified")
 	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: how long to wait for the user to accept this host's key")
 	return cmd
 }
@@ -135,7 +138,7 @@ func checkRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "provkit: no device to check (the adb server lists none); attach devices or use --direct host:port")
 		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
 	}
-	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV})
+	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV, PullAll: opts.PullAll})
 }
 
 // Settings tune Execute.
@@ -143,6 +146,7 @@ type Settings struct {
 	Jobs      int
 	Timeout   time.Duration
 	JSON, CSV bool
+	PullAll   bool
 }
 
 // Execute checks targets against pol and prints the report; it returns the exit status error. It
@@ -162,7 +166,7 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, pol *policy.Policy, 
 			}
 		}
 	}
-	results, err := pcheck.Run(ctx, targets, pcheck.Options{Policy: pol, Jobs: s.Jobs, Timeout: s.Timeout, Progress: progress})
+	results, err := pcheck.Run(ctx, targets, pcheck.Options{Policy: pol, Jobs: s.Jobs, Timeout: s.Timeout, PullAll: s.PullAll, Progress: progress})
 	if bar != nil {
 		_ = bar.Finish()
 	}
