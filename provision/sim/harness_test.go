@@ -4,73 +4,28 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/provkit/provkit/internal/testtool"
+	"github.com/provkit/provkit/provision/adb/adbtest"
 )
 
-// adbHarness runs the real adb program against its own adb server: own HOME (so its own adbkey),
-// own server port, own TMPDIR; the server is killed when the test ends.
+// adbHarness runs the real adb program against its own adb server (adbtest.StartServer: own HOME
+// so its own adbkey, own port, own TMPDIR; stopped when the test ends, or with the test binary).
 type adbHarness struct {
 	t    *testing.T
 	adb  string
 	env  []string
-	port int
 	home string
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func newADB(t *testing.T) *adbHarness {
 	t.Helper()
-	adb := testtool.Require(t, "adb")[0]
-	home := t.TempDir()
-	h := &adbHarness{t: t, adb: adb, port: freePort(t), home: home}
-	h.env = append(os.Environ(), "HOME="+home, "ANDROID_SDK_HOME="+home, "TMPDIR="+home,
-		"ANDROID_ADB_SERVER_PORT="+strconv.Itoa(h.port), "ADB_VENDOR_KEYS=", "ANDROID_SERIAL=")
-	if _, stderr, err := h.run(30*time.Second, "start-server"); err != nil {
-		t.Fatalf("adb start-server: %v\n%s", err, stderr)
-	}
-	t.Cleanup(h.stop)
-	return h
-}
-
-// stop kills the adb server this harness started, then makes sure its process is gone.
-func (h *adbHarness) stop() {
-	_, _, _ = h.run(10*time.Second, "kill-server")
-	marker := "tcp:" + strconv.Itoa(h.port)
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) > 0 && filepath.Base(args[0]) == "adb" && strings.Contains(string(cmdline), marker) && strings.Contains(string(cmdline), "fork-server") {
-			h.t.Logf("adb server %d survived kill-server; killing it", pid)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
+	srv := adbtest.StartServer(t)
+	return &adbHarness{t: t, adb: testtool.Require(t, "adb")[0], env: srv.Env, home: srv.Home}
 }
 
 // run executes adb with args, bounded by timeout.

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,7 +14,7 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
-	"github.com/provkit/provkit/internal/testtool"
+	"github.com/provkit/provkit/provision/adb/adbtest"
 	provsim "github.com/provkit/provkit/provision/sim"
 )
 
@@ -129,25 +127,12 @@ func TestSimFlagErrors(t *testing.T) {
 
 // TestSimAttachesToADBServer runs --adb-connect against a real adb server of its own.
 func TestSimAttachesToADBServer(t *testing.T) {
-	adb := testtool.Require(t, "adb")[0]
-	home := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	env := append(os.Environ(), "HOME="+home, "TMPDIR="+home, "ANDROID_ADB_SERVER_PORT="+port)
+	srv := adbtest.StartServer(t)
+	port := strconv.Itoa(srv.Port)
 	adbRun := func(args ...string) string {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c := exec.CommandContext(ctx, adb, args...)
-		c.Env = env
-		b, _ := c.CombinedOutput()
-		return string(b)
+		out, _ := srv.ADB(t, 30*time.Second, args...)
+		return out
 	}
-	adbRun("start-server")
-	t.Cleanup(func() { adbRun("kill-server") })
 	t.Setenv("ANDROID_ADB_SERVER_PORT", port)
 
 	var listed string
