@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian installs debugfs, mke2fs, e2fsck and veritysetup in /usr/sbin, which is not on an
+# ordinary user's PATH: without it they would look missing (and the tests needing them fail).
+export PATH="$PATH:/usr/sbin:/sbin"
+
 # Debian packages the tests need, and one program from each to tell whether it is installed.
 packages=(
   apksigner:apksigner aapt:aapt zipalign:zipalign openjdk-17-jre-headless:java

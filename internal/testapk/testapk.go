@@ -68,50 +68,51 @@ type Spec struct {
 }
 
 var (
-	fwOnce sync.Once
-	fwPath string
-	fwErr  error
+	fwOnce  sync.Once
+	fwBytes []byte
+	fwErr   error
 )
 
 // framework builds (once per test binary) the stand-in framework package that gives the android:
-// attributes their real IDs.
-func framework(aapt string) (string, error) {
-	fwOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "provkit-testapk-fw-")
-		if err != nil {
-			fwErr = err
-			return
-		}
-		if err := os.MkdirAll(filepath.Join(dir, "res", "values"), 0o755); err != nil {
-			fwErr = err
-			return
-		}
-		attrs := []struct{ name, format, id string }{
-			{"label", "string|reference", "0x01010001"}, {"name", "string", "0x01010003"},
-			{"minSdkVersion", "integer|string", "0x0101020c"}, {"versionCode", "integer", "0x0101021b"},
-			{"versionName", "string", "0x0101021c"}, {"targetSdkVersion", "integer|string", "0x01010270"},
-		}
-		var b strings.Builder
-		b.WriteString("<resources>\n")
-		for _, a := range attrs {
-			fmt.Fprintf(&b, "  <attr name=%q format=%q/>\n  <public type=\"attr\" name=%q id=%q/>\n", a.name, a.format, a.name, a.id)
-		}
-		b.WriteString("</resources>\n")
-		if err := os.WriteFile(filepath.Join(dir, "res", "values", "attrs.xml"), []byte(b.String()), 0o644); err != nil {
-			fwErr = err
-			return
-		}
-		if err := os.WriteFile(filepath.Join(dir, "AndroidManifest.xml"), []byte(`<manifest package="android"/>`), 0o644); err != nil {
-			fwErr = err
-			return
-		}
-		fwPath = filepath.Join(dir, "framework.apk")
-		out, err := exec.Command(aapt, "package", "-f", "-x", "-M", filepath.Join(dir, "AndroidManifest.xml"), "-S", filepath.Join(dir, "res"), "-F", fwPath).CombinedOutput()
-		if err != nil {
-			fwErr = fmt.Errorf("aapt framework: %v\n%s", err, out)
-		}
-	})
-	return fwPath, fwErr
+// attributes their real IDs, and returns its bytes. Its build directory is removed at once: a
+// test binary has no hook to clean up after its last test, so nothing it keeps may live on disk.
+func framework(aapt string) ([]byte, error) {
+	fwOnce.Do(func() { fwBytes, fwErr = buildFramework(aapt) })
+	return fwBytes, fwErr
+}
+
+func buildFramework(aapt string) ([]byte, error) {
+	dir, err := os.MkdirTemp("", "provkit-testapk-fw-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "res", "values"), 0o755); err != nil {
+		return nil, err
+	}
+	attrs := []struct{ name, format, id string }{
+		{"label", "string|reference", "0x01010001"}, {"name", "string", "0x01010003"},
+		{"minSdkVersion", "integer|string", "0x0101020c"}, {"versionCode", "integer", "0x0101021b"},
+		{"versionName", "string", "0x0101021c"}, {"targetSdkVersion", "integer|string", "0x01010270"},
+	}
+	var b strings.Builder
+	b.WriteString("<resources>\n")
+	for _, a := range attrs {
+		fmt.Fprintf(&b, "  <attr name=%q format=%q/>\n  <public type=\"attr\" name=%q id=%q/>\n", a.name, a.format, a.name, a.id)
+	}
+	b.WriteString("</resources>\n")
+	if err := os.WriteFile(filepath.Join(dir, "res", "values", "attrs.xml"), []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "AndroidManifest.xml"), []byte(`<manifest package="android"/>`), 0o644); err != nil {
+		return nil, err
+	}
+	apk := filepath.Join(dir, "framework.apk")
+	out, err := exec.Command(aapt, "package", "-f", "-x", "-M", filepath.Join(dir, "AndroidManifest.xml"), "-S", filepath.Join(dir, "res"), "-F", apk).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("aapt framework: %v\n%s", err, out)
+	}
+	return os.ReadFile(apk)
 }
 
 // Build returns the bytes of a signed APK built to spec with aapt and apksigner. It skips t when
@@ -134,6 +135,10 @@ func Build(t testing.TB, spec Spec) []byte {
 		spec.TargetSDK = 34
 	}
 	dir := t.TempDir()
+	fwPath := filepath.Join(dir, "framework.apk")
+	if err := os.WriteFile(fwPath, fw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var m strings.Builder
 	fmt.Fprintf(&m, `<manifest xmlns:android="http://schemas.android.com/apk/res/android" package=%q android:versionCode="%d" android:versionName=%q>`+"\n",
 		spec.Package, spec.VersionCode, html.EscapeString(spec.VersionName))
@@ -145,7 +150,7 @@ func Build(t testing.TB, spec Spec) []byte {
 	if err := os.WriteFile(filepath.Join(dir, "AndroidManifest.xml"), []byte(m.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"package", "-f", "-M", filepath.Join(dir, "AndroidManifest.xml"), "-I", fw, "-F", filepath.Join(dir, "unsigned.apk")}
+	args := []string{"package", "-f", "-M", filepath.Join(dir, "AndroidManifest.xml"), "-I", fwPath, "-F", filepath.Join(dir, "unsigned.apk")}
 	if spec.Padding > 0 {
 		assets := filepath.Join(dir, "assets")
 		if err := os.MkdirAll(assets, 0o755); err != nil {

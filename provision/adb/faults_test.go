@@ -176,10 +176,17 @@ func TestDirectFaults(t *testing.T) {
 		c := dial(t, p)
 		d := c.Device()
 		ctx := ctxT(t, 30*time.Second)
-		// A command that would run for a long time, open while the link drops.
+		// A command that would run for a long time, open while the link drops: wait until it runs.
 		sleeping := make(chan error, 1)
-		go func() { _, err := d.Shell(ctx, "sleep 20"); sleeping <- err }()
-		time.Sleep(100 * time.Millisecond)
+		go func() { _, err := d.Shell(ctx, ": > sdcard/sleeping; sleep 20"); sleeping <- err }()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(filepath.Join(p.Root, "sdcard/sleeping")); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the long command did not start")
+			}
+		}
 		var err error
 		within(t, 10*time.Second, "Pull over a dropping link", func() {
 			_, err = d.Pull(ctx, "/sdcard/big", &bytes.Buffer{})

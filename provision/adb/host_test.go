@@ -165,7 +165,16 @@ func TestTrackerEndsWhenTheServerDies(t *testing.T) {
 	if err := tr.Err(); !errors.Is(err, adb.ErrClosed) || !strings.Contains(err.Error(), "stopped answering") {
 		t.Fatalf("tracker ended with %v", err)
 	}
-	if _, err := srv.Version(ctx); !errors.Is(err, adb.ErrNoServer) {
-		t.Fatalf("Version after kill: %v", err)
+	// The dying server's connections and its listening socket close as its process ends, in no
+	// set order: a request in that moment can still be accepted, then reset. Wait (bounded) for
+	// the port to refuse; nothing may answer meanwhile.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := srv.Version(ctx)
+		if errors.Is(err, adb.ErrNoServer) {
+			break
+		}
+		if !errors.Is(err, adb.ErrClosed) || time.Now().After(deadline) {
+			t.Fatalf("Version after kill: %v", err)
+		}
 	}
 }

@@ -3,7 +3,9 @@
 // always stop what they start; and a small adbd peer the tests control.
 //
 // Terms:
-//   - Server: one `adb -P <port> server` process started by StartServer, killed in t.Cleanup.
+//   - Server: one `adb -P <port> nodaemon server` process started by StartServer as a child of
+//     the test process, stopped in t.Cleanup; on Linux it also dies with the test binary when
+//     that is killed before its cleanups run (go test -timeout, an interrupt).
 //   - Env: the environment (HOME, ANDROID_USER_HOME, ANDROID_ADB_SERVER_PORT) under which the
 //     server runs; run the adb command line with it to act on the same server.
 //   - Peer: a minimal adbd on 127.0.0.1 (StartPeer) that runs commands with the host's /bin/sh in
