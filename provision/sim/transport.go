@@ -216,7 +216,11 @@ func (t *transport) open(ctx context.Context, p wire.Packet) {
 	if t.send(wire.Packet{Command: wire.CmdOKAY, Arg0: s.local, Arg1: s.remote}) != nil {
 		return
 	}
+	// Counted in the device's WaitGroup (this connection's goroutine is, so the count is above
+	// zero here): Close returns only when every service has stopped touching the device's state.
+	t.dev.wg.Add(1)
 	go func() {
+		defer t.dev.wg.Done()
 		defer s.Close()
 		h(ctx, s)
 	}()
