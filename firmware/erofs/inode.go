@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/provkit/provkit/firmware/internal/unixmode"
+	"github.com/provkit/provkit/internal/unixmode"
 )
 
 // Data layouts (i_format bits 1-3).
@@ -163,7 +163,7 @@ func (in *Inode) isDevice() bool {
 }
 
 // FileMode converts the Unix mode to an io/fs mode.
-func (in *Inode) FileMode() fs.FileMode { return unixmode.FileMode(in.mode) }
+func (in *Inode) FileMode() fs.FileMode { return unixmode.FileMode(uint32(in.mode)) }
 
 // inode reads and checks the inode with number nid, including its xattrs.
 func (f *FS) inode(nid uint64) (*Inode, error) {

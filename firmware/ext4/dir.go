@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/provkit/provkit/firmware/internal/unixmode"
+	"github.com/provkit/provkit/internal/unixmode"
 )
 
 // dirent is one directory entry.

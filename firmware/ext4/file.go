@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/provkit/provkit/firmware/internal/unixmode"
+	"github.com/provkit/provkit/internal/unixmode"
 )
 
 var (

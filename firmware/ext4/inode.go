@@ -6,7 +6,7 @@ import (
 	"io/fs"
 	"time"
 
-	"github.com/provkit/provkit/firmware/internal/unixmode"
+	"github.com/provkit/provkit/internal/unixmode"
 )
 
 // Inode flags (i_flags).
@@ -100,7 +100,7 @@ func (n *Inode) isSymlink() bool { return n.mode&unixmode.IFMT == unixmode.IFLNK
 func (n *Inode) isReg() bool     { return n.mode&unixmode.IFMT == unixmode.IFREG }
 
 // fileMode converts i_mode to an fs.FileMode.
-func (n *Inode) fileMode() fs.FileMode { return unixmode.FileMode(n.mode) }
+func (n *Inode) fileMode() fs.FileMode { return unixmode.FileMode(uint32(n.mode)) }
 
 // csumSeed is the per-inode checksum seed used by extent, directory and inode checksums.
 func (n *Inode) csumSeed() uint32 {

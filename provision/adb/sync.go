@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provkit/provkit/internal/unixmode"
 	"github.com/provkit/provkit/provision/adb/wire"
 )
 
@@ -47,61 +48,11 @@ func (e *RemoteFileError) Is(target error) bool {
 	return false
 }
 
-// Linux file type bits, as the sync protocol carries them.
-const (
-	sIFMT   = 0o170000
-	sIFSOCK = 0o140000
-	sIFLNK  = 0o120000
-	sIFREG  = 0o100000
-	sIFBLK  = 0o060000
-	sIFDIR  = 0o040000
-	sIFCHR  = 0o020000
-	sIFIFO  = 0o010000
-)
-
-// linuxMode converts a Linux st_mode to an fs.FileMode.
-func linuxMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	switch m & sIFMT {
-	case sIFDIR:
-		mode |= fs.ModeDir
-	case sIFLNK:
-		mode |= fs.ModeSymlink
-	case sIFSOCK:
-		mode |= fs.ModeSocket
-	case sIFBLK:
-		mode |= fs.ModeDevice
-	case sIFCHR:
-		mode |= fs.ModeDevice | fs.ModeCharDevice
-	case sIFIFO:
-		mode |= fs.ModeNamedPipe
-	}
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
-}
+// linuxMode converts the st_mode the sync protocol carries to an fs.FileMode.
+func linuxMode(m uint32) fs.FileMode { return unixmode.FileMode(m) }
 
 // unixMode converts an fs.FileMode for a regular file to the st_mode SEND carries.
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm()) | sIFREG
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
-}
+func unixMode(m fs.FileMode) uint32 { return unixmode.Unix(m &^ fs.ModeType) }
 
 func infoV2(name string, st wire.StatV2) FileInfo {
 	return FileInfo{Name: name, Mode: linuxMode(st.Mode), Size: int64(st.Size), ModTime: time.Unix(st.MTime, 0), UID: st.UID, GID: st.GID}

@@ -7,7 +7,7 @@ import (
 
 func TestFileMode(t *testing.T) {
 	for _, tc := range []struct {
-		mode uint16
+		mode uint32
 		want fs.FileMode
 	}{
 		{IFREG | 0o644, 0o644},
@@ -20,9 +20,13 @@ func TestFileMode(t *testing.T) {
 		{IFREG | 0o4755, fs.ModeSetuid | 0o755},
 		{IFREG | 0o2755, fs.ModeSetgid | 0o755},
 		{IFDIR | 0o1777, fs.ModeDir | fs.ModeSticky | 0o777},
+		{0o644, 0o644}, // no type bits: a regular file to io/fs
 	} {
 		if got := FileMode(tc.mode); got != tc.want {
 			t.Errorf("FileMode(%#o) = %v, want %v", tc.mode, got, tc.want)
+		}
+		if back := Unix(tc.want); back != tc.mode && back != tc.mode|IFREG {
+			t.Errorf("Unix(%v) = %#o, want %#o", tc.want, back, tc.mode)
 		}
 	}
 }
