@@ -25,9 +25,11 @@ func readReal(t testing.TB, name string) string {
 func TestParseDumpsysReal(t *testing.T) {
 	tests := []struct {
 		file, pkg        string
+		prefix           string // prepended to an excerpt that starts at the package block
 		codePath, hidden string
 		versionCode      int64
 		appID            int
+		system           bool
 		updated          bool
 		privileged       bool
 		installed0       bool
@@ -38,17 +40,30 @@ func TestParseDumpsysReal(t *testing.T) {
 		users            int
 	}{
 		{file: "android11-bugreport-hidden.txt", pkg: "com.google.android.networkstack.tethering",
-			codePath: "/apex/com.android.tethering/priv-app/TetheringGoogle", versionCode: 30, appID: 1073, privileged: true, installed0: true, users: 1},
+			codePath: "/apex/com.android.tethering/priv-app/TetheringGoogle", versionCode: 30, appID: 1073, system: true, privileged: true, installed0: true, users: 1},
 		{file: "android11-bugreport-hidden.txt", pkg: "com.android.vending", hidden: "/product/priv-app/Phonesky", versionCode: -1,
 			grantedInstall: "android.permission.WRITE_SETTINGS"},
 		{file: "wearos-userid-updated-vendor.txt", pkg: "com.tekartik.package1",
 			codePath: "/data/app/~~GSfSdCYUCkDXHTY6qu0DAw==/com.tekartik.package1-fNrHlgqJDWTgDoY2Akzmgw==", hidden: "/vendor/app/com.tekartik.package1",
-			versionCode: 20, appID: 10057, updated: true, installed0: true, users: 1,
+			versionCode: 20, appID: 10057, system: true, updated: true, installed0: true, users: 1,
 			grantedRuntime: "com.google.android.wearable.permission.RECEIVE_COMPLICATION_DATA", grantedInstall: "android.permission.WAKE_LOCK"},
 		{file: "android14-youtube-updated-appid.txt", pkg: "com.google.android.youtube",
 			codePath:    "/data/app/~~u8EWDDGnuXkFENCePu7QGg==/com.google.android.youtube-BOiL4HRBgp25BzgQsxLuoA==",
-			versionCode: 1544019392, appID: 10267, updated: true, installed0: true, users: 1,
+			versionCode: 1544019392, appID: 10267, system: true, updated: true, installed0: true, users: 1,
 			deniedRuntime: "android.permission.POST_NOTIFICATIONS", grantedInstall: "android.permission.FOREGROUND_SERVICE_CAMERA"},
+		// Android 10 (Samsung): a /system/app package of the shared system uid, and a Play app in the
+		// pre-11 /data/app/<pkg>-<hash>== layout that is disabled-until-used (enabled=4).
+		{file: "android10-samsung-bugreport.txt", pkg: "com.samsung.android.provider.filterprovider",
+			codePath: "/system/app/FilterProvider", versionCode: 500700000, appID: 1000, system: true, installed0: true, users: 1},
+		{file: "android10-samsung-bugreport.txt", pkg: "com.instagram.android",
+			codePath: "/data/app/com.instagram.android-0mrt4tCf3oHIUTc_FFSStA==", versionCode: 364105349, appID: 10164,
+			installed0: true, enabled0: 4, users: 1,
+			deniedRuntime: "android.permission.CAMERA", grantedInstall: "android.permission.INTERNET"},
+		// Android 12 (Motorola): a privileged /product/priv-app app, installed for user 0 but not for
+		// user 900. The blog excerpt starts at the package block.
+		{file: "android12-motorola-privapp-user900.txt", pkg: "com.baidu.map.location", prefix: "Packages:\n",
+			codePath: "/product/priv-app/BaiduNetworkLocation", versionCode: 52, appID: 10154, system: true, privileged: true,
+			installed0: true, users: 2, grantedInstall: "android.permission.WRITE_SECURE_SETTINGS"},
 		{file: "android14-samsung-two-users.txt", pkg: "com.bitchat.droid",
 			codePath:    "/data/app/~~l6tHbjufc_oo0aALvWzQZw==/com.bitchat.droid-6UZto2rQBqG5oq8MF8tFuA==",
 			versionCode: 16, appID: 10333, installed0: true, users: 2,
@@ -56,7 +71,7 @@ func TestParseDumpsysReal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"/"+tt.pkg, func(t *testing.T) {
-			d, err := ParseDumpsysPackage(readReal(t, tt.file), tt.pkg)
+			d, err := ParseDumpsysPackage(tt.prefix+readReal(t, tt.file), tt.pkg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +87,7 @@ func TestParseDumpsysReal(t *testing.T) {
 				if a.CodePath != tt.codePath || a.VersionCode != tt.versionCode || a.AppID != tt.appID {
 					t.Errorf("active: codePath %q versionCode %d appId %d; want %q %d %d", a.CodePath, a.VersionCode, a.AppID, tt.codePath, tt.versionCode, tt.appID)
 				}
-				if a.HasFlag("UPDATED_SYSTEM_APP") != tt.updated || a.HasFlag("PRIVILEGED") != tt.privileged {
+				if a.HasFlag("SYSTEM") != tt.system || a.HasFlag("UPDATED_SYSTEM_APP") != tt.updated || a.HasFlag("PRIVILEGED") != tt.privileged {
 					t.Errorf("flags %v %v: updated/privileged wrong", a.Flags, a.PrivateFlags)
 				}
 				if len(a.Users) != tt.users || a.Users[0].Installed != tt.installed0 || a.Users[0].Enabled != tt.enabled0 {
@@ -104,6 +119,33 @@ func TestParseDumpsysReal(t *testing.T) {
 	d, _ := ParseDumpsysPackage(readReal(t, "android14-samsung-two-users.txt"), "com.bitchat.droid")
 	if u := d.Active.Users[10]; u == nil || u.Installed {
 		t.Errorf("user 10: %+v, want not installed", u)
+	}
+	// Android 10: disabled-until-used (enabled=4) is read from the User line, the runtime list of
+	// user 0 follows "lastDisabledCaller:" and "gids=", and the disabledComponents list after it is
+	// not taken for permissions.
+	d, _ = ParseDumpsysPackage(readReal(t, "android10-samsung-bugreport.txt"), "com.instagram.android")
+	if u := d.Active.Users[0]; len(u.Runtime) != 12 || len(d.Active.InstallPermissions) != 17 {
+		t.Errorf("instagram user 0: %d runtime, %d install permissions; want 12, 17", len(u.Runtime), len(d.Active.InstallPermissions))
+	} else {
+		for p, g := range u.Runtime {
+			if g {
+				t.Errorf("instagram: runtime %s granted, the capture denies all", p)
+			}
+		}
+	}
+	// Android 12: user 900 lists runtime grants but has the package uninstalled; the per-user
+	// facts must not leak between users.
+	d, _ = ParseDumpsysPackage("Packages:\n"+readReal(t, "android12-motorola-privapp-user900.txt"), "com.baidu.map.location")
+	if u := d.Active.Users[900]; u == nil || u.Installed || u.Enabled != 0 || !d.Active.Granted(900, "android.permission.ACCESS_BACKGROUND_LOCATION") {
+		t.Errorf("user 900: %+v, want not installed, enabled=0, ACCESS_BACKGROUND_LOCATION granted", u)
+	}
+	if len(d.Active.InstallPermissions) != 10 || !d.Active.HasFlag("PRODUCT") {
+		t.Errorf("install permissions %v, flags %v %v", d.Active.InstallPermissions, d.Active.Flags, d.Active.PrivateFlags)
+	}
+	// Android 13: `dumpsys package ... | head -80` cut the block before its "User 0:" line. A cut
+	// dump is refused, not read as a package without users.
+	if d, err := ParseDumpsysPackage(readReal(t, "android13-emulator-head80.txt"), "ca.zgrs.clipper"); !errors.Is(err, ErrParse) || !strings.Contains(err.Error(), "User 0") {
+		t.Errorf("truncated Android 13 dump: %+v, %v; want ErrParse about the missing User 0 line", d, err)
 	}
 	// A package not in the dump.
 	d, err := ParseDumpsysPackage(readReal(t, "wearos-userid-updated-vendor.txt"), "com.strava")
@@ -244,6 +286,26 @@ func TestGetpropReal(t *testing.T) {
 	if err != nil || props["ro.build.version.sdk"] != "30" || props["ro.boot.slot_suffix"] != "_a" || len(props) != 6 {
 		t.Fatal(props, err)
 	}
+	// An Android 14 emulator: persist.sys.boot.reason.history holds one reboot per line.
+	props, err = adb.ParseGetprop(readReal(t, "getprop-android14-multiline.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"persist.sys.boot.reason.history": "reboot,1732006385\nreboot,factory_reset,1731934106\nreboot,1731933991",
+		"persist.sys.boot.reason":         "",
+		"persist.sys.dalvik.vm.lib.2":     "libart.so",
+		"ro.build.version.release":        "14",
+		"ro.build.version.sdk":            "34",
+		"ro.build.fingerprint":            "google/sdk_gphone64_x86_64/emu64xa:14/UE1A.230829.050/12077443:userdebug/dev-keys",
+	} {
+		if got, ok := props[name]; !ok || got != want {
+			t.Errorf("%s = %q (present %v), want %q", name, got, ok, want)
+		}
+	}
+	if len(props) != 36 {
+		t.Errorf("%d properties, want 36", len(props))
+	}
 	// A value spanning lines, as getprop prints a property holding newlines.
 	props, err = adb.ParseGetprop("[a.multi]: [line one\nline two]\n[ro.build.fingerprint]: [x/y/z:14/A/1:user/release-keys]\n")
 	if err != nil || props["a.multi"] != "line one\nline two" || props["ro.build.fingerprint"] != "x/y/z:14/A/1:user/release-keys" {
@@ -264,16 +326,19 @@ func TestParseSha256sum(t *testing.T) {
 }
 
 func FuzzParseDumpsysPackage(f *testing.F) {
-	for _, name := range []string{"android11-bugreport-hidden.txt", "wearos-userid-updated-vendor.txt", "android14-youtube-updated-appid.txt", "android14-samsung-two-users.txt"} {
+	for _, name := range []string{"android11-bugreport-hidden.txt", "wearos-userid-updated-vendor.txt", "android14-youtube-updated-appid.txt", "android14-samsung-two-users.txt",
+		"android10-samsung-bugreport.txt", "android13-emulator-head80.txt"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "real", name))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(string(b))
 	}
+	f.Add("Packages:\n" + readReal(f, "android12-motorola-privapp-user900.txt"))
 	f.Add("Packages:\n  Package [a.b] (1):\n    codePath=/x\n    User 0: installed=true enabled=3\n      runtime permissions:\n        p.Q: granted=true\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, pkg := range []string{"a.b", "com.tekartik.package1", "com.google.android.youtube", "com.bitchat.droid"} {
+		for _, pkg := range []string{"a.b", "com.tekartik.package1", "com.google.android.youtube", "com.bitchat.droid",
+			"com.instagram.android", "com.baidu.map.location", "ca.zgrs.clipper"} {
 			d, err := ParseDumpsysPackage(s, pkg)
 			if err != nil {
 				if !errors.Is(err, ErrParse) {
