@@ -397,7 +397,8 @@ type ListEntry struct {
 	Package     string
 	Path        string // with -f: the base APK
 	VersionCode int64  // with --show-versioncode; -1 otherwise
-	UID         int    // with -U; -1 otherwise
+	UID         int    // with -U: the first uid listed; -1 otherwise
+	UIDs        []int  // with -U: every uid listed (one per user on builds that print several)
 	Installer   string // with -i
 }
 
@@ -435,11 +436,17 @@ func ParsePmList(out string) ([]ListEntry, error) {
 				}
 				e.VersionCode = n
 			case strings.HasPrefix(f, "uid:"):
-				n, err := strconv.Atoi(f[len("uid:"):])
-				if err != nil || n < 0 {
-					return nil, fmt.Errorf("%w: pm list line %d: bad %q", ErrParse, i+1, f)
+				// One uid; some builds list one per user ("uid:10301,1010301") for --user all.
+				for k, u := range strings.Split(f[len("uid:"):], ",") {
+					n, err := strconv.Atoi(u)
+					if err != nil || n < 0 {
+						return nil, fmt.Errorf("%w: pm list line %d: bad %q", ErrParse, i+1, f)
+					}
+					if k == 0 {
+						e.UID = n
+					}
+					e.UIDs = append(e.UIDs, n)
 				}
-				e.UID = n
 			case strings.HasPrefix(f, "installer="):
 				e.Installer = f[len("installer="):]
 			}

@@ -263,9 +263,10 @@ func TestParsePmPathReal(t *testing.T) {
 func TestParsePmList(t *testing.T) {
 	in := "package:/data/app/~~u8EWDDGnuXkFENCePu7QGg==/com.google.android.youtube-BOiL4HRBgp25BzgQsxLuoA==/base.apk=com.google.android.youtube versionCode:1544019392 uid:10267\n" +
 		"package:/system/priv-app/Shell/Shell.apk=com.android.shell versionCode:30 uid:2000 installer=null\n" +
-		"package:com.bare\n"
+		"package:com.bare\n" +
+		"package:com.work versionCode:7 uid:10301,1010301\n"
 	list, err := ParsePmList(in)
-	if err != nil || len(list) != 3 {
+	if err != nil || len(list) != 4 {
 		t.Fatal(list, err)
 	}
 	if list[0].Package != "com.google.android.youtube" || !strings.HasSuffix(list[0].Path, "==/base.apk") || list[0].VersionCode != 1544019392 || list[0].UID != 10267 {
@@ -274,7 +275,12 @@ func TestParsePmList(t *testing.T) {
 	if list[2].Package != "com.bare" || list[2].Path != "" || list[2].VersionCode != -1 {
 		t.Errorf("%+v", list[2])
 	}
-	for _, bad := range []string{"Failure\n", "package:/a.apk=\n", "package:x versionCode:q\n"} {
+	// A uid per user (the form another project's fixture shows for --user all; not confirmed on a
+	// device): the first is UID, all are UIDs.
+	if e := list[3]; e.UID != 10301 || len(e.UIDs) != 2 || e.UIDs[1] != 1010301 {
+		t.Errorf("%+v", e)
+	}
+	for _, bad := range []string{"Failure\n", "package:/a.apk=\n", "package:x versionCode:q\n", "package:x uid:1,\n", "package:x uid:1,-2\n"} {
 		if _, err := ParsePmList(bad); !errors.Is(err, ErrParse) {
 			t.Errorf("%q: err = %v", bad, err)
 		}
