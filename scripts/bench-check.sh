@@ -69,15 +69,20 @@ for _ in $(seq 1 "$reps"); do
   grep -c ' PASS ' "$work/check.txt" | grep -qx "$n" || { echo "bench-check: provkit did not pass every device:" >&2; cat "$work/check.txt" >&2; exit 1; }
   all+=("$(echo "$b - $a" | bc)") one+=("$(echo "$c - $b" | bc)")
 done
+# For reference, without the cache: --pull-all pulls and verifies every phone's APK.
+a=$(now)
+"$bin" check --policy "$work/demo/policy.yaml" --all --jobs 8 --pull-all >/dev/null
+pullall=$(echo "$(now) - $a" | bc)
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "provkit check --all, each run (s):  ${all[*]}"
 echo "provkit check 1 device, each run (s): ${one[*]}"
 
-awk -v n="$n" -v mb="$mb" -v reps="$reps" -v s="$script" -v p="$(median "${all[@]}")" -v one="$(median "${one[@]}")" 'BEGIN {
+awk -v n="$n" -v mb="$mb" -v reps="$reps" -v s="$script" -v p="$(median "${all[@]}")" -v one="$(median "${one[@]}")" -v pa="$pullall" 'BEGIN {
   printf "%d devices, %d MB APK each\n", n, mb
   printf "script (pm path + adb pull + apksigner, in sequence): %7.2f s\n", s
   printf "provkit check --all (median of %d):                   %7.2f s\n", reps, p
   printf "provkit check, 1 device (median of %d):              %7.2f s\n", reps, one
   printf "provkit/script:                %6.3f   (target <= 0.1)\n", p / s
   printf "provkit %d devices / 1 device: %6.2f   (target <= 3)\n", n, p / one
+  printf "for reference, check --all --pull-all (no cache, one run): %.2f s, /script %.3f\n", pa, pa / s
 }'
