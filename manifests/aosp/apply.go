@@ -39,6 +39,11 @@ func (p *Plan) Apply() (err error) {
 	if p.Blocked() {
 		return ErrBlocked
 	}
+	for _, c := range p.Changes { // before anything is written
+		if !inTree(c.Path) {
+			return fmt.Errorf("refusing to write %s: %w %s", c.Path, ErrOutsideTree, p.Tree)
+		}
+	}
 	var created []string // directories created, deepest last
 	var st []*staged
 	cleanup := func() {
@@ -130,6 +135,9 @@ func (p *Plan) Apply() (err error) {
 		}
 	}
 	for _, d := range p.removeDirs {
+		if !inTree(d) {
+			continue
+		}
 		os.Remove(filepath.Join(p.Tree, filepath.FromSlash(d))) // only succeeds when empty
 	}
 	return nil

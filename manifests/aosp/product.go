@@ -267,6 +267,10 @@ func (e *evaluator) evalFile(n *node, file string, ctx certainty, children *[]st
 				continue
 			}
 			p = path.Clean(p)
+			if !inTree(p) {
+				e.chain.Notes = append(e.chain.Notes, fmt.Sprintf("%s: inherited makefile %s is outside the tree; what it adds is not followed, and provkit does not edit it", loc, p))
+				continue
+			}
 			if !e.t.exists(p) {
 				if name == "inherit-product" {
 					e.chain.Notes = append(e.chain.Notes, fmt.Sprintf("%s: inherited makefile %s is not in the tree; what it adds is not followed", loc, p))
@@ -288,6 +292,10 @@ func (e *evaluator) evalFile(n *node, file string, ctx certainty, children *[]st
 			}
 			for _, p := range strings.Fields(ps) {
 				p = path.Clean(p)
+				if !inTree(p) {
+					e.chain.Notes = append(e.chain.Notes, fmt.Sprintf("%s: included makefile %s is outside the tree; what it sets is not followed, and provkit does not edit it", loc, p))
+					continue
+				}
 				if !e.t.exists(p) {
 					if s.Word == "include" {
 						e.chain.Notes = append(e.chain.Notes, fmt.Sprintf("%s: included makefile %s is not in the tree; what it sets is not followed", loc, p))

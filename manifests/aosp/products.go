@@ -3,6 +3,7 @@ package aosp
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -82,7 +83,10 @@ func findProducts(t *tree) ([]ProductRef, error) {
 // product name declared in an AndroidProducts.mk), or the only one the tree declares.
 func resolveProduct(t *tree, want string) (string, error) {
 	if want != "" && strings.HasSuffix(want, ".mk") {
-		p := path.Clean(strings.TrimPrefix(want, "./"))
+		p := path.Clean(strings.TrimPrefix(filepath.ToSlash(want), "./"))
+		if !inTree(p) {
+			return "", fmt.Errorf("finding product makefile: %s is %w %s; give a path relative to the tree root", want, ErrOutsideTree, t.root)
+		}
 		if !t.exists(p) {
 			return "", fmt.Errorf("finding product makefile: %s does not exist in the tree (give a path relative to the tree root, or a product name)", p)
 		}
@@ -96,6 +100,9 @@ func resolveProduct(t *tree, want string) (string, error) {
 	for _, r := range refs {
 		names = append(names, fmt.Sprintf("%s (%s)", r.Name, r.Makefile))
 		if want != "" && r.Name == want {
+			if !inTree(r.Makefile) {
+				return "", fmt.Errorf("finding product %s: %s declares %s, which is %w", want, r.Declared, r.Makefile, ErrOutsideTree)
+			}
 			if !t.exists(r.Makefile) {
 				return "", fmt.Errorf("finding product %s: %s declares %s, which does not exist", want, r.Declared, r.Makefile)
 			}
@@ -109,6 +116,9 @@ func resolveProduct(t *tree, want string) (string, error) {
 		return "", fmt.Errorf("finding the product: no AndroidProducts.mk under device/, vendor/ or product/ declares PRODUCT_MAKEFILES; pass --product <path/to/product.mk>")
 	case len(refs) > 1:
 		return "", fmt.Errorf("finding the product: the tree declares %d products: %s; choose one with --product <name>", len(refs), strings.Join(names, ", "))
+	}
+	if !inTree(refs[0].Makefile) {
+		return "", fmt.Errorf("finding the product: %s declares %s, which is %w", refs[0].Declared, refs[0].Makefile, ErrOutsideTree)
 	}
 	if !t.exists(refs[0].Makefile) {
 		return "", fmt.Errorf("finding the product: %s declares %s, which does not exist", refs[0].Declared, refs[0].Makefile)

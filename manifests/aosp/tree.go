@@ -67,12 +67,23 @@ func (t *tree) list(dir string) ([]string, error) {
 
 func (t *tree) abs(rel string) string { return filepath.Join(t.root, filepath.FromSlash(rel)) }
 
+// ErrOutsideTree is wrapped by errors about a path that leads out of the tree (an absolute path or
+// one whose ".." climbs above the root): provkit neither reads build files there nor writes there.
+var ErrOutsideTree = errors.New("outside the tree")
+
+// inTree reports whether rel (slash-separated, relative to the root) names something inside the
+// tree: "device/acme/../common/x.mk" does, "../x.mk" and "/x.mk" do not.
+func inTree(rel string) bool { return rel != "" && filepath.IsLocal(filepath.FromSlash(rel)) }
+
 func (t *tree) read(rel string) ([]byte, error) {
 	if b, ok := t.overlay[rel]; ok {
 		if b == nil {
 			return nil, fmt.Errorf("reading %s: %w", rel, fs.ErrNotExist)
 		}
 		return b, nil
+	}
+	if !inTree(rel) {
+		return nil, fmt.Errorf("reading %s: %w", rel, ErrOutsideTree)
 	}
 	return readBounded(t.abs(rel), rel)
 }
@@ -141,6 +152,9 @@ func readBounded(abs, rel string) ([]byte, error) {
 
 // onDisk reads the file as it is on disk, ignoring the overlay; ok is false when it does not exist.
 func (t *tree) onDisk(rel string) ([]byte, bool, error) {
+	if !inTree(rel) {
+		return nil, false, fmt.Errorf("reading %s: %w", rel, ErrOutsideTree)
+	}
 	b, err := readBounded(t.abs(rel), rel)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -155,19 +169,25 @@ func (t *tree) exists(rel string) bool {
 	if b, ok := t.overlay[rel]; ok {
 		return b != nil
 	}
+	if !inTree(rel) {
+		return false
+	}
 	_, err := os.Stat(t.abs(rel))
 	return err == nil
 }
 
 func (t *tree) isDir(rel string) bool {
+	if !inTree(rel) {
+		return false
+	}
 	fi, err := os.Stat(t.abs(rel))
 	return err == nil && fi.IsDir()
 }
 
 // glob expands a make wildcard pattern relative to the root.
 func (t *tree) glob(pattern string) ([]string, bool) {
-	if strings.HasPrefix(pattern, "/") {
-		return nil, false
+	if !inTree(path.Clean(pattern)) {
+		return nil, false // not followed: the caller notes that it cannot resolve it
 	}
 	m, err := filepath.Glob(t.abs(pattern))
 	if err != nil {
