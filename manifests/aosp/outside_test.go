@@ -124,3 +124,33 @@ func TestInTree(t *testing.T) {
 		}
 	}
 }
+
+// A build file that is a symlink (repo's linkfile makes them) is scanned like the file it points
+// to: an overrides in it still blocks the patch. A symlink to a directory is not entered.
+func TestSymlinkedBuildFileIsScanned(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/common/overrides.bp"] = "android_app_import {\n    name: \"OldMessenger\",\n    apk: \"Old.apk\",\n    presigned: true,\n    overrides: [\"Max\"],\n}\n"
+	files["device/acme/foo/device.mk"] += "PRODUCT_PACKAGES += OldMessenger\n"
+	root := writeTree(t, files)
+	if err := os.MkdirAll(filepath.Join(root, "device/acme/foo/old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../common/overrides.bp", filepath.Join(root, "device/acme/foo/old/Android.bp")); err != nil {
+		t.Fatal(err)
+	}
+	// A directory link back up would loop if it were entered.
+	if err := os.Symlink("../..", filepath.Join(root, "device/acme/foo/loop")); err != nil {
+		t.Fatal(err)
+	}
+	pol := loadPolicy(t, root, basePolicy)
+	p := prepare(t, root, pol, nil)
+	found := false
+	for _, b := range p.Blockers {
+		if strings.Contains(b.String(), "device/acme/foo/old/Android.bp:1:") && strings.Contains(b.Msg, "overrides Max") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no blocker from the symlinked Android.bp; blockers:\n%v", p.Blockers)
+	}
+}

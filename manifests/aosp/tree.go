@@ -31,8 +31,8 @@ func newTree(root string) *tree {
 	return &tree{root: root, overlay: map[string][]byte{}, listing: map[string][]string{}}
 }
 
-// list returns the regular files under dir (relative to the root), lexically ordered, from the
-// disk (not the overlay), reading the directory tree once.
+// list returns the regular files (and symlinks to regular files) under dir (relative to the root),
+// lexically ordered, from the disk (not the overlay), reading the directory tree once.
 func (t *tree) list(dir string) ([]string, error) {
 	if l, ok := t.listing[dir]; ok {
 		return l, nil
@@ -48,7 +48,13 @@ func (t *tree) list(dir string) ([]string, error) {
 			}
 			return nil
 		}
-		if !e.Type().IsRegular() {
+		if e.Type()&fs.ModeSymlink != 0 {
+			// A symlinked build file (repo's linkfile makes some) is read as the build reads it,
+			// through the link; a link to a directory is not entered, as Soong's finder does not.
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		} else if !e.Type().IsRegular() {
 			return nil
 		}
 		rel, err := filepath.Rel(t.root, p)
