@@ -75,9 +75,17 @@ func (p *Plan) Apply() (err error) {
 			cleanup()
 		}
 	}()
+	realRoot, err := filepath.EvalSymlinks(p.Tree)
+	if err != nil {
+		return fmt.Errorf("resolving the tree %s: %w", p.Tree, err)
+	}
 	// Stage: check that the tree is as planned, write every new content to a temporary file.
 	for _, c := range p.Changes {
-		s := &staged{c: c, target: filepath.Join(p.Tree, filepath.FromSlash(c.Path))}
+		target, err := realTarget(realRoot, filepath.Join(p.Tree, filepath.FromSlash(c.Path)), c.Path)
+		if err != nil {
+			return err
+		}
+		s := &staged{c: c, target: target}
 		st = append(st, s)
 		if err := unchanged(s.target, c); err != nil {
 			return err
@@ -138,9 +146,37 @@ func (p *Plan) Apply() (err error) {
 		if !inTree(d) {
 			continue
 		}
-		os.Remove(filepath.Join(p.Tree, filepath.FromSlash(d))) // only succeeds when empty
+		dir := filepath.Join(p.Tree, filepath.FromSlash(d))
+		if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
+			os.Remove(dir) // only succeeds when empty (and never removes a symlink)
+		}
 	}
 	return nil
+}
+
+// realTarget returns the path Apply writes for a change at abs: through symlinks (a makefile that
+// repo's linkfile made a link is edited where it lives, and the link stays a link), which must
+// still be inside the tree (realRoot, the tree's root with its own links resolved). A file that
+// does not exist yet is placed under its nearest existing directory, resolved the same way.
+func realTarget(realRoot, abs, rel string) (string, error) {
+	var rest []string
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil {
+			real, err := filepath.EvalSymlinks(d)
+			if err != nil {
+				return "", fmt.Errorf("resolving %s: %w", rel, err)
+			}
+			r, err := filepath.Rel(realRoot, real)
+			if err != nil || !filepath.IsLocal(r) {
+				return "", fmt.Errorf("refusing to write %s: through a symlink it is %s, %w %s", rel, real, ErrOutsideTree, realRoot)
+			}
+			return filepath.Join(append([]string{real}, rest...)...), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("resolving %s: no existing directory above it", rel)
+		}
+		rest = append([]string{filepath.Base(d)}, rest...)
+	}
 }
 
 // unchanged checks that the file is still as the plan saw it.

@@ -3,6 +3,7 @@ package aosp
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,69 @@ func TestSymlinkedBuildFileIsScanned(t *testing.T) {
 	if !found {
 		t.Fatalf("no blocker from the symlinked Android.bp; blockers:\n%v", p.Blockers)
 	}
+}
+
+// A product makefile that is a symlink inside the tree is edited where it lives and stays a link;
+// one that links out of the tree, or a module directory that does, is refused before anything is
+// written.
+func TestApplyThroughSymlinks(t *testing.T) {
+	const prod = "device/acme/foo/lineage_foo.mk"
+	linkProduct := func(t *testing.T, root, to string) {
+		t.Helper()
+		p := filepath.Join(root, prod)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(to, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("inside", func(t *testing.T) {
+		files := copyTree(lineageTree)
+		files["device/acme/common/lineage_foo.mk"] = files[prod]
+		root := writeTree(t, files)
+		linkProduct(t, root, "../common/lineage_foo.mk")
+		pol := loadPolicy(t, root, basePolicy)
+		apply(t, prepare(t, root, pol, nil))
+		if fi, err := os.Lstat(filepath.Join(root, prod)); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			t.Fatalf("%s is no longer a symlink (%v)", prod, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(root, "device/acme/common/lineage_foo.mk"))
+		if !strings.Contains(string(b), "preinstall.mk") {
+			t.Fatalf("the link's target was not patched:\n%s", b)
+		}
+		// A second run finds the tree compliant through the link.
+		if p := prepare(t, root, pol, nil); len(p.Changes) != 0 {
+			t.Fatalf("second run changes %v", p.Changes)
+		}
+	})
+	t.Run("product links outside", func(t *testing.T) {
+		root, outside, text := outsideTree(t, nil)
+		linkProduct(t, root, outside)
+		pol := loadPolicy(t, root, basePolicy)
+		p := prepare(t, root, pol, nil)
+		before := snapshot(t, root)
+		if err := p.Apply(); !errors.Is(err, ErrOutsideTree) {
+			t.Fatalf("Apply = %v, want %v", err, ErrOutsideTree)
+		}
+		unchangedFile(t, outside, text)
+		if d := diffSnapshots(before, snapshot(t, root)); d != "" {
+			t.Fatalf("tree changed:\n%s", d)
+		}
+	})
+	t.Run("module directory links outside", func(t *testing.T) {
+		root, _, _ := outsideTree(t, nil)
+		elsewhere := t.TempDir()
+		if err := os.Symlink(elsewhere, filepath.Join(root, "vendor/acme")); err != nil {
+			t.Fatal(err)
+		}
+		pol := loadPolicy(t, root, basePolicy)
+		p := prepare(t, root, pol, func(o *Options) { o.Vendor = "acme" })
+		if err := p.Apply(); !errors.Is(err, ErrOutsideTree) {
+			t.Fatalf("Apply = %v, want %v", err, ErrOutsideTree)
+		}
+		if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+			t.Fatalf("provkit wrote outside the tree: %v", ents)
+		}
+	})
 }
