@@ -57,6 +57,7 @@ devices:
     android: 14
     slotted: true
     unlocked: true
+    mode: bootloader
     partitions:
       - {name: boot, size: 8M}
       - {name: system, size: 32M}
@@ -138,15 +139,15 @@ func TestFlashSimulator(t *testing.T) {
 	for d.Reboots() != 1 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if d.Reboots() != 1 {
-		t.Fatalf("the simulator counted %d reboots", d.Reboots())
+	if d.Reboots() != 1 || d.Mode() != sim.ModeBootloader {
+		t.Fatalf("the simulator counted %d reboots, mode %s", d.Reboots(), d.Mode())
 	}
 }
 
 func TestFlashSimulatorFaults(t *testing.T) {
 	img := mixed(2 << 20)
 	t.Run("locked", func(t *testing.T) {
-		d := startSim(t, "devices: [{serial: FBL, android: 14, unlocked: false, partitions: [{name: boot, size: 8M}]}]\n")
+		d := startSim(t, "devices: [{serial: FBL, android: 14, mode: bootloader, unlocked: false, partitions: [{name: boot, size: 8M}]}]\n")
 		c, err := fastboot.Dial(ctxT(t, 10*time.Second), d.FastbootAddr())
 		if err != nil {
 			t.Fatal(err)
@@ -159,7 +160,7 @@ func TestFlashSimulatorFaults(t *testing.T) {
 		}
 	})
 	t.Run("flash fails", func(t *testing.T) {
-		d := startSim(t, "devices: [{serial: FBF, android: 14, unlocked: true, partitions: [{name: boot, size: 8M}], faults: {fastbootFailFlash: boot}}]\n")
+		d := startSim(t, "devices: [{serial: FBF, android: 14, mode: bootloader, unlocked: true, partitions: [{name: boot, size: 8M}], faults: {fastbootFailFlash: boot}}]\n")
 		c, err := fastboot.Dial(ctxT(t, 10*time.Second), d.FastbootAddr())
 		if err != nil {
 			t.Fatal(err)
@@ -176,7 +177,7 @@ func TestFlashSimulatorFaults(t *testing.T) {
 		}
 	})
 	t.Run("link dropped mid-download", func(t *testing.T) {
-		d := startSim(t, "devices: [{serial: FBD, android: 14, unlocked: true, partitions: [{name: boot, size: 8M}], faults: {fastbootDropAfterBytes: 500K}}]\n")
+		d := startSim(t, "devices: [{serial: FBD, android: 14, mode: bootloader, unlocked: true, partitions: [{name: boot, size: 8M}], faults: {fastbootDropAfterBytes: 500K}}]\n")
 		c, err := fastboot.Dial(ctxT(t, 10*time.Second), d.FastbootAddr())
 		if err != nil {
 			t.Fatal(err)

@@ -84,6 +84,7 @@ func Builtin(name string, apks BuiltinAPKs) (*Scenario, error) {
 		case "disconnects-mid-flash":
 			ds.Packages = []PackageSpec{app()}
 			ds.Faults.FastbootDropAfterBytes = "1M"
+			ds.Mode = string(ModeBootloader) // waiting to be flashed
 		default:
 			return ds, fmt.Errorf("no built-in scenario %q; choose one of %s", k, strings.Join(BuiltinNames(), ", "))
 		}

@@ -62,6 +62,7 @@ type DeviceConfig struct {
 	Partitions []PartitionConfig
 	Slotted    bool // A/B: partitions get _a/_b
 	Unlocked   bool
+	Mode       Mode // initial mode ("" is ModeAndroid)
 }
 
 // DefaultFeatures are the features a current adbd announces that the simulator implements.
@@ -77,17 +78,17 @@ type Device struct {
 	Android *android.Device
 	log     func(string)
 
-	mu        sync.Mutex
-	adbLn     net.Listener
-	fbLn      net.Listener
-	conns     map[net.Conn]struct{}
-	adbAddr   string
-	fbAddr    string
-	up        chan struct{} // closed while the device is up
-	downUntil time.Time
-	keys      []*rsa.PublicKey // accepted host keys
-	reboots   int
-	rebootTo  string
+	mu       sync.Mutex
+	adbLn    net.Listener // nil while adbd is not listening
+	fbLn     net.Listener // nil while fastboot is not listening
+	conns    map[net.Conn]struct{}
+	adbAddr  string
+	fbAddr   string
+	mode     Mode
+	booting  bool             // rebooting: both ports closed
+	keys     []*rsa.PublicKey // accepted host keys
+	reboots  int
+	rebootTo string
 
 	fb fastbootState
 
@@ -105,8 +106,8 @@ func (d *Device) ADBAddr() string { return d.adbAddr }
 // FastbootAddr returns the fastboot address (host:port).
 func (d *Device) FastbootAddr() string { return d.fbAddr }
 
-// LastRebootTarget returns the target of the last reboot: "" (normal), "bootloader", "recovery",
-// "fastboot".
+// LastRebootTarget returns the target of the last reboot as adb or fastboot named it: ""
+// (normal), "bootloader", "recovery", "fastboot", "sideload".
 func (d *Device) LastRebootTarget() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -127,7 +128,7 @@ func (d *Device) logf(format string, args ...any) {
 }
 
 func (d *Device) banner() string {
-	b := wire.Banner{SystemType: "device", Props: []wire.Prop{
+	b := wire.Banner{SystemType: d.Mode().adbState(), Props: []wire.Prop{
 		{Key: "ro.product.name", Value: d.cfg.Product},
 		{Key: "ro.product.model", Value: d.cfg.Model},
 		{Key: "ro.product.device", Value: d.cfg.Device},
@@ -172,25 +173,38 @@ func (d *Device) dropOnService(service string) bool {
 	return c != "" && strings.Contains(service, c)
 }
 
-// start opens both listeners and serves until Close.
+// start reserves both ports, keeps listening on the one of the initial mode and serves until
+// Close.
 func (d *Device) start(ctx context.Context, adbAddr, fbAddr string) error {
-	var err error
-	if d.adbLn, err = net.Listen("tcp", adbAddr); err != nil {
+	a, err := net.Listen("tcp", adbAddr)
+	if err != nil {
 		return fmt.Errorf("starting simulated device %s: adb listener: %w", d.cfg.Serial, err)
 	}
-	if d.fbLn, err = net.Listen("tcp", fbAddr); err != nil {
-		d.adbLn.Close()
+	f, err := net.Listen("tcp", fbAddr)
+	if err != nil {
+		a.Close()
 		return fmt.Errorf("starting simulated device %s: fastboot listener: %w", d.cfg.Serial, err)
 	}
-	d.adbAddr, d.fbAddr = d.adbLn.Addr().String(), d.fbLn.Addr().String()
+	d.adbAddr, d.fbAddr = a.Addr().String(), f.Addr().String()
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.conns = map[net.Conn]struct{}{}
-	d.up = make(chan struct{})
-	close(d.up)
+	d.mode = d.cfg.Mode
+	if d.mode == "" {
+		d.mode = ModeAndroid
+	}
+	d.Android.SetRecovery(d.mode == ModeRecovery)
 	d.Android.OnReboot = func(target string) { go d.Reboot(target) }
-	d.wg.Add(2)
-	go d.acceptLoop(func() net.Listener { return d.adbLn }, func(c net.Conn) { (&transport{dev: d, conn: c}).serve(d.ctx) })
-	go d.acceptLoop(func() net.Listener { return d.fbLn }, d.serveFastboot)
+	if !d.mode.ADB() {
+		a.Close()
+		a = nil
+	}
+	if !d.mode.Fastboot() {
+		f.Close()
+		f = nil
+	}
+	d.mu.Lock()
+	d.serveListeners(a, f)
+	d.mu.Unlock()
 	if after := d.cfg.Faults.RebootAfter; after > 0 {
 		d.wg.Add(1)
 		go func() {
@@ -208,40 +222,47 @@ func (d *Device) start(ctx context.Context, adbAddr, fbAddr string) error {
 	return nil
 }
 
-// acceptLoop serves the listener that ln returns, waiting out reboots (during which the listener
-// is closed, so connections are refused as by a phone that is restarting).
-func (d *Device) acceptLoop(ln func() net.Listener, serve func(net.Conn)) {
+// serveListeners installs the listeners of the current mode (nil for a port that stays closed)
+// and starts their accept loops. d.mu is held and d.ctx is not done, so the WaitGroup Add cannot
+// race Close's Wait.
+func (d *Device) serveListeners(a, f net.Listener) {
+	d.adbLn, d.fbLn = a, f
+	if a != nil {
+		d.wg.Add(1)
+		go d.acceptLoop(a, func(c net.Conn) { (&transport{dev: d, conn: c}).serve(d.ctx) })
+	}
+	if f != nil {
+		d.wg.Add(1)
+		go d.acceptLoop(f, d.serveFastboot)
+	}
+}
+
+// acceptLoop serves one listener until it is closed (by a reboot or Close).
+func (d *Device) acceptLoop(ln net.Listener, serve func(net.Conn)) {
 	defer d.wg.Done()
 	for {
-		d.mu.Lock()
-		l, up := ln(), d.up
-		d.mu.Unlock()
-		select {
-		case <-up:
-		case <-d.ctx.Done():
-			return
-		}
-		d.mu.Lock()
-		l = ln()
-		d.mu.Unlock()
-		c, err := l.Accept()
+		c, err := ln.Accept()
 		if err != nil {
-			if d.ctx.Err() != nil {
-				return
-			}
 			d.mu.Lock()
-			rebooting := d.up != up || time.Now().Before(d.downUntil)
+			current := d.adbLn == ln || d.fbLn == ln
 			d.mu.Unlock()
-			if rebooting {
-				continue
+			if current && d.ctx.Err() == nil {
+				d.logf("accept: %v", err)
 			}
-			d.logf("accept: %v", err)
 			return
 		}
 		d.mu.Lock()
+		if (d.adbLn != ln && d.fbLn != ln) || d.ctx.Err() != nil {
+			// Accepted just as a reboot or Close closed the port: the phone was already going
+			// down.
+			d.mu.Unlock()
+			c.Close()
+			return
+		}
 		d.conns[c] = struct{}{}
-		d.mu.Unlock()
+		// Counted while this loop is: the count is above zero, so Add cannot race Wait.
 		d.wg.Add(1)
+		d.mu.Unlock()
 		go func() {
 			defer d.wg.Done()
 			defer func() {
@@ -264,26 +285,46 @@ func (d *Device) wrap(c net.Conn) net.Conn {
 	return &faultConn{Conn: c, rate: f.BytesPerSecond, dropAfter: f.DropAfterBytes, dev: d}
 }
 
+// Mode returns the mode the device is in or, during a reboot, is booting into.
+func (d *Device) Mode() Mode {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mode
+}
+
+// Up reports whether the device has finished booting (its mode's port is listening).
+func (d *Device) Up() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.booting && d.ctx != nil && d.ctx.Err() == nil
+}
+
 // Reboot drops every connection and closes both ports for the reboot delay (connections are
-// refused meanwhile), then listens again on the same ports. target is recorded ("" normal,
-// "bootloader", "recovery").
-func (d *Device) Reboot(target string) {
+// refused meanwhile), then comes up in the mode the target leads to (see ModeForTarget) and
+// listens on that mode's port only. A reboot asked for while one is under way is ignored, as
+// the phone is not listening.
+func (d *Device) Reboot(target string) { d.reboot(target, ModeForTarget(target)) }
+
+func (d *Device) reboot(target string, to Mode) {
 	delay := d.cfg.Faults.RebootDelay
 	if delay <= 0 {
 		delay = 2 * time.Second
 	}
 	d.mu.Lock()
-	if time.Now().Before(d.downUntil) || d.ctx == nil || d.ctx.Err() != nil {
+	if d.booting || d.ctx == nil || d.ctx.Err() != nil {
 		d.mu.Unlock()
 		return
 	}
-	d.downUntil = time.Now().Add(delay)
+	d.booting = true
 	d.reboots++
 	d.rebootTo = target
-	d.up = make(chan struct{})
-	up := d.up
-	d.adbLn.Close()
-	d.fbLn.Close()
+	d.mode = to
+	for _, ln := range []net.Listener{d.adbLn, d.fbLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	d.adbLn, d.fbLn = nil, nil
 	conns := make([]net.Conn, 0, len(d.conns))
 	for c := range d.conns {
 		conns = append(conns, c)
@@ -292,7 +333,7 @@ func (d *Device) Reboot(target string) {
 	// d.mu, so this Add never races its Wait.
 	d.wg.Add(1)
 	d.mu.Unlock()
-	d.logf("rebooting (%q), back in %v", target, delay)
+	d.logf("rebooting (%q) into %s, back in %v", target, to, delay)
 	for _, c := range conns {
 		c.Close()
 	}
@@ -305,33 +346,37 @@ func (d *Device) Reboot(target string) {
 		case <-d.ctx.Done():
 			return
 		}
+		d.Android.SetRecovery(to == ModeRecovery)
 		for attempt := 0; ; attempt++ {
-			a, errA := net.Listen("tcp", d.adbAddr)
-			f, errF := net.Listen("tcp", d.fbAddr)
-			if errA == nil && errF == nil {
+			var a, f net.Listener
+			var err error
+			if to.ADB() {
+				a, err = net.Listen("tcp", d.adbAddr)
+			} else {
+				f, err = net.Listen("tcp", d.fbAddr)
+			}
+			if err == nil {
 				d.mu.Lock()
 				if d.ctx.Err() != nil {
 					// Closed meanwhile: Close has already closed the old listeners and waits
 					// for this goroutine; listeners set now would never be closed.
 					d.mu.Unlock()
-					a.Close()
-					f.Close()
+					if a != nil {
+						a.Close()
+					}
+					if f != nil {
+						f.Close()
+					}
 					return
 				}
-				d.adbLn, d.fbLn = a, f
-				close(up)
+				d.serveListeners(a, f)
+				d.booting = false
 				d.mu.Unlock()
-				d.logf("back after reboot")
+				d.logf("up in %s", to)
 				return
 			}
-			if a != nil {
-				a.Close()
-			}
-			if f != nil {
-				f.Close()
-			}
 			if attempt == 50 || d.ctx.Err() != nil {
-				d.logf("cannot listen again after reboot: %v %v", errA, errF)
+				d.logf("cannot listen again after reboot: %v", err)
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -346,8 +391,11 @@ func (d *Device) Close() error {
 	}
 	d.cancel()
 	d.mu.Lock()
-	d.adbLn.Close()
-	d.fbLn.Close()
+	for _, ln := range []net.Listener{d.adbLn, d.fbLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 	for c := range d.conns {
 		c.Close()
 	}

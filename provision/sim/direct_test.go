@@ -248,7 +248,7 @@ func TestDirectInteractiveShellAndReboot(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); d.Reboots() == 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if d.Reboots() != 1 || d.LastRebootTarget() != "bootloader" {
-		t.Fatalf("reboots %d target %q", d.Reboots(), d.LastRebootTarget())
+	if d.Reboots() != 1 || d.LastRebootTarget() != "bootloader" || d.Mode() != ModeBootloader {
+		t.Fatalf("reboots %d target %q mode %s", d.Reboots(), d.LastRebootTarget(), d.Mode())
 	}
 }

@@ -6,6 +6,10 @@
 // Terms:
 //   - Device: one simulated phone: a serial, an adb address and a fastboot address on 127.0.0.1,
 //     its Android state (package android) and its partitions.
+//   - Mode: what the device runs, one at a time: android (adbd listens), bootloader and fastbootd
+//     (fastboot listens; is-userspace no/yes; logical partitions only in fastbootd), recovery and
+//     sideload (adbd listens, announcing itself as "recovery" or "sideload"). The port of the
+//     other protocol refuses connections. A reboot's target picks the next mode.
 //   - Transport: one TCP connection from an adb host to the simulated adbd: CNXN, AUTH, then
 //     streams (see provision/adb/wire).
 //   - Flow control: one WRTE in flight per stream and direction, acknowledged by OKAY once the
@@ -16,7 +20,8 @@
 //     faults); see README "Device simulator" and scenario.go.
 //   - Fault: scripted misbehaviour: AUTH refused (unauthorized), CNXN never answered (offline), a
 //     bandwidth limit (slow link), the connection dropped after N bytes or on a command, a reboot
-//     that takes the device away for a while, fastboot dropping the link mid-download.
+//     that takes the device away for a while, fastboot dropping the link mid-download (the device
+//     then reboots into the mode it was in).
 //   - Partition: a named block device image of fixed size, written by fastboot flash (raw or
 //     Android sparse images, applied chunk by chunk) and erase. Contents live in a temporary file.
 package sim

@@ -248,8 +248,10 @@ func (d *Device) serveFastboot(c net.Conn) {
 			}
 			if err := f.readData(download, d.cfg.Faults.FastbootDropAfter); err != nil {
 				if errors.Is(err, errDropped) {
+					// Like a phone whose link glitched: it goes away and comes back in the
+					// mode it was in.
 					d.logf("fault: fastboot link dropped mid-download")
-					d.Reboot("")
+					d.reboot("", d.Mode())
 				}
 				return
 			}
@@ -282,10 +284,18 @@ func (d *Device) serveFastboot(c net.Conn) {
 			d.fb.currentSlot = slot
 			d.fb.mu.Unlock()
 			f.writeMsg("OKAY")
+		case strings.HasPrefix(cmd, "resize-logical-partition:"):
+			if err := d.fbResize(strings.TrimPrefix(cmd, "resize-logical-partition:")); err != nil {
+				f.writeMsg("FAIL" + err.Error())
+				continue
+			}
+			f.writeMsg("OKAY")
 		case cmd == "reboot" || cmd == "reboot-bootloader" || cmd == "reboot-fastboot" || cmd == "reboot-recovery" || strings.HasPrefix(cmd, "reboot:"):
 			f.writeMsg("OKAY")
 			time.Sleep(20 * time.Millisecond)
-			d.Reboot(strings.TrimPrefix(strings.TrimPrefix(cmd, "reboot"), "-"))
+			target := strings.TrimPrefix(cmd, "reboot")
+			target = strings.TrimPrefix(strings.TrimPrefix(target, "-"), ":")
+			d.Reboot(target)
 			return
 		case cmd == "continue":
 			f.writeMsg("OKAY")
@@ -308,14 +318,47 @@ func (d *Device) fbPartitionName(name string) string {
 	return name
 }
 
+// fbPart returns a partition as the current mode sees it: the bootloader knows only physical
+// partitions; logical ones live in super and are reached through fastbootd.
 func (d *Device) fbPart(name string) (*partition, error) {
 	d.fb.mu.Lock()
-	defer d.fb.mu.Unlock()
 	p := d.fb.parts[name]
+	d.fb.mu.Unlock()
 	if p == nil {
 		return nil, fmt.Errorf("partition %s not found", name)
 	}
+	if p.cfg.Logical && d.Mode() != ModeFastbootd {
+		return nil, fmt.Errorf("logical partition %s: use fastbootd", name)
+	}
 	return p, nil
+}
+
+// fbResize serves resize-logical-partition:<name>:<size>, which fastboot sends before flashing a
+// logical partition. The simulator's logical partitions have a fixed capacity; a size within it is
+// accepted.
+func (d *Device) fbResize(arg string) error {
+	if d.Mode() != ModeFastbootd {
+		return errors.New("unknown command")
+	}
+	name, size, ok := strings.Cut(arg, ":")
+	n, err := strconv.ParseInt(size, 10, 64)
+	if !ok || err != nil || n < 0 {
+		return errors.New("Invalid partition size")
+	}
+	p, err := d.fbPart(d.fbPartitionName(name))
+	if err != nil {
+		return err
+	}
+	if !p.cfg.Logical {
+		return fmt.Errorf("%s is not a logical partition", name)
+	}
+	if !d.cfg.Unlocked {
+		return errors.New("Command not available on locked devices")
+	}
+	if n > p.cfg.Size {
+		return errors.New("Not enough space to resize partition")
+	}
+	return nil
 }
 
 func (d *Device) fbFlash(name string, img []byte) error {
@@ -361,6 +404,15 @@ func (d *Device) fbErase(name string) error {
 	return p.file.Truncate(p.cfg.Size)
 }
 
+func (d *Device) hasLogical() bool {
+	for _, pc := range d.cfg.Partitions {
+		if pc.Logical {
+			return true
+		}
+	}
+	return false
+}
+
 func yesNo(b bool) string {
 	if b {
 		return "yes"
@@ -390,7 +442,12 @@ func (d *Device) fbVar(name string) (string, bool) {
 	case "unlocked":
 		return yesNo(d.cfg.Unlocked), true
 	case "is-userspace":
-		return "no", true
+		return yesNo(d.Mode() == ModeFastbootd), true
+	case "super-partition-name":
+		if d.Mode() != ModeFastbootd || !d.hasLogical() {
+			return "", false
+		}
+		return "super", true
 	case "current-slot":
 		if !d.cfg.Slotted {
 			return "", false
@@ -456,9 +513,16 @@ func (d *Device) fbGetvar(f *fbConn, name string) {
 	if d.cfg.Slotted {
 		vars = append(vars, "current-slot", "slot-count", "slot-successful:a", "slot-successful:b", "slot-unbootable:a", "slot-unbootable:b")
 	}
+	userspace := d.Mode() == ModeFastbootd
+	if userspace && d.hasLogical() {
+		vars = append(vars, "super-partition-name")
+	}
 	d.fb.mu.Lock()
 	names := make([]string, 0, len(d.fb.parts))
-	for n := range d.fb.parts {
+	for n, p := range d.fb.parts {
+		if p.cfg.Logical && !userspace {
+			continue // unknown to the bootloader
+		}
 		names = append(names, n)
 	}
 	d.fb.mu.Unlock()

@@ -35,6 +35,7 @@ func fastbootScenario(t *testing.T, faults FaultSpec) *Scenario {
 devices:
   - serial: FB%03d
     device: simfb
+    mode: bootloader
     partitions:
       - {name: boot, size: 8M}
       - {name: system, size: 96M, type: ext4}
@@ -117,8 +118,8 @@ func TestRealFastbootDrivesSimulator(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); d.Reboots() == 0 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if d.Reboots() != 1 {
-		t.Fatalf("reboots: %d", d.Reboots())
+	if d.Reboots() != 1 || d.Mode() != ModeAndroid {
+		t.Fatalf("reboots: %d, mode %s", d.Reboots(), d.Mode())
 	}
 }
 

@@ -48,6 +48,7 @@ type DeviceSpec struct {
 	Partitions     []PartitionSpec              `yaml:"partitions"`
 	Slotted        *bool                        `yaml:"slotted"`
 	Unlocked       *bool                        `yaml:"unlocked"`
+	Mode           string                       `yaml:"mode"` // android (default), bootloader, fastbootd, recovery, sideload
 	Faults         FaultSpec                    `yaml:"faults"`
 }
 
@@ -181,6 +182,9 @@ func (ds *DeviceSpec) validate() error {
 	default:
 		return fmt.Errorf("auth: %q: use any, keys, refuse or none", ds.Auth)
 	}
+	if _, err := ParseMode(ds.Mode); err != nil {
+		return err
+	}
 	if AuthMode(ds.Auth) == AuthKeys && len(ds.AuthorizedKeys) == 0 {
 		return errors.New("auth: keys needs authorizedKeys")
 	}
@@ -310,6 +314,7 @@ func (s *Scenario) build(i, total int) (DeviceConfig, *android.Device, error) {
 		cfg.Features = ds.Features
 	}
 	cfg.Auth.Mode = AuthMode(or(ds.Auth, string(AuthAny)))
+	cfg.Mode, _ = ParseMode(ds.Mode)
 	for _, k := range ds.AuthorizedKeys {
 		text := k
 		if !strings.Contains(k, " ") && !strings.HasPrefix(k, "QAAAA") {

@@ -25,6 +25,7 @@ func TestScenarioValidation(t *testing.T) {
 		"bad duration":    "devices: [{faults: {rebootAfter: soon}}]",
 		"wrong kind":      "kind: Policy\ndevices: [{}]",
 		"relative system": "devices: [{packages: [{name: a.b, system: product/app/A}]}]",
+		"bad mode":        "devices: [{mode: download}]",
 	}
 	for name, y := range bad {
 		if _, err := ParseScenario([]byte(y), "."); err == nil {

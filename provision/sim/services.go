@@ -18,7 +18,13 @@ import (
 type handler func(ctx context.Context, s *stream)
 
 // service returns the handler for a service name, or nil (the OPEN is refused with CLSE).
+// Recovery has no Android framework, so no abb (package manager) service; sideload (minadbd)
+// serves only reboot.
 func (d *Device) service(name string) handler {
+	mode := d.Mode()
+	if mode == ModeSideload && name != "reboot:" && !strings.HasPrefix(name, "reboot:") {
+		return nil
+	}
 	if sh, ok, err := wire.ParseShellService(name); ok {
 		if err != nil {
 			return nil
@@ -26,6 +32,9 @@ func (d *Device) service(name string) handler {
 		return func(ctx context.Context, s *stream) { d.shell(ctx, s, sh) }
 	}
 	if args, exec, ok := wire.ParseAbbService(name); ok {
+		if mode == ModeRecovery {
+			return nil
+		}
 		return func(ctx context.Context, s *stream) { d.abb(ctx, s, args, exec) }
 	}
 	switch {

@@ -109,9 +109,34 @@ type Device struct {
 	nextApp  int
 	fs       *FS
 
+	recovery bool
+
 	// OnReboot, when set, is called by the shell's reboot command with the target ("" for a
 	// normal reboot, "bootloader", "recovery").
 	OnReboot func(target string)
+}
+
+// frameworkCommands are the shell commands that talk to the Android framework, absent in
+// recovery.
+var frameworkCommands = map[string]bool{"pm": true, "cmd": true, "dumpsys": true, "settings": true}
+
+// bootProps are the properties set once Android has booted, absent in recovery.
+var bootProps = map[string]bool{"sys.boot_completed": true}
+
+// SetRecovery says whether the device runs recovery rather than Android: the shell then lacks
+// the framework's commands (pm, cmd, dumpsys, settings: "inaccessible or not found") and getprop
+// lacks sys.boot_completed. Files and other properties stay as they are.
+func (d *Device) SetRecovery(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.recovery = on
+}
+
+// InRecovery reports what SetRecovery set.
+func (d *Device) InRecovery() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.recovery
 }
 
 // NewDevice returns a device of the given API level with an empty package list, user 0 only and a

@@ -16,6 +16,8 @@
 //     itself is CodePath/APK, which is what `pm path` prints.
 //   - User state: per Android user (0 is the owner): installed, enabled state (0 default, 1 enabled,
 //     2 disabled, 3 disabled-user, 4 disabled-until-used) and granted runtime permissions.
+//   - Recovery: the device runs recovery rather than Android (SetRecovery): the framework's
+//     commands (pm, cmd, dumpsys, settings) are not found and sys.boot_completed is unset.
 //   - File system: an in-memory tree of files and directories; a file's bytes live in memory or,
 //     for large APKs given by path, in a host file read on demand.
 package android

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -281,7 +282,7 @@ func (sh *shell) exec(ctx context.Context, args []string, stdin io.Reader, stdou
 		name = path.Base(name)
 	}
 	b, ok := builtins[name]
-	if !ok {
+	if !ok || frameworkCommands[name] && sh.d.InRecovery() {
 		fmt.Fprint(stderr, NotFound(args[0]))
 		return 127
 	}
@@ -334,11 +335,19 @@ func init() {
 }
 
 func cmdGetprop(_ context.Context, sh *shell, args []string, _ io.Reader, out, _ io.Writer) int {
+	recovery := sh.d.InRecovery()
 	if len(args) == 0 {
-		GetpropAll(out, sh.d.Props())
+		props := sh.d.Props()
+		if recovery {
+			props = slices.DeleteFunc(props, func(p Prop) bool { return bootProps[p.Name] })
+		}
+		GetpropAll(out, props)
 		return 0
 	}
 	v := sh.d.Prop(args[0])
+	if recovery && bootProps[args[0]] {
+		v = ""
+	}
 	if v == "" && len(args) > 1 {
 		v = args[1]
 	}
@@ -366,10 +375,10 @@ func cmdExit(_ context.Context, sh *shell, args []string, _ io.Reader, _, _ io.W
 	return sh.lastRet
 }
 
-func cmdWhich(_ context.Context, _ *shell, args []string, _ io.Reader, out, _ io.Writer) int {
+func cmdWhich(_ context.Context, sh *shell, args []string, _ io.Reader, out, _ io.Writer) int {
 	ret := 0
 	for _, a := range args {
-		if _, ok := builtins[a]; ok && a != "exit" && a != "true" && a != "false" {
+		if _, ok := builtins[a]; ok && a != "exit" && a != "true" && a != "false" && !(frameworkCommands[a] && sh.d.InRecovery()) {
 			fmt.Fprintf(out, "/system/bin/%s\n", a)
 		} else {
 			ret = 1

@@ -42,7 +42,13 @@ func NewCmdSim(ios *iostreams.IOStreams, runF func(context.Context, *Options) er
 		Long: `Start simulated Android devices on 127.0.0.1, each with an adb port (the real adbd protocol:
 shell, exec, sync, install, reboot) and a fastboot TCP port (getvar, download, flash with sparse
 images, erase, set_active, reboot). Print one line per device: serial, adb address, fastboot
-address. Serve until interrupted.
+address, mode. Serve until interrupted.
+
+A device is in one mode at a time, as a phone is, and only that mode's port accepts connections:
+android (adb, the default), recovery and sideload (adb, listed as "recovery" and "sideload"),
+bootloader and fastbootd (fastboot; getvar is-userspace says no and yes). The scenario sets the
+first mode; adb reboot [bootloader|fastboot|recovery|sideload] and fastboot reboot,
+reboot-bootloader, reboot-fastboot, reboot-recovery move between them.
 
 The devices' state (properties, packages, partitions, files, faults) comes from a scenario: a YAML
 file (see README "Device simulator") or a built-in name:
@@ -63,6 +69,7 @@ scans for emulators. --base-port 0 picks free ports.
 
   # Then, in another terminal
   adb -s 127.0.0.1:15555 shell pm path ru.oneme.app
+  adb -s 127.0.0.1:15555 reboot bootloader
   fastboot -s tcp:127.0.0.1:15556 getvar all`,
 		Args: cmdutil.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -96,6 +103,7 @@ type deviceJSON struct {
 	Serial   string `json:"serial"`
 	ADB      string `json:"adb"`
 	Fastboot string `json:"fastboot"`
+	Mode     string `json:"mode"`
 	Attached *bool  `json:"attached,omitempty"`
 }
 
@@ -159,8 +167,13 @@ func simRun(ctx context.Context, opts *Options) error {
 		}
 	}()
 	for i, d := range devs {
-		out[i] = deviceJSON{Serial: d.Serial(), ADB: d.ADBAddr(), Fastboot: d.FastbootAddr()}
+		out[i] = deviceJSON{Serial: d.Serial(), ADB: d.ADBAddr(), Fastboot: d.FastbootAddr(), Mode: string(d.Mode())}
 		if srv == nil {
+			continue
+		}
+		if !d.Mode().ADB() {
+			// Nothing listens on the adb port: adb connect would only be refused.
+			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: in %s mode, adb is not listening; not attached\n", d.Serial(), d.Mode())
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -185,7 +198,7 @@ func simRun(ctx context.Context, opts *Options) error {
 		}
 	} else {
 		for _, d := range out {
-			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\n", d.Serial, d.ADB, d.Fastboot)
+			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\t%s\n", d.Serial, d.ADB, d.Fastboot, d.Mode)
 		}
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "sim: serving %d device(s); press Ctrl-C to stop\n", len(devs))

@@ -72,7 +72,7 @@ func TestSimPrintsDevices(t *testing.T) {
 	}
 	for i, l := range lines {
 		f := strings.Split(l, "\t")
-		if len(f) != 3 || f[0] != "SIM-MISSING-00"+strconv.Itoa(i+1) || !strings.HasPrefix(f[1], "127.0.0.1:") || !strings.HasPrefix(f[2], "127.0.0.1:") {
+		if len(f) != 4 || f[0] != "SIM-MISSING-00"+strconv.Itoa(i+1) || !strings.HasPrefix(f[1], "127.0.0.1:") || !strings.HasPrefix(f[2], "127.0.0.1:") || f[3] != "android" {
 			t.Errorf("line %q", l)
 		}
 	}
@@ -84,9 +84,9 @@ func TestSimPrintsDevices(t *testing.T) {
 func TestSimJSON(t *testing.T) {
 	dir := t.TempDir()
 	sc := filepath.Join(dir, "line.yaml")
-	os.WriteFile(sc, []byte("devices: [{serial: 'LINE%02d', android: 13}]\n"), 0o644)
-	out, errOut, err := runSim(t, []string{"--devices", "2", "--base-port", "0", "--scenario", sc, "--json"}, func(s *provsim.Simulator) {
-		if v := s.Devices()[1].Android.Prop("ro.build.version.release"); v != "13" {
+	os.WriteFile(sc, []byte("devices: [{serial: 'LINE%02d', android: 13}, {serial: 'BL%02d', mode: bootloader}]\n"), 0o644)
+	out, errOut, err := runSim(t, []string{"--devices", "3", "--base-port", "0", "--scenario", sc, "--json"}, func(s *provsim.Simulator) {
+		if v := s.Devices()[2].Android.Prop("ro.build.version.release"); v != "13" {
 			t.Errorf("release %q", v)
 		}
 	})
@@ -94,12 +94,13 @@ func TestSimJSON(t *testing.T) {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	var doc struct {
-		Devices []struct{ Serial, ADB, Fastboot string } `json:"devices"`
+		Devices []struct{ Serial, ADB, Fastboot, Mode string } `json:"devices"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 	}
-	if len(doc.Devices) != 2 || doc.Devices[1].Serial != "LINE02" || doc.Devices[0].ADB == "" || doc.Devices[0].Fastboot == "" {
+	if len(doc.Devices) != 3 || doc.Devices[2].Serial != "LINE03" || doc.Devices[0].ADB == "" || doc.Devices[0].Fastboot == "" ||
+		doc.Devices[0].Mode != "android" || doc.Devices[1].Serial != "BL02" || doc.Devices[1].Mode != "bootloader" {
 		t.Fatalf("%+v", doc)
 	}
 }
@@ -134,8 +135,11 @@ func TestSimAttachesToADBServer(t *testing.T) {
 	}
 	t.Setenv("ANDROID_ADB_SERVER_PORT", strconv.Itoa(srv.Port))
 
+	// The second device sits in the bootloader: nothing to attach.
+	sc := filepath.Join(t.TempDir(), "two.yaml")
+	os.WriteFile(sc, []byte("devices: [{serial: ATT1}, {serial: BL1, mode: bootloader}]\n"), 0o644)
 	var listed string
-	_, errOut, err := runSim(t, []string{"--base-port", "0", "--scenario", "missing", "--adb-connect"}, func(s *provsim.Simulator) {
+	_, errOut, err := runSim(t, []string{"--base-port", "0", "--devices", "2", "--scenario", sc, "--adb-connect"}, func(s *provsim.Simulator) {
 		addr := s.Devices()[0].ADBAddr()
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			if listed = adbRun("devices"); strings.Contains(listed, addr+"\tdevice") {
@@ -146,6 +150,9 @@ func TestSimAttachesToADBServer(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "BL1: in bootloader mode, adb is not listening; not attached") || strings.Count(listed, "127.0.0.1:") != 1 {
+		t.Errorf("the bootloader device: stderr %q, adb devices:\n%s", errOut, listed)
 	}
 	if after := adbRun("devices"); strings.Contains(after, "127.0.0.1:") {
 		t.Errorf("device still attached after sim stopped:\n%s", after)
