@@ -130,8 +130,8 @@ devices:
 	if out, _, err := h.run(20*time.Second, "-s", addr, "shell", "getprop", "sys.boot_completed"); err != nil || out != "1\n" {
 		t.Fatalf("after fastboot reboot: %v %q", err, out)
 	}
-	if d.Mode() != ModeAndroid {
-		t.Fatalf("mode %s after fastboot reboot", d.Mode())
+	if d.Mode() != ModeAndroid || !d.Up() {
+		t.Fatalf("mode %s (up %v) after fastboot reboot", d.Mode(), d.Up())
 	}
 	refused(t, "fastboot in android", d.FastbootAddr())
 	if d.Reboots() != 3 {
