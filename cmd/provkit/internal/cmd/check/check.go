@@ -98,16 +98,16 @@ Progress goes to stderr when it is a terminal.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Policy, "policy", "", "the policy `file` (YAML)")
-	f.StringArrayVarP(&opts.Serials, "serial", "s", nil, "check the device with this `serial` (repeatable)")
+	f.StringVar(&opts.Policy, "policy", "", "the policy `<file>` (YAML)")
+	f.StringArrayVarP(&opts.Serials, "serial", "s", nil, "check the device with this `<serial>` (repeatable)")
 	f.BoolVar(&opts.All, "all", false, "check every device the adb server lists, whatever its state")
-	f.StringArrayVar(&opts.Direct, "direct", nil, "also check the adbd at `host:port`, without the adb server (repeatable)")
+	f.StringArrayVar(&opts.Direct, "direct", nil, "also check the adbd at `<host:port>`, without the adb server (repeatable)")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	f.BoolVar(&opts.CSV, "csv", false, "print CSV, one row per device")
-	f.IntVarP(&opts.Jobs, "jobs", "j", 8, "check at most `n` devices at once")
-	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "time allowed for one device")
+	f.IntVarP(&opts.Jobs, "jobs", "j", 8, "check at most `<n>` devices at once")
+	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "`<duration>` allowed for one device (e.g. 90s, 2m)")
 	f.BoolVar(&opts.PullAll, "pull-all", false, "pull and verify every APK, even when the device's sha256sum names one already verified")
-	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: how long to wait for the user to accept this host's key")
+	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: `<duration>` to wait for the user to accept this host's key")
 	return cmd
 }
 

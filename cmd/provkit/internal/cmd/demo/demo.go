@@ -61,7 +61,7 @@ provkit reports that kind of non-compliant or unreachable device.
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the check report as one JSON document (as 'provkit check --json')")
 	cmd.Flags().StringVar(&opts.Keep, "keep", "", "write the sample APKs, policy and scenario to `<dir>` and keep them (never over existing files)")
-	cmd.Flags().IntVar(&opts.AssetSize, "asset-size", 0, "pad the sample APK with a stored asset of `n` bytes")
+	cmd.Flags().IntVar(&opts.AssetSize, "asset-size", 0, "pad the sample APK with a stored asset of `<n>` bytes")
 	_ = cmd.Flags().MarkHidden("asset-size")
 	return cmd
 }

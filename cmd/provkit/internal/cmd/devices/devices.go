@@ -64,8 +64,8 @@ field with --json; stdout holds only the listing.
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document: {\"devices\": [{serial, state, model, fingerprint, transport}]}")
-	cmd.Flags().StringArrayVar(&opts.Direct, "direct", nil, "also list the adbd at `host:port`, reached without the adb server (repeatable)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "time allowed per device")
+	cmd.Flags().StringArrayVar(&opts.Direct, "direct", nil, "also list the adbd at `<host:port>`, reached without the adb server (repeatable)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "`<duration>` allowed per device")
 	return cmd
 }
 
