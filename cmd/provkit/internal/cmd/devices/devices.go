@@ -57,6 +57,7 @@ field with --json; stdout holds only the listing.
 			if opts.Timeout <= 0 {
 				return cmdutil.FlagErrorf("--timeout %s: must be positive", opts.Timeout)
 			}
+			opts.Direct = cmdutil.Unique(opts.Direct)
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
