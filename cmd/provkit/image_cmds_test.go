@@ -408,3 +408,35 @@ func TestImageLsCatMatchFsckErofs(t *testing.T) {
 		}
 	}
 }
+
+// TestImageLsCatDanglingLink: ls lists a dangling symbolic link as the link (as ls -l does),
+// and cat says it is a link to a path that is not in the image, on ext4 and EROFS alike.
+func TestImageLsCatDanglingLink(t *testing.T) {
+	testtool.Require(t, "mke2fs", "mkfs.erofs")
+	src := t.TempDir()
+	testimage.WriteTree(t, src, []testimage.File{
+		{Path: "etc/hosts", Data: []byte("127.0.0.1 localhost\n")},
+		{Path: "etc/dangling", Link: "/etc/nothing"},
+	})
+	dir := t.TempDir()
+	for _, img := range []string{testimage.Ext4(t, src, 4), testimage.EROFS(t, src)} {
+		p := filepath.Join(dir, "system-"+filepath.Base(img))
+		copyTo(t, img, p)
+		out, errOut, code := run("image", "ls", "--partition", "system", p, "system:/etc/dangling")
+		if code != 0 || !strings.HasSuffix(out, " dangling -> /etc/nothing\n") || !strings.HasPrefix(out, "lrwxrwxrwx ") {
+			t.Errorf("%s: ls: exit %d, stdout %q, stderr %q", p, code, out, errOut)
+		}
+		entries := lsJSON(t, "--partition", "system", p, "system:/etc/dangling")
+		if len(entries) != 1 || entries[0].Type != "symlink" || entries[0].Target != "/etc/nothing" {
+			t.Errorf("%s: ls --json: %+v", p, entries)
+		}
+		out, errOut, code = run("image", "cat", "--partition", "system", p, "system:/etc/dangling")
+		if code != 1 || out != "" || !strings.Contains(errOut, `a symbolic link to "/etc/nothing", which is not in the image`) {
+			t.Errorf("%s: cat: exit %d, stdout %q, stderr %q", p, code, out, errOut)
+		}
+		// A path that does not exist at all is still an error for both.
+		if _, errOut, code := run("image", "ls", "--partition", "system", p, "system:/etc/none"); code != 1 || !strings.Contains(errOut, "does not exist") {
+			t.Errorf("%s: ls of a missing path: exit %d, %q", p, code, errOut)
+		}
+	}
+}

@@ -53,7 +53,7 @@ type AVBOptions struct {
 // VerifyAVB verifies every vbmeta of the input against the active partitions present (loading
 // deferred partitions as descriptors name them). The error is only for cancellation.
 func (im *Image) VerifyAVB(ctx context.Context, opts AVBOptions) (*AVBReport, error) {
-	rep := &AVBReport{}
+	rep := &AVBReport{Roots: []AVBRoot{}}
 	lookup := func(name string) (io.ReaderAt, int64, bool) {
 		p := im.Lookup(name)
 		if p == nil {

@@ -251,6 +251,17 @@ func explain(err error, checking bool) string {
 	return msg
 }
 
+// timedOut reports whether the device's own deadline (Options.Timeout) expired while the run
+// itself is still going: whatever error the device's link then reports (a handshake without an
+// answer looks like an offline device), the reason is the timeout.
+func timedOut(ctx, dctx context.Context) bool {
+	return ctx.Err() == nil && errors.Is(dctx.Err(), context.DeadlineExceeded)
+}
+
+func timeoutReason(err error, limit time.Duration) string {
+	return fmt.Sprintf("timed out after %s: %v; the device or its link is too slow, raise --timeout or check the cable", limit, err)
+}
+
 // wentAway is the advice for a device that left during its check.
 const wentAway = "the device went away during the check (rebooted, unplugged or disconnected); check it again once it is back"
 
@@ -274,6 +285,9 @@ func checkTarget(ctx context.Context, t Target, opts Options) Result {
 	}
 	dev, release, err := t.Connect(dctx)
 	if err != nil {
+		if timedOut(ctx, dctx) {
+			return errorResult(t, timeoutReason(err, opts.Timeout), time.Since(start))
+		}
 		return errorResult(t, explain(err, false), time.Since(start))
 	}
 	defer release()
@@ -281,6 +295,11 @@ func checkTarget(ctx context.Context, t Target, opts Options) Result {
 	r.Serial, r.Transport = t.Serial, t.Transport
 	if r.Model == "" {
 		r.Model = t.Model
+	}
+	if err != nil && timedOut(ctx, dctx) {
+		e := errorResult(t, timeoutReason(err, opts.Timeout), time.Since(start))
+		e.Model, e.Fingerprint, e.SDK = r.Model, r.Fingerprint, r.SDK
+		return e
 	}
 	if err != nil {
 		reason := explain(err, true)

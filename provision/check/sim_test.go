@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -404,5 +405,40 @@ func TestRunCancelled(t *testing.T) {
 		if r.Verdict != VerdictError || !strings.Contains(strings.Join(r.Reasons, " "), "interrupted") {
 			t.Errorf("%+v", r)
 		}
+	}
+}
+
+// TestRunTimeoutSaysTimedOut: a device that accepts the connection and then says nothing until
+// --timeout expires is reported as timed out (with the limit, and what to do), not as a device
+// still booting.
+func TestRunTimeoutSaysTimedOut(t *testing.T) {
+	f := loadFixture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }()
+		}
+	}()
+	targets := []Target{DirectTarget(ln.Addr().String(), adb.DialOptions{Keys: []*rsa.PrivateKey{hostKey(t)}})}
+	results, err := Run(context.Background(), targets, Options{Policy: f.policy, Jobs: 1, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Verdict != VerdictError {
+		t.Fatalf("results: %+v", results)
+	}
+	reason := strings.Join(results[0].Reasons, " ")
+	if !strings.Contains(reason, "timed out after 200ms") || !strings.Contains(reason, "--timeout") || strings.Contains(reason, "finish booting") {
+		t.Errorf("reason %q: want a timeout naming the limit and --timeout, not the offline hint", reason)
 	}
 }

@@ -54,3 +54,17 @@ func ExitStatus(lines ...string) string {
 	}
 	return s
 }
+
+// Unique returns ss without repeats, in first-seen order: a device named twice on the command
+// line is handled, and counted, once.
+func Unique(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

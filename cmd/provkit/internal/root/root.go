@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -78,7 +79,25 @@ func Run(ctx context.Context, ios *iostreams.IOStreams, args []string) int {
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
 	}
 	if !cmdutil.IsSilent(err) {
-		fmt.Fprintf(ios.ErrOut, "provkit: %v\n", err)
+		fmt.Fprintf(ios.ErrOut, "provkit: %s\n", message(ctx, err))
 	}
 	return cmdutil.ExitCode(err)
+}
+
+// message is err as the user reads it: after Ctrl-C or SIGTERM, "interrupted" rather than Go's
+// "context canceled".
+func message(ctx context.Context, err error) string {
+	msg := err.Error()
+	if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		return msg
+	}
+	canceled := context.Canceled.Error()
+	msg = strings.TrimPrefix(strings.TrimSuffix(msg, ": "+canceled), canceled+": ")
+	switch {
+	case msg == canceled:
+		return "interrupted"
+	case strings.Contains(msg, "interrupted"):
+		return msg
+	}
+	return "interrupted: " + msg
 }

@@ -91,6 +91,8 @@ Progress goes to stderr when it is a terminal.
 			if opts.All && len(opts.Serials) > 0 {
 				return cmdutil.FlagErrorf("--all and --serial cannot be used together")
 			}
+			// A device named twice is checked, and counted, once.
+			opts.Serials, opts.Direct = cmdutil.Unique(opts.Serials), cmdutil.Unique(opts.Direct)
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
@@ -98,16 +100,16 @@ Progress goes to stderr when it is a terminal.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Policy, "policy", "", "the policy `file` (YAML)")
-	f.StringArrayVarP(&opts.Serials, "serial", "s", nil, "check the device with this `serial` (repeatable)")
+	f.StringVar(&opts.Policy, "policy", "", "the policy `<file>` (YAML)")
+	f.StringArrayVarP(&opts.Serials, "serial", "s", nil, "check the device with this `<serial>` (repeatable)")
 	f.BoolVar(&opts.All, "all", false, "check every device the adb server lists, whatever its state")
-	f.StringArrayVar(&opts.Direct, "direct", nil, "also check the adbd at `host:port`, without the adb server (repeatable)")
+	f.StringArrayVar(&opts.Direct, "direct", nil, "also check the adbd at `<host:port>`, without the adb server (repeatable)")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	f.BoolVar(&opts.CSV, "csv", false, "print CSV, one row per device")
-	f.IntVarP(&opts.Jobs, "jobs", "j", 8, "check at most `n` devices at once")
-	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "time allowed for one device")
+	f.IntVarP(&opts.Jobs, "jobs", "j", 8, "check at most `<n>` devices at once")
+	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "`<duration>` allowed for one device (e.g. 90s, 2m)")
 	f.BoolVar(&opts.PullAll, "pull-all", false, "pull and verify every APK, even when the device's sha256sum names one already verified")
-	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: how long to wait for the user to accept this host's key")
+	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: `<duration>` to wait for the user to accept this host's key")
 	return cmd
 }
 
@@ -135,7 +137,11 @@ func checkRun(ctx context.Context, opts *Options) error {
 		targets = append(targets, pcheck.DirectTarget(a, adb.DialOptions{AuthWait: opts.AuthWait}))
 	}
 	if len(targets) == 0 {
-		fmt.Fprintln(opts.IO.ErrOut, "provkit: no device to check (the adb server lists none); attach devices or use --direct host:port")
+		// Still one valid (empty) document for --json and --csv, so a script parses it.
+		if err := writeReport(opts.IO, pol, nil, Settings{JSON: opts.JSON, CSV: opts.CSV}, false); err != nil {
+			return err
+		}
+		fmt.Fprintln(opts.IO.ErrOut, "provkit: no device to check (the adb server lists none); attach devices or use --direct <host:port>")
 		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
 	}
 	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV, PullAll: opts.PullAll})
@@ -173,6 +179,28 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, pol *policy.Policy, 
 	if err != nil {
 		return err
 	}
+	if err := writeReport(ios, pol, results, s, true); err != nil {
+		return err
+	}
+	sum := pcheck.Summarize(pol, results)
+	if ctx.Err() != nil {
+		return fmt.Errorf("check interrupted; the devices that finished are reported: %w", context.Canceled)
+	}
+	switch {
+	case sum.Error > 0:
+		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
+	case sum.Fail > 0:
+		return cmdutil.Silent(cmdutil.ExitNotCompliant)
+	}
+	return nil
+}
+
+// writeReport prints results in the format s asks for; table says whether a table (and its
+// summary line) is printed at all.
+func writeReport(ios *iostreams.IOStreams, pol *policy.Policy, results []pcheck.Result, s Settings, table bool) error {
+	if results == nil {
+		results = []pcheck.Result{}
+	}
 	sum := pcheck.Summarize(pol, results)
 	switch {
 	case s.JSON:
@@ -188,18 +216,9 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, pol *policy.Policy, 
 		if err := writeCSV(ios.Out, results); err != nil {
 			return fmt.Errorf("writing CSV: %w", err)
 		}
-	default:
+	case table:
 		WriteTable(ios.Out, results)
 		fmt.Fprintf(ios.ErrOut, "%d device(s): %d pass, %d fail, %d could not be checked\n", sum.Devices, sum.Pass, sum.Fail, sum.Error)
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("check interrupted; the devices that finished are reported: %w", context.Canceled)
-	}
-	switch {
-	case sum.Error > 0:
-		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
-	case sum.Fail > 0:
-		return cmdutil.Silent(cmdutil.ExitNotCompliant)
 	}
 	return nil
 }

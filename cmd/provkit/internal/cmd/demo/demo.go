@@ -60,8 +60,8 @@ provkit reports that kind of non-compliant or unreachable device.
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the check report as one JSON document (as 'provkit check --json')")
-	cmd.Flags().StringVar(&opts.Keep, "keep", "", "write the sample APKs, policy and scenario to `dir` and keep them")
-	cmd.Flags().IntVar(&opts.AssetSize, "asset-size", 0, "pad the sample APK with a stored asset of `n` bytes")
+	cmd.Flags().StringVar(&opts.Keep, "keep", "", "write the sample APKs, policy and scenario to `<dir>` and keep them (never over existing files)")
+	cmd.Flags().IntVar(&opts.AssetSize, "asset-size", 0, "pad the sample APK with a stored asset of `<n>` bytes")
 	_ = cmd.Flags().MarkHidden("asset-size")
 	return cmd
 }
@@ -90,6 +90,9 @@ var devices = []device{
 		pcheck.VerdictError, "refuses this host's ADB key"},
 }
 
+// keptFiles are the files the demo writes into its directory.
+var keptFiles = []string{"messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml"}
+
 func demoRun(ctx context.Context, opts *Options) error {
 	ios := opts.IO
 	dir := opts.Keep
@@ -100,8 +103,16 @@ func demoRun(ctx context.Context, opts *Options) error {
 		}
 		defer os.RemoveAll(d)
 		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
+	} else {
+		// Never overwrite a user's file: --keep wants a new directory or one without these names.
+		for _, name := range keptFiles {
+			if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+				return cmdutil.FlagErrorf("--keep %s: %s already exists and the demo never overwrites files; give a new or empty directory", dir, filepath.Join(dir, name))
+			}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
 	}
 	say := func(format string, a ...any) {
 		if !opts.JSON {

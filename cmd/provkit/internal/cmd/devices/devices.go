@@ -42,7 +42,9 @@ func NewCmdDevices(ios *iostreams.IOStreams, runF func(context.Context, *Options
 		Short: "List attached devices with their state, model, build fingerprint and transport",
 		Long: `List every device the adb server knows (ANDROID_ADB_SERVER_PORT honoured), whatever its state,
 and any device reached directly over TCP with --direct (no adb server needed for those). For each
-online device the model and ro.build.fingerprint are read from the device.
+online device the model and ro.build.fingerprint are read from the device. Why a device could
+not be read goes to stderr after the table ("provkit: <serial>: <reason>"), or into its "error"
+field with --json; stdout holds only the listing.
 ` + cmdutil.ExitStatus(
 			"0    listed (devices in any state)",
 			"1    the adb server could not be reached and no --direct device was given",
@@ -55,6 +57,7 @@ online device the model and ro.build.fingerprint are read from the device.
 			if opts.Timeout <= 0 {
 				return cmdutil.FlagErrorf("--timeout %s: must be positive", opts.Timeout)
 			}
+			opts.Direct = cmdutil.Unique(opts.Direct)
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
@@ -62,8 +65,8 @@ online device the model and ro.build.fingerprint are read from the device.
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document: {\"devices\": [{serial, state, model, fingerprint, transport}]}")
-	cmd.Flags().StringArrayVar(&opts.Direct, "direct", nil, "also list the adbd at `host:port`, reached without the adb server (repeatable)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "time allowed per device")
+	cmd.Flags().StringArrayVar(&opts.Direct, "direct", nil, "also list the adbd at `<host:port>`, reached without the adb server (repeatable)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "`<duration>` allowed per device")
 	return cmd
 }
 
@@ -97,6 +100,10 @@ func devicesRun(ctx context.Context, opts *Options) error {
 	for range targets {
 		<-done
 	}
+	if srvErr != nil {
+		// Not fatal with --direct devices, but never silent (not even with --json).
+		fmt.Fprintf(opts.IO.ErrOut, "provkit: warning: %v; listing only the --direct devices\n", srvErr)
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
@@ -105,19 +112,21 @@ func devicesRun(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	if srvErr != nil {
-		fmt.Fprintf(opts.IO.ErrOut, "provkit: %v\n", srvErr)
-	}
+	// The table holds data only; why a device could not be read goes to stderr after it.
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tSTATE\tMODEL\tFINGERPRINT\tTRANSPORT")
 	for _, r := range rows {
-		fp := r.Fingerprint
-		if r.Error != "" {
-			fp = "(" + r.Error + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Serial, r.State, dash(r.Model), dash(fp), r.Transport)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Serial, r.State, dash(r.Model), dash(r.Fingerprint), r.Transport)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "provkit: %s: %s\n", r.Serial, r.Error)
+		}
+	}
+	return nil
 }
 
 func dash(s string) string {

@@ -48,8 +48,8 @@ older key of a verified rotation lineage counts) and have versionCode >= minVers
 
 With --json, stdout is one JSON document per APK (an array when several): file, sha256,
 verified, schemes {v1,v2,v3,v31,v4}, signers [{sha256, sha1, md5, subject, keyAlgorithm,
-keySize, minSdk, maxSdk}], lineage, sourceStamp, package, versionCode, versionName, minSdk,
-targetSdk, errors, warnings (and policy when --policy is given).` + cmdutil.ExitStatus(
+keySize, publicKeySha256, minSdk, maxSdk, scheme}], lineage, sourceStamp, package, versionCode,
+versionName, minSdk, targetSdk, errors, warnings (and policy when --policy is given).` + cmdutil.ExitStatus(
 			"0    every APK verifies (and passes the policy)",
 			"1    a file could not be read",
 			"2    usage: bad flags or arguments",

@@ -2,6 +2,7 @@ package cat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -74,6 +75,12 @@ func catRun(ctx context.Context, opts *Options) error {
 	}
 	f, err := fsys.Open(inner)
 	if err != nil {
+		// Say when the path is a symbolic link whose target is not in the image.
+		if l, ok := fsys.(fs.ReadLinkFS); ok && errors.Is(err, fs.ErrNotExist) {
+			if t, lerr := l.ReadLink(inner); lerr == nil {
+				return fmt.Errorf("reading %s in %s: a symbolic link to %q, which is not in the image: %w", opts.Path, opts.Image, t, err)
+			}
+		}
 		return fmt.Errorf("reading %s in %s: %w", opts.Path, opts.Image, err)
 	}
 	defer f.Close()

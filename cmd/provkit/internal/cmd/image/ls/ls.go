@@ -124,6 +124,14 @@ func lsRun(ctx context.Context, opts *Options) error {
 	}
 	fi, err := fs.Stat(fsys, inner)
 	if err != nil {
+		// A dangling symbolic link is still an entry: list the link itself, as ls does.
+		if l, ok := fsys.(fs.ReadLinkFS); ok {
+			if lfi, lerr := l.Lstat(inner); lerr == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+				fi, err = lfi, nil
+			}
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("listing %s in %s: %w", opts.Path, opts.Image, err)
 	}
 	var entries []Entry

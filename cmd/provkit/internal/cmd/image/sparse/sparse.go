@@ -38,7 +38,11 @@ Blocks made of one repeated 32-bit word become FILL chunks, everything else RAW 
 output is byte-identical to img2simg's for the same block size, and simg2img expands it back.
 With --dont-care-zeros, zero blocks become DONT_CARE chunks (not stored, flashed as holes).
 A raw image whose size is not a multiple of the block size is padded with zeros, as img2simg
-does. The output is written to a temporary file and renamed into place only when complete.
+does. The output is written to a temporary file and renamed into place only when complete; an
+existing <sparse-image> is replaced, but never the input itself, a directory or "-" (stdout).
+
+With --json, stdout is one document: input, output, blockSize, blocks, expandedSize, sparseSize,
+chunks {RAW, FILL, DONT_CARE, CRC32: count of each type present}.
 
 Example:
   provkit image sparse system.img system.simg
@@ -47,7 +51,7 @@ Example:
 			cmdutil.ExitStatus(
 				"0    the sparse image was written",
 				"1    error: unreadable input or unwritable output",
-				"2    usage: bad flags or arguments",
+				"2    usage: bad flags or arguments (<sparse-image> is the input, a directory or -)",
 				"130  interrupted (nothing is left at <sparse-image>)"),
 		Args: cmdutil.ExactArgs(2, "<raw-image> <sparse-image>"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,7 +65,7 @@ Example:
 			return sparseRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().IntVar(&opts.BlockSize, "block-size", 4096, "block size of the sparse image in bytes")
+	cmd.Flags().IntVar(&opts.BlockSize, "block-size", 4096, "block size of the sparse image in `<bytes>`")
 	cmd.Flags().BoolVar(&opts.DontCareZeros, "dont-care-zeros", false, "write zero blocks as DONT_CARE chunks instead of FILL")
 	cmd.Flags().BoolVar(&opts.CRC, "crc", false, "append a CRC32 chunk")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
@@ -72,10 +76,10 @@ Example:
 type Result struct {
 	Input        string         `json:"input"`
 	Output       string         `json:"output"`
-	BlockSize    uint32         `json:"block_size"`
+	BlockSize    uint32         `json:"blockSize"`
 	Blocks       uint32         `json:"blocks"`
-	ExpandedSize int64          `json:"expanded_size"`
-	SparseSize   int64          `json:"sparse_size"`
+	ExpandedSize int64          `json:"expandedSize"`
+	SparseSize   int64          `json:"sparseSize"`
 	Chunks       map[string]int `json:"chunks"`
 }
 
@@ -91,6 +95,9 @@ func sparseRun(ctx context.Context, opts *Options) error {
 	}
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("reading raw image %s: not a regular file", opts.Raw)
+	}
+	if err := CheckOutput(st, opts.Raw, opts.Out, "<sparse-image>"); err != nil {
+		return err
 	}
 	if simg.IsSparse(in) {
 		return fmt.Errorf("%s is already an Android sparse image; use 'provkit image unsparse' to expand it", opts.Raw)
@@ -109,6 +116,27 @@ func sparseRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	return report(opts.IO, opts.JSON, opts.Raw, opts.Out, opts.Out, size)
+}
+
+// CheckOutput refuses an output path that would destroy the input or cannot hold the result,
+// before any work is done: "-" (the output is a file that is fsynced and renamed into place, never
+// a stream), an existing directory, and the input file itself (also through a link). in is the
+// input's FileInfo; what names the argument in messages.
+func CheckOutput(in os.FileInfo, inPath, out, what string) error {
+	if out == "-" {
+		return cmdutil.FlagErrorf("%s %q: writing to stdout is not supported; give the path of the output file", what, out)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return nil // does not exist yet (or cannot be read: creating the temporary file says why)
+	}
+	if st.IsDir() {
+		return cmdutil.FlagErrorf("%s %q is a directory; give the path of the output file", what, out)
+	}
+	if os.SameFile(in, st) {
+		return cmdutil.FlagErrorf("%s %q is the input file %q: writing it would replace the input; choose another output file", what, out, inPath)
+	}
+	return nil
 }
 
 // report opens the sparse image at sparsePath and prints its summary.

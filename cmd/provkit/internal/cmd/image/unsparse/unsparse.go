@@ -34,7 +34,10 @@ func NewCmdUnsparse(ios *iostreams.IOStreams, runF func(context.Context, *Option
 
 Every chunk is checked (sizes, block counts, CRC32 chunks); DONT_CARE chunks become holes in
 the output file. The output is written to a temporary file and renamed into place only when
-complete, so a corrupt input never leaves a half-written <raw-image>.
+complete, so a corrupt input never leaves a half-written <raw-image>. An existing <raw-image> is
+replaced, but never the input itself, a directory or "-" (stdout: holes need a file).
+
+With --json, stdout is one document with the fields of 'provkit image sparse --json'.
 
 Example:
   provkit image unsparse system.simg system.img
@@ -42,7 +45,7 @@ Example:
 			cmdutil.ExitStatus(
 				"0    the raw image was written",
 				"1    error: not a sparse image, corrupt input, or unwritable output",
-				"2    usage: bad flags or arguments",
+				"2    usage: bad flags or arguments (<raw-image> is the input, a directory or -)",
 				"130  interrupted (nothing is left at <raw-image>)"),
 		Args: cmdutil.ExactArgs(2, "<sparse-image> <raw-image>"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +69,9 @@ func unsparseRun(ctx context.Context, opts *Options) error {
 	st, err := in.Stat()
 	if err != nil {
 		return fmt.Errorf("reading sparse image %s: %w", opts.Sparse, err)
+	}
+	if err := sparse.CheckOutput(st, opts.Sparse, opts.Out, "<raw-image>"); err != nil {
+		return err
 	}
 	im, err := simg.Open(&ctxReaderAt{ctx: ctx, r: in}, st.Size())
 	if err != nil {
