@@ -165,9 +165,12 @@ func (c *Conn) exchange(ctx context.Context, o *DialOptions) (State, error) {
 				if ctx.Err() == nil && isTimeout(err) {
 					return StateUnauthorized, fmt.Errorf("the device did not accept this host's key within %v", o.AuthWait)
 				}
-				if ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
-					return StateUnauthorized, errors.New("the device closed the connection without accepting this host's key")
-				}
+			}
+			// Only once the public key is offered can a close mean the key was not accepted: adbd
+			// answers a signature it rejects with a new token, so a close before that is a device
+			// that went away.
+			if state == StateUnauthorized && ctx.Err() == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+				return StateUnauthorized, errors.New("the device closed the connection without accepting this host's key")
 			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return StateOffline, fmt.Errorf("%w: adbd closed the connection during the handshake", ErrClosed)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -396,5 +397,58 @@ func TestPinnedTransport(t *testing.T) {
 	// An unpinned transport follows the device to its new attachment.
 	if _, err := srv.Device(p.Addr).Run(ctx, "true"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A device that vanishes while this host's signature is being checked is gone, not unauthorized:
+// adbd answers a signature it rejects with a new token and never closes the connection for it.
+// Only after the public key has been offered does a close count as the key not being accepted.
+func TestDirectVanishesDuringAuth(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		offerKey  bool // the device refuses the signature and waits for the public key, then closes
+		wantState error
+	}{
+		{"after the signature", false, adb.ErrOffline},
+		{"after the public key", true, adb.ErrUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := wire.NewReader(c)
+				if _, err := r.ReadPacket(); err != nil { // CNXN
+					return
+				}
+				token := bytes.Repeat([]byte{7}, wire.TokenSize)
+				if wire.WritePacket(c, wire.Packet{Command: wire.CmdAUTH, Arg0: wire.AuthToken, Payload: token}, wire.VersionMin) != nil {
+					return
+				}
+				if _, err := r.ReadPacket(); err != nil { // the signature
+					return
+				}
+				if tc.offerKey {
+					if wire.WritePacket(c, wire.Packet{Command: wire.CmdAUTH, Arg0: wire.AuthToken, Payload: token}, wire.VersionMin) != nil {
+						return
+					}
+					if _, err := r.ReadPacket(); err != nil { // the public key
+						return
+					}
+				}
+			}()
+			_, err = adb.Dial(ctxT(t, 10*time.Second), ln.Addr().String(), &adb.DialOptions{Keys: []*rsa.PrivateKey{hostKey(t)}, AuthWait: 5 * time.Second})
+			if !errors.Is(err, tc.wantState) {
+				t.Fatalf("Dial: %v, want %v", err, tc.wantState)
+			}
+		})
 	}
 }
