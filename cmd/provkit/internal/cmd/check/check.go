@@ -241,13 +241,25 @@ func WriteTable(w io.Writer, rs []pcheck.Result) {
 	tw.Flush()
 }
 
+// csvCell neutralises a value a device supplied (model, fingerprint, serial, reasons quoting
+// device output) that a spreadsheet would run as a formula: one starting with = + - @ or a tab
+// or carriage return gets a leading apostrophe, which spreadsheets show as text (OWASP's advice
+// against CSV injection). A shop opens this file in Excel; a phone must not be able to put a
+// formula in it.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 func writeCSV(w io.Writer, rs []pcheck.Result) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write([]string{"serial", "verdict", "model", "fingerprint", "reasons"}); err != nil {
 		return err
 	}
 	for _, r := range rs {
-		if err := cw.Write([]string{r.Serial, r.Verdict, r.Model, r.Fingerprint, strings.Join(r.Reasons, "; ")}); err != nil {
+		if err := cw.Write([]string{csvCell(r.Serial), r.Verdict, csvCell(r.Model), csvCell(r.Fingerprint), csvCell(strings.Join(r.Reasons, "; "))}); err != nil {
 			return err
 		}
 	}
