@@ -36,7 +36,13 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 				"3    some devices could not be processed",
 				"4    verification or compliance failed",
 				"130  interrupted"),
-		Version:       Version,
+		Version: Version,
+		Example: `  provkit demo                                         # simulated phones, a sample app and policy
+  provkit apk verify --policy policy.yaml messenger.apk
+  provkit patch --policy policy.yaml --tree ~/aosp --dry-run
+  provkit image audit --policy policy.yaml factory-image.zip
+  provkit check --policy policy.yaml --all --csv > stock.csv
+  provkit sim --devices 4 --adb-connect                # rehearse without phones`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

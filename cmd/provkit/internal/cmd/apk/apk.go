@@ -20,6 +20,10 @@ Google's apksig, and read an APK's package facts.` + cmdutil.ExitStatus(
 			"1    error: a file could not be read",
 			"2    usage: bad flags or arguments",
 			"4    an APK does not verify, or fails the policy"),
+		Example: `  provkit apk verify app.apk
+  provkit apk verify --json a.apk b.apk
+  provkit apk verify --policy policy.yaml messenger.apk
+  provkit apk inspect --json app.apk`,
 	}
 	cmdutil.GroupCommand(cmd)
 	cmd.AddCommand(verify.NewCmdVerify(ios, nil))

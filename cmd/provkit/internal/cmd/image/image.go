@@ -36,6 +36,11 @@ OTA zips and payload.bin, vbmeta and boot images, or a directory of partition im
 				"1    error: unreadable or corrupt image",
 				"2    usage: bad flags or arguments",
 				"4    audit: not compliant"),
+		Example: `  provkit image info factory-image.zip
+  provkit image ls super.img /system/priv-app
+  provkit image cat system.img /system/build.prop
+  provkit image audit --policy policy.yaml --json images/
+  provkit image unsparse system.img system.raw`,
 	}
 	cmdutil.GroupCommand(cmd)
 	for _, add := range subcommands {
