@@ -32,7 +32,7 @@ and targetSdkVersion, requested permissions, native ABIs (lib/<abi>/), which sig
 it carries and its signer certificates. This is not a verdict: nothing is checked against the
 APK's contents. Use "provkit apk verify" to know whether the APK is authentic.` + cmdutil.ExitStatus(
 			"0    the APK was read (even if parts of it are malformed: see problems)",
-			"1    the file could not be read",
+			"1    the file could not be read, or is not an APK (no package manifest could be read;\n     the report is still printed)",
 			"2    usage: bad flags or arguments"),
 		Example: `  provkit apk inspect app.apk
   provkit apk inspect --json app.apk | jq .signers[0].sha256`,
@@ -60,9 +60,17 @@ func inspectRun(ctx context.Context, opts *Options) error {
 		if err := enc.Encode(info); err != nil {
 			return fmt.Errorf("writing JSON: %w", err)
 		}
-		return nil
+	} else {
+		printText(opts.IO.Out, info)
 	}
-	printText(opts.IO.Out, info)
+	if info.Package == "" {
+		// Nothing an APK is made of could be read: a script must not take this for an APK.
+		why := "no AndroidManifest.xml with a package name"
+		if len(info.Problems) > 0 {
+			why = fmt.Sprint(info.Problems[0])
+		}
+		return fmt.Errorf("%s: not an APK: %s", opts.APK, why)
+	}
 	return nil
 }
 
