@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/bzip2"
 	"context"
 	"crypto/sha256"
@@ -443,5 +444,21 @@ func TestPayloadFileSystem(t *testing.T) {
 	}
 	if len(want) < 3 || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("payload kernel partition /:\nprovkit %v\ndebugfs %v", got, want)
+	}
+}
+
+// A file with no format provkit knows is a raw partition, and says that nothing was recognised.
+func TestRawDataSaysNothingWasRecognised(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "radio.img")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("modem firmware "), 500), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	im := open(t, path, nil)
+	if len(im.Partitions) != 1 {
+		t.Fatalf("%d partitions", len(im.Partitions))
+	}
+	p := im.Partitions[0]
+	if p.Format != FormatRaw || p.Err != nil || !strings.Contains(p.Detail, "no file system or image format recognised") {
+		t.Fatalf("partition %+v: %v", p, p.Err)
 	}
 }

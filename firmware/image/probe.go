@@ -138,6 +138,7 @@ func (im *Image) probe(p *Partition, r io.ReaderAt, size int64, depth int) []*Pa
 		p.Err = fmt.Errorf("reading %s: f2fs: %w", p.Source, ErrUnsupported)
 	default:
 		p.Format = FormatRaw
+		p.Detail = "no file system or image format recognised (raw data)"
 	}
 	return nil
 }
