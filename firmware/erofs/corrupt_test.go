@@ -183,10 +183,16 @@ func TestCorruptImages(t *testing.T) {
 		{"metadata block past the end", "plain.erofs", sbField(40, 0x100000, 4), ErrCorrupt, "metadata block"},
 		{"unknown compression algorithm", "lz4hc-ztail.erofs", sbField(84, 0x3, 2), ErrUnsupported, "lzma"},
 		{"truncated to the superblock", "plain.erofs", func(t *testing.T, img []byte) []byte { return img[:1100] }, ErrNotEROFS, "superblock"},
-		{"truncated after the superblock block", "lz4hc-ztail.erofs", func(t *testing.T, img []byte) []byte { return img[:4096] }, ErrCorrupt, "past the end"},
+		{"truncated image", "lz4hc-ztail.erofs", func(t *testing.T, img []byte) []byte { return img[:4096] }, ErrCorrupt, "truncated?"},
+		// The same truncations with the superblock's block count lowered to match (a hostile
+		// image, or a damaged one whose superblock lies): the reads past the end are caught too.
+		{"truncated after the superblock block", "lz4hc-ztail.erofs", func(t *testing.T, img []byte) []byte {
+			return sbField(36, 1, 4)(t, img[:4096])
+		}, ErrCorrupt, "past the end"},
 		{"truncated data", "plain.erofs", func(t *testing.T, img []byte) []byte {
 			in := lookupInode(t, img, "sys/app/A.apk")
-			return img[:int64(in.u)<<12+100]
+			img = img[:int64(in.u)<<12+100]
+			return sbField(36, uint32(len(img)>>12), 4)(t, img)
 		}, ErrCorrupt, "larger than the 4196-byte image"},
 		{"absurd compressed size", "lz4hc-ztail.erofs", inodeField("sys/app/A.apk", 8, 0xffffffff, 4), ErrCorrupt, "absurd"},
 		{"extent size mismatch", "lz4hc-ztail.erofs", inodeField("sys/app/A.apk", 8, 20499, 4), ErrCorrupt, "runs past the end of the 20499-byte file"},

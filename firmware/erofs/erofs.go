@@ -77,6 +77,10 @@ func OpenWithOptions(r io.ReaderAt, size int64, opts Options) (*FS, error) {
 		return nil, err
 	}
 	f := &FS{r: r, size: size, sb: sb, bsBits: uint(sb.BlockSizeBits), bs: sb.BlockSize()}
+	if want := int64(sb.Blocks) << f.bsBits; want > size {
+		return nil, fmt.Errorf("reading superblock at offset %d: the file system has %d blocks of %d bytes (%d bytes) but the image is only %d bytes (truncated?): %w",
+			SuperblockOffset, sb.Blocks, f.bs, want, size, ErrCorrupt)
+	}
 	f.metaOff = int64(sb.MetaBlkAddr) << f.bsBits
 	if f.metaOff >= size {
 		return nil, fmt.Errorf("reading superblock: metadata block %d is past the end of the %d-byte image: %w", sb.MetaBlkAddr, size, ErrCorrupt)
