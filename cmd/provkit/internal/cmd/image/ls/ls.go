@@ -16,6 +16,7 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/firmware/image"
+	"github.com/provkit/provkit/internal/unixmode"
 )
 
 // Options holds what "image ls" needs.
@@ -190,25 +191,14 @@ func entry(fsys fs.FS, p, name string) (Entry, error) {
 		return Entry{}, err
 	}
 	e := Entry{Name: name, Path: p, Size: fi.Size(), Type: typeName(fi.Mode())}
-	m := fi.Mode()
-	bits := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		bits |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		bits |= 0o1000
-	}
-	e.Mode = fmt.Sprintf("%04o", bits)
+	e.Mode = fmt.Sprintf("%04o", unixmode.Unix(fi.Mode())&0o7777)
 	if o, ok := fi.Sys().(owner); ok {
 		e.UID, e.GID, e.Ino = o.UID(), o.GID(), o.Ino()
 	}
 	if l, ok := fi.Sys().(interface{ SELinuxLabel() string }); ok {
 		e.SELinux = l.SELinuxLabel()
 	}
-	if m&fs.ModeSymlink != 0 {
+	if fi.Mode()&fs.ModeSymlink != 0 {
 		if t, err := fs.ReadLink(fsys, p); err == nil {
 			e.Target = t
 		}
