@@ -123,11 +123,30 @@ func TestLZ4StricterPierrec(t *testing.T) {
 	}
 }
 
+// TestLZ4LaxerPierrec: a block whose last sequence is a match (one literal, then a match of 4984
+// bytes whose length runs to the last byte): pierrec/lz4 decodes it to 4985 bytes, liblz4 1.9.4's
+// LZ4_decompress_safe and LZ4_decompress_safe_partial refuse it (-22, checked with a small C
+// program against liblz4.so.1), as the block format says the last sequence holds only literals.
+// decodeLZ4 took pierrec/lz4's result and so read a pcluster Linux cannot; FuzzLZ4 found it.
+func TestLZ4LaxerPierrec(t *testing.T) {
+	src := append(append([]byte("\x1f0\x01\x00"), bytes.Repeat([]byte{0xff}, 19)...), 'x')
+	if n, err := lz4.UncompressBlock(src, make([]byte, 4985)); err != nil || n != 4985 {
+		t.Logf("pierrec/lz4 no longer decodes this block: %d, %v", n, err)
+	}
+	if lz4EndsWithLiterals(src) {
+		t.Error("a block ending in a match ends with literals")
+	}
+	if n, err := decodeLZ4(make([]byte, 4985), src, false); !errors.Is(err, errLZ4Truncated) {
+		t.Fatalf("decodeLZ4 = %d, %v; want the block refused as liblz4 does", n, err)
+	}
+}
+
 // FuzzLZ4 checks the decoder against github.com/pierrec/lz4 on arbitrary blocks: whenever both
 // decode a block, they agree byte for byte; whatever pierrec/lz4 decodes exactly, ours decodes
-// too (so decodeLZ4's fast path changes no result); partial decoding gives a prefix of a full
-// decode. Ours may accept blocks pierrec/lz4 refuses (TestLZ4StricterPierrec): liblz4 does too.
-// Never a panic, never a write past dst.
+// too unless the block ends in a match (TestLZ4LaxerPierrec), and then ours decodes its bytes
+// partially; decodeLZ4 (pierrec/lz4 when it can) gives exactly what decodeLZ4Block gives;
+// partial decoding gives a prefix of a full decode. Ours may accept blocks pierrec/lz4 refuses
+// (TestLZ4StricterPierrec): liblz4 does too. Never a panic, never a write past dst.
 func FuzzLZ4(f *testing.F) {
 	r := rand.New(rand.NewSource(2))
 	for _, s := range lz4Samples(r) {
@@ -157,9 +176,21 @@ func FuzzLZ4(f *testing.F) {
 			t.Fatalf("we decoded %d bytes, pierrec/lz4 %d or different bytes", n, rn)
 		}
 		if rerr == nil && rn == n && n > 0 {
-			if gerr != nil || !bytes.Equal(ref, got[:n]) {
+			if gerr != nil && lz4EndsWithLiterals(src) || gerr == nil && !bytes.Equal(ref, got[:n]) {
 				t.Fatalf("pierrec/lz4 decoded %d bytes, we failed: %v", rn, gerr)
 			}
+			if gerr != nil {
+				p := make([]byte, n)
+				if pn, perr := decodeLZ4Block(p, src, true); perr != nil || pn != n || !bytes.Equal(p, ref) {
+					t.Fatalf("pierrec/lz4 decoded %d bytes of a block ending in a match, our partial decode %d: %v", rn, pn, perr)
+				}
+			}
+		}
+		// The fast path changes no result.
+		fast := make([]byte, n)
+		fn, ferr := decodeLZ4(fast, src, false)
+		if fn != gn && ferr == nil || (ferr == nil) != (gerr == nil) || ferr == nil && !bytes.Equal(fast, got[:n]) {
+			t.Fatalf("decodeLZ4 = %d, %v; decodeLZ4Block = %d, %v", fn, ferr, gn, gerr)
 		}
 		// Partial decoding must yield a prefix of a successful full decode.
 		if rerr == nil && rn > 0 {
@@ -197,6 +228,15 @@ func BenchmarkDecodeLZ4(b *testing.B) {
 		b.SetBytes(int64(len(data)))
 		for b.Loop() {
 			if _, err := lz4.UncompressBlock(blk, out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// What exact pclusters go through: pierrec/lz4 plus the end-of-block walk.
+	b.Run("decodeLZ4", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := decodeLZ4(out, blk, false); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -64,15 +64,21 @@ func ParseGetprop(out string) (map[string]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("parsing getprop output line %d %q: want \"[name]: [value]\"", start, truncate(line, 80))
 		}
-		value := rest
 		// A value ends on a line that ends with "]" and is followed by the next property (or the
-		// end); until then, the newlines are part of it.
-		for !(strings.HasSuffix(value, "]") && (i+1 >= len(lines) || propStart(lines[i+1]))) {
+		// end); until then, the newlines are part of it. The lines are joined once at the end:
+		// appending line by line is quadratic, and a device that prints one unclosed value over
+		// megabytes of short lines would hang the parser.
+		first, last := i, rest
+		for !(strings.HasSuffix(last, "]") && (i+1 >= len(lines) || propStart(lines[i+1]))) {
 			if i+1 >= len(lines) {
-				return nil, fmt.Errorf("parsing getprop output line %d: value of %s never closes", start, name)
+				return nil, fmt.Errorf("parsing getprop output line %d: value of %s never closes", start, truncate(name, 80))
 			}
 			i++
-			value += "\n" + lines[i]
+			last = lines[i]
+		}
+		value := rest
+		if i > first {
+			value = rest + "\n" + strings.Join(lines[first+1:i+1], "\n")
 		}
 		props[name] = strings.TrimSuffix(value, "]")
 	}

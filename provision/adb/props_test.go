@@ -53,6 +53,24 @@ func TestParseGetprop(t *testing.T) {
 	}
 }
 
+// A value that spans very many lines (a device that prints megabytes of an unclosed value) is
+// parsed in time linear in its size: it used to be re-copied for every line it grew by, and
+// half a million two-byte lines took hours.
+func TestParseGetpropManyLineValue(t *testing.T) {
+	const n = 500000
+	body := strings.Repeat("x\n", n)
+	props, err := ParseGetprop("[a]: [" + body + "]\n[b]: [c]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if props["a"] != body || props["b"] != "c" || len(props) != 2 {
+		t.Fatalf("got %d properties, a of %d bytes, b %q", len(props), len(props["a"]), props["b"])
+	}
+	if _, err := ParseGetprop("[a]: [" + body); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("unclosed value: %v", err)
+	}
+}
+
 func TestParseInstallOutput(t *testing.T) {
 	for out, want := range map[string]string{
 		"Success\n":                              "",
