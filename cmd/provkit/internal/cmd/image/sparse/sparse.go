@@ -171,7 +171,12 @@ func Report(ios *iostreams.IOStreams, asJSON bool, input, output string, im *sim
 	return err
 }
 
-// ctxReaderAt stops reading once ctx is cancelled, so Ctrl-C interrupts a long conversion.
+// ReaderAtContext returns r, stopping reading once ctx is cancelled, so Ctrl-C interrupts a long
+// conversion (sparse and unsparse).
+func ReaderAtContext(ctx context.Context, r io.ReaderAt) io.ReaderAt {
+	return &ctxReaderAt{ctx: ctx, r: r}
+}
+
 type ctxReaderAt struct {
 	ctx context.Context
 	r   io.ReaderAt

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -73,7 +72,7 @@ func unsparseRun(ctx context.Context, opts *Options) error {
 	if err := sparse.CheckOutput(st, opts.Sparse, opts.Out, "<raw-image>"); err != nil {
 		return err
 	}
-	im, err := simg.Open(&ctxReaderAt{ctx: ctx, r: in}, st.Size())
+	im, err := simg.Open(sparse.ReaderAtContext(ctx, in), st.Size())
 	if err != nil {
 		if errors.Is(err, simg.ErrNotSparse) {
 			return fmt.Errorf("reading %s: %w; it may already be a raw image", opts.Sparse, err)
@@ -90,17 +89,4 @@ func unsparseRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	return sparse.Report(opts.IO, opts.JSON, opts.Sparse, opts.Out, im, st.Size())
-}
-
-// ctxReaderAt stops reading once ctx is cancelled, so Ctrl-C interrupts a long expansion.
-type ctxReaderAt struct {
-	ctx context.Context
-	r   io.ReaderAt
-}
-
-func (c *ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.ReadAt(p, off)
 }
