@@ -22,24 +22,9 @@ import (
 
 	"github.com/provkit/provkit/firmware/avb"
 	"github.com/provkit/provkit/firmware/internal/samplefacts"
+	"github.com/provkit/provkit/internal/testimage"
 	"github.com/ulikunitz/xz"
 )
-
-// pb is a tiny protobuf writer for test payloads (the encoding of update_metadata.proto).
-type pb struct{ b []byte }
-
-func (p *pb) varint(num int, v uint64) *pb {
-	p.b = binary.AppendUvarint(p.b, uint64(num)<<3)
-	p.b = binary.AppendUvarint(p.b, v)
-	return p
-}
-
-func (p *pb) bytes(num int, v []byte) *pb {
-	p.b = binary.AppendUvarint(p.b, uint64(num)<<3|2)
-	p.b = binary.AppendUvarint(p.b, uint64(len(v)))
-	p.b = append(p.b, v...)
-	return p
-}
 
 type testOp struct {
 	typ     OpType
@@ -62,47 +47,47 @@ type testPart struct {
 // buildPayload writes a major-version-2 payload from partitions and their operations.
 func buildPayload(parts []testPart) []byte {
 	var data []byte
-	m := &pb{}
-	m.varint(3, 4096)
+	m := &testimage.Proto{}
+	m.Varint(3, 4096)
 	for _, tp := range parts {
-		pu := &pb{}
-		pu.bytes(1, []byte(tp.name))
+		pu := &testimage.Proto{}
+		pu.Field(1, []byte(tp.name))
 		sum := sha256.Sum256(tp.content)
-		pu.bytes(7, (&pb{}).varint(1, tp.size).bytes(2, sum[:]).b)
+		pu.Field(7, (&testimage.Proto{}).Varint(1, tp.size).Field(2, sum[:]).B)
 		for _, op := range tp.ops {
-			o := &pb{}
-			o.varint(1, uint64(op.typ))
+			o := &testimage.Proto{}
+			o.Varint(1, uint64(op.typ))
 			if len(op.blob) > 0 {
-				o.varint(2, uint64(len(data)))
-				o.varint(3, uint64(len(op.blob)))
+				o.Varint(2, uint64(len(data)))
+				o.Varint(3, uint64(len(op.blob)))
 				h := sha256.Sum256(op.blob)
 				if op.badHash {
 					h[0] ^= 1
 				}
 				if !op.noHash {
-					o.bytes(8, h[:])
+					o.Field(8, h[:])
 				}
 				data = append(data, op.blob...)
 			}
 			for _, e := range op.dst {
-				o.bytes(6, (&pb{}).varint(1, e.StartBlock).varint(2, e.NumBlocks).b)
+				o.Field(6, (&testimage.Proto{}).Varint(1, e.StartBlock).Varint(2, e.NumBlocks).B)
 			}
-			pu.bytes(8, o.b)
+			pu.Field(8, o.B)
 		}
-		ext := func(e Extent) []byte { return (&pb{}).varint(1, e.StartBlock).varint(2, e.NumBlocks).b }
+		ext := func(e Extent) []byte { return (&testimage.Proto{}).Varint(1, e.StartBlock).Varint(2, e.NumBlocks).B }
 		if tp.hashTree != nil {
-			pu.bytes(10, ext(tp.hashTree[0])).bytes(11, ext(tp.hashTree[1])).bytes(12, []byte("sha256")).bytes(13, []byte("salt"))
+			pu.Field(10, ext(tp.hashTree[0])).Field(11, ext(tp.hashTree[1])).Field(12, []byte("sha256")).Field(13, []byte("salt"))
 		}
 		if tp.fec != nil {
-			pu.bytes(14, ext(tp.fec[0])).bytes(15, ext(tp.fec[1])).varint(16, 2)
+			pu.Field(14, ext(tp.fec[0])).Field(15, ext(tp.fec[1])).Varint(16, 2)
 		}
-		m.bytes(13, pu.b)
+		m.Field(13, pu.B)
 	}
 	h := make([]byte, 24)
 	copy(h, "CrAU")
 	binary.BigEndian.PutUint64(h[4:], 2)
-	binary.BigEndian.PutUint64(h[12:], uint64(len(m.b)))
-	return append(append(h, m.b...), data...)
+	binary.BigEndian.PutUint64(h[12:], uint64(len(m.B)))
+	return append(append(h, m.B...), data...)
 }
 
 func xzBlob(t testing.TB, b []byte) []byte {

@@ -10,20 +10,22 @@ import (
 	"github.com/ulikunitz/xz"
 )
 
-// pbuf writes protobuf wire format: just the varint and length-delimited fields a payload
-// manifest needs.
-type pbuf struct{ b []byte }
+// Proto writes protobuf wire format: just the varint and length-delimited fields a payload
+// manifest needs (update_metadata.proto). B holds what was written; calls chain.
+type Proto struct{ B []byte }
 
-func (p *pbuf) varint(field int, v uint64) *pbuf {
-	p.b = binary.AppendUvarint(p.b, uint64(field)<<3)
-	p.b = binary.AppendUvarint(p.b, v)
+// Varint appends a varint field.
+func (p *Proto) Varint(field int, v uint64) *Proto {
+	p.B = binary.AppendUvarint(p.B, uint64(field)<<3)
+	p.B = binary.AppendUvarint(p.B, v)
 	return p
 }
 
-func (p *pbuf) bytes(field int, v []byte) *pbuf {
-	p.b = binary.AppendUvarint(p.b, uint64(field)<<3|2)
-	p.b = binary.AppendUvarint(p.b, uint64(len(v)))
-	p.b = append(p.b, v...)
+// Field appends a length-delimited field (bytes, a string or an embedded message).
+func (p *Proto) Field(field int, v []byte) *Proto {
+	p.B = binary.AppendUvarint(p.B, uint64(field)<<3|2)
+	p.B = binary.AppendUvarint(p.B, uint64(len(v)))
+	p.B = append(p.B, v...)
 	return p
 }
 
@@ -41,21 +43,21 @@ func FullPayload(t testing.TB, parts map[string][]byte) []byte {
 	}
 	sort.Strings(names)
 	var data []byte
-	m := (&pbuf{}).varint(3, block)
+	m := (&Proto{}).Varint(3, block)
 	for _, name := range names {
 		img := parts[name]
 		if len(img)%block != 0 {
 			t.Fatalf("partition %s: %d bytes is not a multiple of %d", name, len(img), block)
 		}
 		sum := sha256.Sum256(img)
-		pu := (&pbuf{}).bytes(1, []byte(name)).bytes(7, (&pbuf{}).varint(1, uint64(len(img))).bytes(2, sum[:]).b)
+		pu := (&Proto{}).Field(1, []byte(name)).Field(7, (&Proto{}).Varint(1, uint64(len(img))).Field(2, sum[:]).B)
 		for start := 0; start < len(img)/block; start += opBlocks {
 			n := min(opBlocks, len(img)/block-start)
 			chunk := img[start*block : (start+n)*block]
-			ext := (&pbuf{}).varint(1, uint64(start)).varint(2, uint64(n)).b
-			op := &pbuf{}
+			ext := (&Proto{}).Varint(1, uint64(start)).Varint(2, uint64(n)).B
+			op := &Proto{}
 			if bytes.Count(chunk, []byte{0}) == len(chunk) {
-				op.varint(1, 6) // ZERO
+				op.Varint(1, 6) // ZERO
 			} else {
 				var buf bytes.Buffer
 				w, err := xz.NewWriter(&buf)
@@ -67,17 +69,17 @@ func FullPayload(t testing.TB, parts map[string][]byte) []byte {
 					t.Fatal(err)
 				}
 				h := sha256.Sum256(buf.Bytes())
-				op.varint(1, 8).varint(2, uint64(len(data))).varint(3, uint64(buf.Len())).bytes(8, h[:]) // REPLACE_XZ
+				op.Varint(1, 8).Varint(2, uint64(len(data))).Varint(3, uint64(buf.Len())).Field(8, h[:]) // REPLACE_XZ
 				data = append(data, buf.Bytes()...)
 			}
-			op.bytes(6, ext)
-			pu.bytes(8, op.b)
+			op.Field(6, ext)
+			pu.Field(8, op.B)
 		}
-		m.bytes(13, pu.b)
+		m.Field(13, pu.B)
 	}
 	h := make([]byte, 24)
 	copy(h, "CrAU")
 	binary.BigEndian.PutUint64(h[4:], 2)
-	binary.BigEndian.PutUint64(h[12:], uint64(len(m.b)))
-	return append(append(h, m.b...), data...)
+	binary.BigEndian.PutUint64(h[12:], uint64(len(m.B)))
+	return append(append(h, m.B...), data...)
 }
