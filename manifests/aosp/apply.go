@@ -39,11 +39,6 @@ func (p *Plan) Apply() (err error) {
 	if p.Blocked() {
 		return ErrBlocked
 	}
-	for _, c := range p.Changes { // before anything is written
-		if !inTree(c.Path) {
-			return fmt.Errorf("refusing to write %s: %w %s", c.Path, ErrOutsideTree, p.Tree)
-		}
-	}
 	var created []string // directories created, deepest last
 	var st []*staged
 	cleanup := func() {
@@ -156,7 +151,7 @@ func (p *Plan) Apply() (err error) {
 
 // realTarget returns the path Apply writes for a change at abs: through symlinks (a makefile that
 // repo's linkfile made a link is edited where it lives, and the link stays a link), which must
-// still be inside the tree (realRoot, the tree's root with its own links resolved). A file that
+// still be inside the tree, lexically ("../x.mk") and through links (realRoot, the tree's root with its own links resolved). A file that
 // does not exist yet is placed under its nearest existing directory, resolved the same way.
 func realTarget(realRoot, abs, rel string) (string, error) {
 	var rest []string
@@ -168,7 +163,7 @@ func realTarget(realRoot, abs, rel string) (string, error) {
 			}
 			r, err := filepath.Rel(realRoot, real)
 			if err != nil || !filepath.IsLocal(r) {
-				return "", fmt.Errorf("refusing to write %s: through a symlink it is %s, %w %s", rel, real, ErrOutsideTree, realRoot)
+				return "", fmt.Errorf("refusing to write %s: it resolves to %s, %w %s", rel, filepath.Join(real, filepath.Join(rest...)), ErrOutsideTree, realRoot)
 			}
 			return filepath.Join(append([]string{real}, rest...)...), nil
 		}
