@@ -370,8 +370,10 @@ type Run struct {
 	Attempt int
 	// Resumed says the run was started by an earlier session that stopped before its verdict.
 	Resumed bool
-	// Finished lists the steps an earlier attempt finished successfully (resumed runs only).
+	// Finished lists the steps an earlier attempt finished successfully (resumed runs only),
+	// and Evidence their evidence.
 	Finished map[string]bool
+	Evidence map[string]json.RawMessage
 	spec     RunSpec
 }
 
@@ -416,21 +418,25 @@ func (s *Station) BeginRun(ctx context.Context, spec RunSpec) (*Run, error) {
 				}
 			}
 			if psha == spec.PolicySHA256 && fsha == spec.FirmwareSHA256 {
-				run = &Run{s: s, ID: id, Serial: spec.Serial, Attempt: attempts + 1, Resumed: true, spec: spec, Finished: map[string]bool{}}
+				run = &Run{s: s, ID: id, Serial: spec.Serial, Attempt: attempts + 1, Resumed: true, spec: spec, Finished: map[string]bool{}, Evidence: map[string]json.RawMessage{}}
 				if _, err := t.ExecContext(ctx, l.q(`UPDATE runs SET station = ?, session = ?, attempts = ? WHERE run_id = ?`), s.Name, s.Session, run.Attempt, id); err != nil {
 					return err
 				}
-				rows, err := t.QueryContext(ctx, l.q(`SELECT step FROM events WHERE run_id = ? AND kind = ? AND ok = 1`), id, EventStepFinished)
+				rows, err := t.QueryContext(ctx, l.q(`SELECT step, evidence FROM events WHERE run_id = ? AND kind = ? AND ok = 1 ORDER BY seq`), id, EventStepFinished)
 				if err != nil {
 					return err
 				}
 				for rows.Next() {
 					var st string
-					if err := rows.Scan(&st); err != nil {
+					var ev sql.NullString
+					if err := rows.Scan(&st, &ev); err != nil {
 						rows.Close()
 						return err
 					}
 					run.Finished[st] = true
+					if ev.Valid {
+						run.Evidence[st] = json.RawMessage(ev.String)
+					}
 				}
 				rows.Close()
 				if err := rows.Err(); err != nil {
@@ -444,7 +450,7 @@ func (s *Station) BeginRun(ctx context.Context, spec RunSpec) (*Run, error) {
 				return err
 			}
 		}
-		run = &Run{s: s, ID: newID(), Serial: spec.Serial, Attempt: 1, spec: spec}
+		run = &Run{s: s, ID: newID(), Serial: spec.Serial, Attempt: 1, spec: spec, Finished: map[string]bool{}, Evidence: map[string]json.RawMessage{}}
 		if _, err := t.ExecContext(ctx, l.q(`INSERT INTO runs (run_id, serial, station, session, started_us, policy_sha256, firmware_sha256, attempts, next_seq, open)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1, 1)`), run.ID, spec.Serial, s.Name, s.Session, now, spec.PolicySHA256, spec.FirmwareSHA256); err != nil {
 			return fmt.Errorf("opening a run for %s: %w", spec.Serial, err)
