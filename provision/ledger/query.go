@@ -385,3 +385,39 @@ func ComputeStats(vs []VerdictRecord) Stats {
 	sort.Slice(s.ByStation, func(i, j int) bool { return s.ByStation[i].Station < s.ByStation[j].Station })
 	return s
 }
+
+// LastEventID returns the id of the newest event (0 when there is none): a cheap way to tell
+// whether anything changed.
+func (l *Ledger) LastEventID(ctx context.Context) (int64, error) {
+	var id sql.NullInt64
+	if err := l.db.QueryRowContext(ctx, `SELECT MAX(id) FROM events`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("reading %s: %w", l.where, err)
+	}
+	return id.Int64, nil
+}
+
+// VerdictCount is how many verdicts of one kind a station recorded.
+type VerdictCount struct {
+	Station string
+	Verdict string
+	Count   int64
+}
+
+// VerdictCounts counts verdicts per station and verdict, since f.Since.
+func (l *Ledger) VerdictCounts(ctx context.Context, f Filter) ([]VerdictCount, error) {
+	w, args := f.where("at_us")
+	rows, err := l.db.QueryContext(ctx, l.q(`SELECT station, verdict, COUNT(*) FROM verdicts`+w+` GROUP BY station, verdict ORDER BY station, verdict`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("counting verdicts in %s: %w", l.where, err)
+	}
+	defer rows.Close()
+	var out []VerdictCount
+	for rows.Next() {
+		var c VerdictCount
+		if err := rows.Scan(&c.Station, &c.Verdict, &c.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
