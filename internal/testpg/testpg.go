@@ -168,3 +168,18 @@ func (s *Server) NewDatabase(tb testing.TB) string {
 	}
 	return s.URL(name)
 }
+
+// Start starts a server of the test's own, stopped when the test ends (for packages whose
+// TestMain cannot stop a shared one).
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := start()
+	if err != nil {
+		if strings.Contains(err.Error(), "not installed") {
+			testtool.Missing(tb, err.Error())
+		}
+		tb.Fatalf("starting PostgreSQL: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}

@@ -494,10 +494,11 @@ func (s *Station) steps(ctx, outer context.Context, p Phone, serial string, run 
 	}
 	mode := p.Mode
 	for _, step := range s.plan(mode, run.Finished) {
-		s.report(Update{Type: UpdateStep, Serial: serial, Step: step, Started: started})
+		// Recorded first, reported after: whatever the station reports is in the ledger.
 		if err := run.StepStarted(bg, step); err != nil {
 			return ledger.Verdict{Verdict: ledger.VerdictError, Reasons: []string{err.Error()}}
 		}
+		s.report(Update{Type: UpdateStep, Serial: serial, Step: step, Started: started, RunID: run.ID})
 		evidence, detail, err := s.step(ctx, step, p, serial, started, ev)
 		ok := err == nil
 		if err != nil {
