@@ -296,4 +296,3 @@ func waitFor(t *testing.T, st *station, cond func() bool) {
 		}
 	}
 }
-
