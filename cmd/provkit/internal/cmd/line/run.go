@@ -44,6 +44,8 @@ type RunOptions struct {
 	MaxPhones   int
 	PollEvery   time.Duration
 	PullAll     bool
+
+	targets []pline.TCPTarget
 }
 
 // NewCmdRun returns "provkit line run". runF replaces the run function in tests.
@@ -121,6 +123,14 @@ Ctrl-C stops the station: phones mid-step are recorded as interrupted, and it ex
 				return cmdutil.FlagErrorf("--station %q: use at most 64 printable characters", opts.Station)
 			}
 			opts.TCP = cmdutil.Unique(opts.TCP)
+			opts.targets = nil
+			for _, a := range opts.TCP {
+				t, err := pline.ParseTCP(a)
+				if err != nil {
+					return cmdutil.FlagErrorf("%v", err)
+				}
+				opts.targets = append(opts.targets, t)
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
@@ -175,14 +185,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		cfg.Flasher = fl
 	}
 	if len(opts.TCP) > 0 {
-		src := &pline.TCPSource{Interval: opts.PollEvery}
-		for _, a := range opts.TCP {
-			t, err := pline.ParseTCP(a)
-			if err != nil {
-				return cmdutil.FlagErrorf("%v", err)
-			}
-			src.Targets = append(src.Targets, t)
-		}
+		src := &pline.TCPSource{Interval: opts.PollEvery, Targets: opts.targets}
 		cfg.Sources = append(cfg.Sources, src)
 	}
 	if len(opts.TCP) == 0 || opts.ADBServer {
