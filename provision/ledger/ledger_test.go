@@ -277,3 +277,24 @@ func TestRuleOf(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+func TestTiming(t *testing.T) {
+	backends(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		l := open(t, dsn)
+		clock := time.Unix(1000, 0)
+		l.now = func() time.Time { return clock }
+		st, _ := l.StartStation(ctx, StationInfo{Name: "s"})
+		run, _ := st.BeginRun(ctx, RunSpec{Serial: "A", PolicySHA256: "p"})
+		clock = clock.Add(time.Second)
+		_ = run.StepStarted(ctx, "check")
+		clock = clock.Add(8 * time.Second)
+		_ = run.StepFinished(ctx, "check", true, "", nil)
+		clock = clock.Add(time.Second)
+		_ = run.Finish(ctx, Verdict{Verdict: VerdictPass})
+		tm, err := l.Timing(ctx, Filter{Station: "s"})
+		if err != nil || tm.Runs != 1 || tm.RunSeconds != 10 || tm.StepSeconds != 8 || tm.PerStep["check"] != 8 || tm.Overhead < 0.19 || tm.Overhead > 0.21 {
+			t.Fatalf("timing %+v, %v", tm, err)
+		}
+	})
+}

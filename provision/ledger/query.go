@@ -19,19 +19,22 @@ type Filter struct {
 	Limit int
 }
 
-func (f Filter) where(timeCol string) (string, []any) {
+func (f Filter) where(timeCol string) (string, []any) { return f.whereAs("", timeCol) }
+
+// whereAs is where with columns of the table aliased as prefix ("v.").
+func (f Filter) whereAs(prefix, timeCol string) (string, []any) {
 	var conds []string
 	var args []any
 	if !f.Since.IsZero() {
-		conds = append(conds, timeCol+" >= ?")
+		conds = append(conds, prefix+timeCol+" >= ?")
 		args = append(args, f.Since.UTC().UnixMicro())
 	}
 	if f.Station != "" {
-		conds = append(conds, "station = ?")
+		conds = append(conds, prefix+"station = ?")
 		args = append(args, f.Station)
 	}
 	if f.Serial != "" {
-		conds = append(conds, "serial = ?")
+		conds = append(conds, prefix+"serial = ?")
 		args = append(args, f.Serial)
 	}
 	if len(conds) == 0 {
@@ -420,4 +423,56 @@ func (l *Ledger) VerdictCounts(ctx context.Context, f Filter) ([]VerdictCount, e
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// Timing is where the time of finished runs went: in the steps (flashing, booting, checking) or
+// in the station itself (identifying the phone, reading and writing the ledger, scheduling).
+type Timing struct {
+	Runs int `json:"runs"`
+	// RunSeconds adds up each run from its start to its verdict.
+	RunSeconds float64 `json:"runSeconds"`
+	// StepSeconds adds up the steps of those runs, from step-started to step-finished.
+	StepSeconds float64 `json:"stepSeconds"`
+	// Overhead is (RunSeconds - StepSeconds) / RunSeconds: the station's own share.
+	Overhead float64 `json:"overheadFraction"`
+	// PerStep adds up the seconds of each step.
+	PerStep map[string]float64 `json:"perStepSeconds"`
+}
+
+// Timing measures the runs whose verdict matches f, resumed runs excepted (the time a station
+// was down would count as its overhead).
+func (l *Ledger) Timing(ctx context.Context, f Filter) (Timing, error) {
+	w, args := f.whereAs("v.", "at_us")
+	cond := " WHERE r.attempts = 1"
+	if w != "" {
+		cond = w + " AND r.attempts = 1"
+	}
+	t := Timing{PerStep: map[string]float64{}}
+	var runUS sql.NullInt64
+	var n int
+	err := l.db.QueryRowContext(ctx, l.q(`SELECT COUNT(*), SUM(v.at_us - r.started_us) FROM verdicts v JOIN runs r ON r.run_id = v.run_id`+cond), args...).Scan(&n, &runUS)
+	if err != nil {
+		return t, fmt.Errorf("measuring runs in %s: %w", l.where, err)
+	}
+	t.Runs, t.RunSeconds = n, float64(runUS.Int64)/1e6
+	rows, err := l.db.QueryContext(ctx, l.q(`SELECT s.step, SUM(e.at_us - s.at_us) FROM events e
+		JOIN events s ON s.run_id = e.run_id AND s.attempt = e.attempt AND s.step = e.step AND s.kind = 'step-started'
+		JOIN verdicts v ON v.run_id = e.run_id JOIN runs r ON r.run_id = e.run_id`+cond+` AND e.kind = 'step-finished' GROUP BY s.step`), args...)
+	if err != nil {
+		return t, fmt.Errorf("measuring steps in %s: %w", l.where, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var step string
+		var us int64
+		if err := rows.Scan(&step, &us); err != nil {
+			return t, err
+		}
+		t.PerStep[step] = float64(us) / 1e6
+		t.StepSeconds += float64(us) / 1e6
+	}
+	if t.RunSeconds > 0 {
+		t.Overhead = (t.RunSeconds - t.StepSeconds) / t.RunSeconds
+	}
+	return t, rows.Err()
 }

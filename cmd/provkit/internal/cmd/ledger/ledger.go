@@ -198,7 +198,8 @@ func NewCmdStats(ios *iostreams.IOStreams, runF func(context.Context, *Options) 
 		Short: "Summarise verdicts: devices per hour, pass rate, failures by rule, per station",
 		Long: `Summarise the verdicts: how many, the pass rate (pass over pass+fail+error; interrupted runs
 are counted apart), devices per hour (UTC), the rules that failed most, and per station its counts
-and rate per hour.
+and rate per hour; and where the time of the runs went: in the steps, or in the station itself
+(identifying phones, the ledger, scheduling), as the station's overhead.
 ` + cmdutil.ExitStatus(
 			"0    ok",
 			"1    the ledger could not be read",
@@ -237,14 +238,24 @@ func statsRun(ctx context.Context, opts *Options) error {
 		t := opts.since.UTC()
 		s.Since = &t
 	}
+	timing, err := l.Timing(ctx, opts.filter())
+	if err != nil {
+		return err
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(s)
+		return enc.Encode(struct {
+			pledger.Stats
+			Timing pledger.Timing `json:"timing"`
+		}{s, timing})
 	}
 	w := opts.IO.Out
 	fmt.Fprintf(w, "verdicts: %d (pass %d, fail %d, error %d, interrupted %d), pass rate %.1f%%\n",
 		s.Verdicts, s.Pass, s.Fail, s.Error, s.Interrupt, 100*s.PassRate)
+	if timing.Runs > 0 {
+		fmt.Fprintf(w, "time: %d runs, %.1f s in steps of %.1f s, station overhead %.1f%%\n", timing.Runs, timing.StepSeconds, timing.RunSeconds, 100*timing.Overhead)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(s.ByStation) > 0 {
 		fmt.Fprintln(tw, "\nSTATION\tVERDICTS\tPASS\tFAIL\tERROR\tPER HOUR")
