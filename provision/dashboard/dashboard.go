@@ -47,6 +47,32 @@ type Server struct {
 
 	histMu   sync.Mutex
 	histLast int64
+
+	// The last summary, shared by the event streams of every open page.
+	cacheMu  sync.Mutex
+	cacheID  int64
+	cacheAt  time.Time
+	cacheSum []byte
+}
+
+// cached returns the summary as JSON for the ledger's newest event id, computed at most once a
+// second whatever the number of pages open.
+func (s *Server) cached(ctx context.Context, id int64) ([]byte, error) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cacheSum != nil && s.cacheID == id && time.Since(s.cacheAt) < time.Second {
+		return s.cacheSum, nil
+	}
+	sum, err := s.Summarize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(sum)
+	if err != nil {
+		return nil, err
+	}
+	s.cacheID, s.cacheAt, s.cacheSum = id, time.Now(), b
+	return b, nil
 }
 
 // New returns a dashboard over l.
@@ -146,20 +172,20 @@ type FailureView struct {
 	Reasons []string  `json:"reasons"`
 }
 
-func count(c *Counts, verdict string) {
-	c.Total++
+func add(c *Counts, verdict string, n int) {
+	c.Total += n
 	switch verdict {
 	case ledger.VerdictPass:
-		c.Pass++
+		c.Pass += n
 	case ledger.VerdictFail:
-		c.Fail++
+		c.Fail += n
 	case ledger.VerdictError:
-		c.Error++
+		c.Error += n
 	default:
-		c.Interrupted++
+		c.Interrupted += n
 	}
-	if n := c.Pass + c.Fail + c.Error; n > 0 {
-		c.PassRate = float64(c.Pass) / float64(n)
+	if d := c.Pass + c.Fail + c.Error; d > 0 {
+		c.PassRate = float64(c.Pass) / float64(d)
 	}
 }
 
@@ -171,27 +197,37 @@ func (s *Server) Summarize(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	sum := &Summary{Generated: now, LastEvent: last, Stations: []StationView{}, InProgress: []DeviceView{}, Failures: []FailureView{}, PerHour: []ledger.HourCount{}}
+	// Counted by the database: a plant records thousands of phones a day.
 	day := now.Add(-24 * time.Hour)
-	vs, err := s.l.Verdicts(ctx, ledger.Filter{Since: day})
+	counts, err := s.l.VerdictCounts(ctx, ledger.Filter{Since: day})
 	if err != nil {
 		return nil, err
 	}
 	per := map[string]*Counts{}
-	for _, v := range vs {
-		count(&sum.Today, v.Verdict)
-		if v.Time.After(now.Add(-time.Hour)) {
-			count(&sum.LastHour, v.Verdict)
+	for _, c := range counts {
+		if per[c.Station] == nil {
+			per[c.Station] = &Counts{}
 		}
-		if per[v.Station] == nil {
-			per[v.Station] = &Counts{}
-		}
-		count(per[v.Station], v.Verdict)
+		add(&sum.Today, c.Verdict, int(c.Count))
+		add(per[c.Station], c.Verdict, int(c.Count))
 	}
-	sum.PerHour = ledger.ComputeStats(vs).PerHour
-	for i := len(vs) - 1; i >= 0 && len(sum.Failures) < 20; i-- {
-		if v := vs[i]; v.Verdict != ledger.VerdictPass {
-			sum.Failures = append(sum.Failures, FailureView{Serial: v.Serial, Station: v.Station, Verdict: v.Verdict, Time: v.Time, Reasons: v.Reasons})
-		}
+	hour, err := s.l.VerdictCounts(ctx, ledger.Filter{Since: now.Add(-time.Hour)})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range hour {
+		add(&sum.LastHour, c.Verdict, int(c.Count))
+	}
+	if sum.PerHour, err = s.l.HourCounts(ctx, ledger.Filter{Since: day}); err != nil {
+		return nil, err
+	}
+	fails, err := s.l.Verdicts(ctx, ledger.Filter{Since: day, NotPass: true, Limit: 20})
+	if err != nil {
+		return nil, err
+	}
+	for i := len(fails) - 1; i >= 0; i-- {
+		v := fails[i]
+		sum.Failures = append(sum.Failures, FailureView{Serial: v.Serial, Station: v.Station, Verdict: v.Verdict, Time: v.Time, Reasons: v.Reasons})
 	}
 	devs, err := s.l.Devices(ctx, ledger.Filter{})
 	if err != nil {
@@ -304,9 +340,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	for {
 		id, err := s.l.LastEventID(ctx)
 		if err == nil && (id != sent || time.Since(lastSend) > 15*time.Second) {
-			sum, err := s.Summarize(ctx)
+			b, err := s.cached(ctx, id)
 			if err == nil {
-				b, _ := json.Marshal(sum)
 				if _, err := fmt.Fprintf(w, "event: summary\nid: %d\ndata: %s\n\n", id, b); err != nil {
 					return
 				}

@@ -17,6 +17,8 @@ type Filter struct {
 	Serial  string
 	// Limit bounds the rows returned (0: no bound); the newest are kept.
 	Limit int
+	// NotPass keeps only verdicts other than pass (for verdicts only).
+	NotPass bool
 }
 
 func (f Filter) where(timeCol string) (string, []any) { return f.whereAs("", timeCol) }
@@ -36,6 +38,9 @@ func (f Filter) whereAs(prefix, timeCol string) (string, []any) {
 	if f.Serial != "" {
 		conds = append(conds, prefix+"serial = ?")
 		args = append(args, f.Serial)
+	}
+	if f.NotPass {
+		conds = append(conds, prefix+"verdict <> 'pass'")
 	}
 	if len(conds) == 0 {
 		return "", nil
@@ -475,4 +480,26 @@ func (l *Ledger) Timing(ctx context.Context, f Filter) (Timing, error) {
 		t.Overhead = (t.RunSeconds - t.StepSeconds) / t.RunSeconds
 	}
 	return t, rows.Err()
+}
+
+// HourCounts counts the verdicts since f.Since per hour (UTC), oldest first.
+func (l *Ledger) HourCounts(ctx context.Context, f Filter) ([]HourCount, error) {
+	w, args := f.where("at_us")
+	rows, err := l.db.QueryContext(ctx, l.q(`SELECT at_us / 3600000000 AS h, COUNT(*), SUM(CASE WHEN verdict = 'pass' THEN 1 ELSE 0 END)
+		FROM verdicts`+w+` GROUP BY at_us / 3600000000 ORDER BY h`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("counting verdicts per hour in %s: %w", l.where, err)
+	}
+	defer rows.Close()
+	out := []HourCount{}
+	for rows.Next() {
+		var h int64
+		var c HourCount
+		if err := rows.Scan(&h, &c.Total, &c.Pass); err != nil {
+			return nil, err
+		}
+		c.Hour = time.Unix(h*3600, 0).UTC()
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }

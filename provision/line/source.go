@@ -214,5 +214,8 @@ func (s *ServerSource) Watch(ctx context.Context, ch chan<- Presence) error {
 	if err := tr.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("following the adb server's devices: %w", err)
 	}
-	return nil
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("the adb server stopped sending its device list")
 }

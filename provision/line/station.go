@@ -181,14 +181,28 @@ func (s *Station) Run(ctx context.Context) (Summary, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	ch := make(chan Presence)
-	srcDone := make(chan error, len(s.cfg.Sources))
 	for _, src := range s.cfg.Sources {
+		// A source that fails (the adb server restarted, say) is watched again: a station
+		// runs unattended for hours.
 		go func(src Source) {
-			err := src.Watch(runCtx, ch)
-			if err != nil && runCtx.Err() == nil {
-				s.report(Update{Type: UpdateWarning, Message: fmt.Sprintf("stopped watching %s: %v", src, err)})
+			delay := time.Second
+			for runCtx.Err() == nil {
+				err := src.Watch(runCtx, ch)
+				if runCtx.Err() != nil {
+					return
+				}
+				s.report(Update{Type: UpdateWarning, Message: fmt.Sprintf("watching %s: %v; trying again in %s", src, err, delay)})
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-runCtx.Done():
+					t.Stop()
+					return
+				}
+				if delay < 30*time.Second {
+					delay *= 2
+				}
 			}
-			srcDone <- err
 		}(src)
 	}
 	go func() {
@@ -234,7 +248,6 @@ func (s *Station) Run(ctx context.Context) (Summary, error) {
 		}
 		s.report(Update{Type: UpdateGone, Serial: ps.serial, Key: ps.phone.Key})
 	}
-	sources := len(s.cfg.Sources)
 loop:
 	for {
 		if s.cfg.StopAfter > 0 && busy == 0 {
@@ -248,15 +261,6 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case err := <-srcDone:
-			sources--
-			if sources == 0 && busy == 0 {
-				if err != nil && ctx.Err() == nil {
-					stop()
-					return s.finish(ctx, &wg, fmt.Errorf("no source of phones left: %w", err))
-				}
-				break loop
-			}
 		case p := <-ch:
 			ps := phones[p.Phone.Key]
 			if ps == nil {
