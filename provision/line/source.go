@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/provkit/provkit/provision/adb"
@@ -43,6 +44,12 @@ type Presence struct {
 type Source interface {
 	Watch(ctx context.Context, ch chan<- Presence) error
 	String() string
+}
+
+// Pauser is a source that can stop looking at a phone while the station works on it (a probe
+// could disturb a bootloader that serves one connection at a time).
+type Pauser interface {
+	Pause(key string, paused bool)
 }
 
 // TCPTarget is a phone reached over TCP: its adbd and its fastboot server.
@@ -87,6 +94,29 @@ type TCPSource struct {
 	Interval time.Duration
 	// Dial tunes the adb connections the station opens.
 	Dial adb.DialOptions
+
+	mu     sync.Mutex
+	paused map[string]bool
+}
+
+// Pause stops (or resumes) probing the phone at key while the station works on it.
+func (s *TCPSource) Pause(key string, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused == nil {
+		s.paused = map[string]bool{}
+	}
+	if paused {
+		s.paused[key] = true
+	} else {
+		delete(s.paused, key)
+	}
+}
+
+func (s *TCPSource) isPaused(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused[key]
 }
 
 func (s *TCPSource) String() string { return fmt.Sprintf("%d TCP address(es)", len(s.Targets)) }
@@ -126,6 +156,9 @@ func (s *TCPSource) Watch(ctx context.Context, ch chan<- Presence) error {
 	defer t.Stop()
 	for {
 		for i, tg := range s.Targets {
+			if s.isPaused(tg.ADB) {
+				continue
+			}
 			mode := ""
 			switch {
 			case probe(ctx, tg.ADB):

@@ -223,9 +223,17 @@ func (s *Station) Run(ctx context.Context) (Summary, error) {
 	done := make(chan workerDone)
 	var wg sync.WaitGroup
 	busy := 0
+	pause := func(key string, paused bool) {
+		for _, src := range s.cfg.Sources {
+			if p, ok := src.(Pauser); ok {
+				p.Pause(key, paused)
+			}
+		}
+	}
 	start := func(ps *phoneState) {
 		ps.busy = true
 		busy++
+		pause(ps.phone.Key, true)
 		wg.Add(1)
 		go func(p Phone) {
 			defer wg.Done()
@@ -284,6 +292,7 @@ loop:
 			}
 		case d := <-done:
 			busy--
+			pause(d.key, false)
 			ps := phones[d.key]
 			ps.busy, ps.done = false, true
 			if d.serial != "" {

@@ -89,7 +89,7 @@ Ctrl-C stops the station: phones mid-step are recorded as interrupted, and it ex
 			"0    --max-phones reached and every phone passed",
 			"1    the station could not run (unreadable policy or firmware, ledger unreachable)",
 			"2    bad flags",
-			"3    --max-phones reached and some phone got ERROR",
+			"3    --max-phones reached and some phone got ERROR or was interrupted",
 			"4    --max-phones reached and some phone got FAIL",
 			"130  interrupted (Ctrl-C): phones mid-step are recorded as interrupted"),
 		Example: `  provkit line run --policy policy.yaml --station bench-3
