@@ -102,11 +102,13 @@ func Open(ctx context.Context, dsn string) (*Ledger, error) {
 		}
 		l.d = sqlite
 		l.where = dsn
-		// WAL lets the dashboard read while a station writes; synchronous=FULL makes a committed
-		// verdict survive a power cut, not only a crash; immediate transactions take the write
-		// lock up front, so two writers never deadlock upgrading a read lock.
+		// WAL lets the dashboard read while a station writes. synchronous=NORMAL makes every
+		// commit survive a crash of the process; verdicts are committed with synchronous=FULL
+		// (see syncTx), so that a recorded verdict also survives a power cut. Immediate
+		// transactions take the write lock up front, so two writers never deadlock upgrading a
+		// read lock.
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(30000)", "foreign_keys(1)"} {
+		for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(30000)", "foreign_keys(1)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
@@ -158,6 +160,34 @@ func newID() string {
 // tx runs f in a transaction, committing if it returns nil.
 func (l *Ledger) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	t, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(t); err != nil {
+		_ = t.Rollback()
+		return err
+	}
+	return t.Commit()
+}
+
+// syncTx is tx for a write that must survive a power cut (a verdict): on SQLite its commit waits
+// until the write-ahead log is on disk (synchronous=FULL for this transaction's connection).
+// PostgreSQL commits are durable already (synchronous_commit is the server's to set).
+func (l *Ledger) syncTx(ctx context.Context, f func(*sql.Tx) error) error {
+	if l.d.name != "sqlite" {
+		return l.tx(ctx, f)
+	}
+	c, err := l.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return err
+	}
+	// Back to NORMAL before the connection returns to the pool, whatever happens.
+	defer c.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
+	t, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -540,7 +570,7 @@ type Verdict struct {
 // Finish records the run's verdict and closes it. A second verdict for the run is
 // ErrDuplicateVerdict (the database refuses it).
 func (r *Run) Finish(ctx context.Context, v Verdict) error {
-	err := r.s.l.tx(ctx, func(t *sql.Tx) error { return r.verdictTx(ctx, t, v) })
+	err := r.s.l.syncTx(ctx, func(t *sql.Tx) error { return r.verdictTx(ctx, t, v) })
 	if err != nil {
 		return fmt.Errorf("recording %s's verdict: %w", r.Serial, err)
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -297,4 +298,30 @@ func TestTiming(t *testing.T) {
 			t.Fatalf("timing %+v, %v", tm, err)
 		}
 	})
+}
+
+// A verdict is committed with synchronous=FULL; the connection goes back to NORMAL after.
+func TestVerdictCommitIsSynchronous(t *testing.T) {
+	ctx := context.Background()
+	l := open(t, filepath.Join(t.TempDir(), "l.db"))
+	l.db.SetMaxOpenConns(1) // one connection: what syncTx set is what the next query sees
+	var during int
+	st, _ := l.StartStation(ctx, StationInfo{Name: "s"})
+	run, _ := st.BeginRun(ctx, RunSpec{Serial: "A", PolicySHA256: "p"})
+	err := l.syncTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&during); err != nil {
+			return err
+		}
+		return run.verdictTx(ctx, tx, Verdict{Verdict: VerdictPass})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after int
+	if err := l.db.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if during != 2 || after != 1 { // FULL is 2, NORMAL 1
+		t.Fatalf("synchronous during the verdict %d, after %d; want 2 then 1", during, after)
+	}
 }
