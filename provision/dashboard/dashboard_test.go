@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/provkit/provkit/provision/ledger"
 )
@@ -118,6 +119,11 @@ func TestDashboardHTTP(t *testing.T) {
 	_, body = get(t, srv, "/metrics")
 	if !strings.Contains(body, `provkit_line_step_duration_seconds_count{ok="true",station="st-1",step="flash"} 1`) {
 		t.Errorf("/metrics lacks the flash duration:\n%s", body)
+	}
+	// A station not heard from for a while is shown as stale.
+	later := New(l, Options{Now: func() time.Time { return time.Now().Add(5 * time.Minute) }})
+	if sum, err := later.Summarize(ctx); err != nil || sum.Stations[0].Status != "stale" {
+		t.Fatalf("5 minutes later: %+v, %v", sum.Stations, err)
 	}
 	if resp, body := get(t, srv, "/static/app.js"); resp.StatusCode != 200 || !strings.Contains(body, "EventSource") {
 		t.Fatalf("app.js: %d", resp.StatusCode)

@@ -323,3 +323,15 @@ func TestParseTCP(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseTCP(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:15555", "[::1]:5555=[::1]:5554", "h:1=h", "=", ":", "h:65535", "h:-1", "h:99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tg, err := ParseTCP(s)
+		if err == nil && (tg.ADB == "" || tg.Fastboot == "") {
+			t.Fatalf("ParseTCP(%q) = %+v without error", s, tg)
+		}
+	})
+}
