@@ -2,6 +2,7 @@ package line
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -185,7 +186,19 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		cfg.Flasher = fl
 	}
 	if len(opts.TCP) > 0 {
-		src := &pline.TCPSource{Interval: opts.PollEvery, Targets: opts.targets}
+		// The host's adb key, loaded (or made) once: phones reached at once must not each see
+		// a key of their own, and no dial should parse it again.
+		dir, err := adb.AndroidDir()
+		if err != nil {
+			return err
+		}
+		key, _, err := adb.LoadOrCreateKey(dir)
+		if err != nil {
+			return fmt.Errorf("loading this host's adb key: %w", err)
+		}
+		keys := []*rsa.PrivateKey{key}
+		vk, _ := adb.VendorKeys() // unreadable vendor keys are not fatal: the user key may do
+		src := &pline.TCPSource{Interval: opts.PollEvery, Targets: opts.targets, Dial: adb.DialOptions{Keys: append(keys, vk...)}}
 		cfg.Sources = append(cfg.Sources, src)
 	}
 	if len(opts.TCP) == 0 || opts.ADBServer {
