@@ -306,11 +306,16 @@ loop:
 	}
 	stop()
 	// Workers see runCtx cancelled, record their phones as interrupted and end.
+	drained := make(chan struct{})
 	go func() {
+		defer close(drained)
 		for range done {
 		}
 	}()
-	return s.finish(ctx, &wg, ctx.Err())
+	sum, err := s.finish(ctx, &wg, ctx.Err())
+	close(done)
+	<-drained
+	return sum, err
 }
 
 func (s *Station) finish(ctx context.Context, wg *sync.WaitGroup, err error) (Summary, error) {
