@@ -87,7 +87,8 @@ func TestRunLifecycle(t *testing.T) {
 			t.Fatal("unplugging after the verdict is not remembered")
 		}
 		vs, err := l.Verdicts(ctx, Filter{Station: "line1-st3"})
-		if err != nil || len(vs) != 1 || vs[0].Serial != "SER1" || vs[0].Reasons[0] != "app-installed (ru.oneme.app): not installed" || string(vs[0].Evidence) != `{"k":"v"}` {
+		if err != nil || len(vs) != 1 || vs[0].Serial != "SER1" || vs[0].Reasons[0] != "app-installed (ru.oneme.app): not installed" || string(vs[0].Evidence) != `{"k":"v"}` ||
+			fmt.Sprint(vs[0].FailedRules) != "[app-installed]" {
 			t.Fatalf("verdicts = %+v, %v", vs, err)
 		}
 		evs, err := l.Events(ctx, Filter{Serial: "SER1"})

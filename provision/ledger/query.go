@@ -50,16 +50,34 @@ func (f Filter) whereAs(prefix, timeCol string) (string, []any) {
 
 // VerdictRecord is one verdict as exported.
 type VerdictRecord struct {
-	RunID          string          `json:"runId"`
-	Serial         string          `json:"serial"`
-	Verdict        string          `json:"verdict"`
-	Station        string          `json:"station"`
-	Time           time.Time       `json:"time"`
-	PolicySHA256   string          `json:"policySha256"`
-	FirmwareSHA256 string          `json:"firmwareSha256,omitempty"`
-	Reasons        []string        `json:"reasons"`
-	Evidence       json.RawMessage `json:"evidence,omitempty"`
-	Attestation    json.RawMessage `json:"attestation,omitempty"`
+	RunID          string    `json:"runId"`
+	Serial         string    `json:"serial"`
+	Verdict        string    `json:"verdict"`
+	Station        string    `json:"station"`
+	Time           time.Time `json:"time"`
+	PolicySHA256   string    `json:"policySha256"`
+	FirmwareSHA256 string    `json:"firmwareSha256,omitempty"`
+	Reasons        []string  `json:"reasons"`
+	// FailedRules are the rules the reasons of a fail verdict name, each once.
+	FailedRules []string        `json:"failedRules,omitempty"`
+	Evidence    json.RawMessage `json:"evidence,omitempty"`
+	Attestation json.RawMessage `json:"attestation,omitempty"`
+}
+
+// failedRules returns the rules named by a fail verdict's reasons, each once, in order.
+func failedRules(verdict string, reasons []string) []string {
+	if verdict != VerdictFail {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range reasons {
+		if rule := RuleOf(r); !seen[rule] {
+			seen[rule] = true
+			out = append(out, rule)
+		}
+	}
+	return out
 }
 
 // Verdicts returns the verdicts matching f, oldest first.
@@ -87,6 +105,7 @@ func (l *Ledger) Verdicts(ctx context.Context, f Filter) ([]VerdictRecord, error
 		if err := json.Unmarshal([]byte(reasons), &v.Reasons); err != nil {
 			return nil, fmt.Errorf("reading verdict of run %s: reasons: %w", v.RunID, err)
 		}
+		v.FailedRules = failedRules(v.Verdict, v.Reasons)
 		if ev.Valid {
 			v.Evidence = json.RawMessage(ev.String)
 		}

@@ -171,18 +171,8 @@ func WriteCSV(w io.Writer, vs []pledger.VerdictRecord) error {
 		return err
 	}
 	for _, v := range vs {
-		var rules []string
-		seen := map[string]bool{}
-		if v.Verdict == pledger.VerdictFail {
-			for _, r := range v.Reasons {
-				if rule := pledger.RuleOf(r); !seen[rule] {
-					seen[rule] = true
-					rules = append(rules, rule)
-				}
-			}
-		}
 		if err := cw.Write([]string{csvCell(v.Serial), v.Verdict, csvCell(v.Station), v.Time.Format(time.RFC3339Nano), v.PolicySHA256, v.FirmwareSHA256,
-			csvCell(strings.Join(rules, " ")), csvCell(strings.Join(v.Reasons, "; ")), v.RunID}); err != nil {
+			csvCell(strings.Join(v.FailedRules, " ")), csvCell(strings.Join(v.Reasons, "; ")), v.RunID}); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,7 @@ import (
 func TestCSVNeutralisesFormulas(t *testing.T) {
 	var b bytes.Buffer
 	vs := []pledger.VerdictRecord{{Serial: "=HYPERLINK(\"http://x\")", Verdict: "fail", Station: "+st", Time: time.Unix(0, 0).UTC(),
-		Reasons: []string{"@SUM(A1): x", "app-installed (p): y"}, RunID: "r1"}}
+		Reasons: []string{"@SUM(A1): x", "app-installed (p): y"}, FailedRules: []string{"@SUM(A1)", "app-installed"}, RunID: "r1"}}
 	if err := WriteCSV(&b, vs); err != nil {
 		t.Fatal(err)
 	}
