@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/internal/testpg"
 	"github.com/provkit/provkit/provision/ledger"
 )
 
@@ -56,7 +57,18 @@ func get(t *testing.T, srv *httptest.Server, path string) (*http.Response, strin
 }
 
 func TestDashboardHTTP(t *testing.T) {
-	l := newLedger(t)
+	t.Run("sqlite", func(t *testing.T) { dashboardHTTP(t, newLedger(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		l, err := ledger.Open(context.Background(), testpg.Start(t).NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		dashboardHTTP(t, l)
+	})
+}
+
+func dashboardHTTP(t *testing.T, l *ledger.Ledger) {
 	ctx := context.Background()
 	st, err := l.StartStation(ctx, ledger.StationInfo{Name: "st-1", Host: "bench"})
 	if err != nil {
@@ -82,6 +94,9 @@ func TestDashboardHTTP(t *testing.T) {
 	var sum Summary
 	if err := json.Unmarshal([]byte(body), &sum); err != nil {
 		t.Fatal(err)
+	}
+	if len(sum.PerHour) != 1 || sum.PerHour[0].Total != 2 || sum.PerHour[0].Pass != 1 || sum.LastHour.Total != 2 {
+		t.Fatalf("per hour %s", body)
 	}
 	if sum.Today.Pass != 1 || sum.Today.Fail != 1 || len(sum.InProgress) != 1 || sum.InProgress[0].Step != "flash" ||
 		len(sum.Failures) != 1 || sum.Failures[0].Serial != evil || len(sum.Stations) != 1 || sum.Stations[0].Status != "running" || sum.Stations[0].InProgress != 1 {
