@@ -16,6 +16,12 @@ import (
 
 // TestMain lets testscript run provkit in-process as the "provkit" command.
 func TestMain(m *testing.M) {
+	if os.Getenv(asProvkitEnv) == "1" {
+		// Re-executed by a test as the provkit program itself (line_crash_test.go), signals
+		// and all.
+		main()
+		return
+	}
 	testscript.Main(m, map[string]func(){
 		"provkit": func() {
 			os.Exit(root.Run(context.Background(), iostreams.System(), os.Args[1:]))

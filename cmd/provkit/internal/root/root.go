@@ -13,6 +13,8 @@ import (
 	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
 	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
+	ledgercmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/ledger"
+	linecmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/line"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
@@ -70,6 +72,8 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	func(ios *iostreams.IOStreams) *cobra.Command { return devicescmd.NewCmdDevices(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return checkcmd.NewCmdCheck(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return democmd.NewCmdDemo(ios, nil) },
+	linecmd.NewCmdLine,
+	ledgercmd.NewCmdLedger,
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
