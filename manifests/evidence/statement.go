@@ -181,27 +181,19 @@ func Sign(st *Statement, key ed25519.PrivateKey) (*Envelope, error) {
 	return SignEnvelope(PayloadType, payload, key)
 }
 
-// WriteFile signs st with the key at keyPath and writes the envelope to path atomically.
-func WriteFile(path, keyPath string, st *Statement) (*Envelope, error) {
-	key, err := LoadPrivateKey(keyPath)
-	if err != nil {
-		return nil, err
-	}
-	env, err := Sign(st, key)
-	if err != nil {
-		return nil, err
-	}
+// WriteEnvelope writes env to path atomically (a reader never sees half an envelope).
+func WriteEnvelope(path string, env *Envelope) error {
 	data, err := json.MarshalIndent(env, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := atomicfile.Write(path, 0o644, func(f *os.File) error {
 		_, err := f.Write(append(data, '\n'))
 		return err
 	}); err != nil {
-		return nil, fmt.Errorf("writing attestation %s: %w", path, err)
+		return fmt.Errorf("writing attestation %s: %w", path, err)
 	}
-	return env, nil
+	return nil
 }
 
 // maxEnvelope bounds an envelope read from disk.

@@ -16,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/manifests/policy"
@@ -36,6 +37,7 @@ type Options struct {
 	Direct   []string
 	AuthWait time.Duration
 	PullAll  bool
+	Attest   attestflag.Flags
 }
 
 // NewCmdCheck returns the check command. runF replaces checkRun in tests.
@@ -96,6 +98,9 @@ Progress goes to stderr when it is a terminal.
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
+			if err := opts.Attest.Validate(); err != nil {
+				return err
+			}
 			return checkRun(c.Context(), opts)
 		},
 	}
@@ -110,6 +115,7 @@ Progress goes to stderr when it is a terminal.
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "`<duration>` allowed for one device (e.g. 90s, 2m)")
 	f.BoolVar(&opts.PullAll, "pull-all", false, "pull and verify every APK, even when the device's sha256sum names one already verified")
 	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: `<duration>` to wait for the user to accept this host's key")
+	opts.Attest.Register(cmd)
 	return cmd
 }
 
@@ -144,7 +150,7 @@ func checkRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "provkit: no device to check (the adb server lists none); attach devices or use --direct <host:port>")
 		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
 	}
-	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV, PullAll: opts.PullAll})
+	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV, PullAll: opts.PullAll, Attest: &opts.Attest})
 }
 
 // Settings tune Execute.
@@ -153,6 +159,8 @@ type Settings struct {
 	Timeout   time.Duration
 	JSON, CSV bool
 	PullAll   bool
+	// Attest, when enabled, receives the signed attestation of the results.
+	Attest *attestflag.Flags
 }
 
 // Execute checks targets against pol and prints the report; it returns the exit status error. It
@@ -183,6 +191,18 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, pol *policy.Policy, 
 		return err
 	}
 	sum := pcheck.Summarize(pol, results)
+	if s.Attest != nil && s.Attest.Enabled() {
+		st, err := pcheck.Statement(pol, results)
+		if err != nil {
+			return err
+		}
+		if err := s.Attest.Write(ios.ErrOut, st, struct {
+			Devices []pcheck.Result `json:"devices"`
+			Summary pcheck.Summary  `json:"summary"`
+		}{results, sum}); err != nil {
+			return err
+		}
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("check interrupted; the devices that finished are reported: %w", context.Canceled)
 	}
