@@ -9,10 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
+	attestcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/attest"
 	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
 	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
 	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
+	keyscmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/keys"
 	ledgercmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/ledger"
 	linecmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/line"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
@@ -74,6 +76,8 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	func(ios *iostreams.IOStreams) *cobra.Command { return democmd.NewCmdDemo(ios, nil) },
 	linecmd.NewCmdLine,
 	ledgercmd.NewCmdLedger,
+	keyscmd.NewCmdKeys,
+	attestcmd.NewCmdAttest,
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
