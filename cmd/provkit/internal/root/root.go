@@ -18,6 +18,7 @@ import (
 	ledgercmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/ledger"
 	linecmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/line"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
+	reportcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/report"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
@@ -78,6 +79,7 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	ledgercmd.NewCmdLedger,
 	keyscmd.NewCmdKeys,
 	attestcmd.NewCmdAttest,
+	func(ios *iostreams.IOStreams) *cobra.Command { return reportcmd.NewCmdReport(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
