@@ -9,13 +9,16 @@ import (
 	"github.com/spf13/cobra"
 
 	apkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/apk"
+	attestcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/attest"
 	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
 	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
 	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
+	keyscmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/keys"
 	ledgercmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/ledger"
 	linecmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/line"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
+	reportcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/report"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
@@ -74,6 +77,9 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	func(ios *iostreams.IOStreams) *cobra.Command { return democmd.NewCmdDemo(ios, nil) },
 	linecmd.NewCmdLine,
 	ledgercmd.NewCmdLedger,
+	keyscmd.NewCmdKeys,
+	attestcmd.NewCmdAttest,
+	func(ios *iostreams.IOStreams) *cobra.Command { return reportcmd.NewCmdReport(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr

@@ -1,9 +1,11 @@
 package check
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"os"
 
 	"errors"
 	"fmt"
@@ -16,8 +18,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/internal/atomicfile"
 	"github.com/provkit/provkit/manifests/policy"
 	"github.com/provkit/provkit/provision/adb"
 	pcheck "github.com/provkit/provkit/provision/check"
@@ -36,6 +40,10 @@ type Options struct {
 	Direct   []string
 	AuthWait time.Duration
 	PullAll  bool
+	Attest   attestflag.Flags
+	// CSVPath is where --csv writes: "-" for stdout.
+	CSVPath string
+	Watch   bool
 }
 
 // NewCmdCheck returns the check command. runF replaces checkRun in tests.
@@ -74,8 +82,16 @@ Progress goes to stderr when it is a terminal.
   provkit check --policy policy.yaml --serial R58M123 --serial R58M456 --json
   provkit check --policy policy.yaml --all --csv > stock.csv
   provkit check --policy policy.yaml --direct 127.0.0.1:15555 --jobs 8 --timeout 2m`,
-		Args: cmdutil.NoArgs,
+		Args: func(c *cobra.Command, args []string) error {
+			// "--csv <file>": pflag takes a bare --csv as stdout, so the file comes as an argument.
+			if len(args) == 1 && c.Flags().Changed("csv") && opts.CSVPath == "-" {
+				opts.CSVPath = args[0]
+				return nil
+			}
+			return cmdutil.NoArgs(c, args)
+		},
 		RunE: func(c *cobra.Command, args []string) error {
+			opts.CSV = opts.CSVPath != ""
 			if opts.Policy == "" {
 				return cmdutil.FlagErrorf("--policy is required; see 'provkit check --help'")
 			}
@@ -93,8 +109,17 @@ Progress goes to stderr when it is a terminal.
 			}
 			// A device named twice is checked, and counted, once.
 			opts.Serials, opts.Direct = cmdutil.Unique(opts.Serials), cmdutil.Unique(opts.Direct)
+			if opts.Watch && (opts.JSON || opts.Attest.Enabled()) {
+				return cmdutil.FlagErrorf("--watch prints a line per phone as it is checked; --json and --attest are for one-shot checks")
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
+			}
+			if err := opts.Attest.Validate(); err != nil {
+				return err
+			}
+			if opts.Watch {
+				return watchRun(c.Context(), opts)
 			}
 			return checkRun(c.Context(), opts)
 		},
@@ -105,15 +130,37 @@ Progress goes to stderr when it is a terminal.
 	f.BoolVar(&opts.All, "all", false, "check every device the adb server lists, whatever its state")
 	f.StringArrayVar(&opts.Direct, "direct", nil, "also check the adbd at `<host:port>`, without the adb server (repeatable)")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
-	f.BoolVar(&opts.CSV, "csv", false, "print CSV, one row per device")
+	f.StringVar(&opts.CSVPath, "csv", "", "write CSV, one row per device, to stdout or `[<file>]`")
+	f.Lookup("csv").NoOptDefVal = "-"
+	f.BoolVar(&opts.Watch, "watch", false, "shop counter: wait for phones, check each as it is plugged in, until Ctrl-C")
 	f.IntVarP(&opts.Jobs, "jobs", "j", 8, "check at most `<n>` devices at once")
 	f.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "`<duration>` allowed for one device (e.g. 90s, 2m)")
 	f.BoolVar(&opts.PullAll, "pull-all", false, "pull and verify every APK, even when the device's sha256sum names one already verified")
 	f.DurationVar(&opts.AuthWait, "auth-wait", 10*time.Second, "with --direct: `<duration>` to wait for the user to accept this host's key")
+	opts.Attest.Register(cmd)
 	return cmd
 }
 
 func checkRun(ctx context.Context, opts *Options) error {
+	if opts.CSV && opts.CSVPath != "-" {
+		// --csv <file>: the report goes to the file (whole, or not at all), the rest as usual.
+		var buf bytes.Buffer
+		o := *opts
+		ios := *opts.IO
+		ios.Out = &buf
+		o.IO = &ios
+		err := checkRun1(ctx, &o)
+		if buf.Len() > 0 {
+			if werr := atomicfile.Write(opts.CSVPath, 0o644, func(f *os.File) error { _, err := f.Write(buf.Bytes()); return err }); werr != nil {
+				return fmt.Errorf("writing CSV %s: %w", opts.CSVPath, werr)
+			}
+		}
+		return err
+	}
+	return checkRun1(ctx, opts)
+}
+
+func checkRun1(ctx context.Context, opts *Options) error {
 	pol, err := policy.Load(opts.Policy)
 	if err != nil {
 		return err
@@ -144,7 +191,7 @@ func checkRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(opts.IO.ErrOut, "provkit: no device to check (the adb server lists none); attach devices or use --direct <host:port>")
 		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
 	}
-	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV, PullAll: opts.PullAll})
+	return Execute(ctx, opts.IO, pol, targets, Settings{Jobs: opts.Jobs, Timeout: opts.Timeout, JSON: opts.JSON, CSV: opts.CSV, PullAll: opts.PullAll, Attest: &opts.Attest})
 }
 
 // Settings tune Execute.
@@ -153,6 +200,8 @@ type Settings struct {
 	Timeout   time.Duration
 	JSON, CSV bool
 	PullAll   bool
+	// Attest, when enabled, receives the signed attestation of the results.
+	Attest *attestflag.Flags
 }
 
 // Execute checks targets against pol and prints the report; it returns the exit status error. It
@@ -183,6 +232,18 @@ func Execute(ctx context.Context, ios *iostreams.IOStreams, pol *policy.Policy, 
 		return err
 	}
 	sum := pcheck.Summarize(pol, results)
+	if s.Attest != nil && s.Attest.Enabled() {
+		st, err := pcheck.Statement(pol, results)
+		if err != nil {
+			return err
+		}
+		if err := s.Attest.Write(ios.ErrOut, st, struct {
+			Devices []pcheck.Result `json:"devices"`
+			Summary pcheck.Summary  `json:"summary"`
+		}{results, sum}); err != nil {
+			return err
+		}
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("check interrupted; the devices that finished are reported: %w", context.Canceled)
 	}

@@ -2,6 +2,8 @@ package patch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +12,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/manifests/aosp"
+	"github.com/provkit/provkit/manifests/evidence"
 	"github.com/provkit/provkit/manifests/policy"
 )
 
@@ -34,6 +38,7 @@ type Options struct {
 
 	DryRun bool
 	Check  bool
+	Attest attestflag.Flags
 	Revert bool
 	JSON   bool
 
@@ -90,6 +95,9 @@ Example:
 			if opts.DryRun && opts.Check {
 				return cmdutil.FlagErrorf("--dry-run and --check cannot be combined: --check already writes nothing")
 			}
+			if opts.Attest.Enabled() && !opts.Check {
+				return cmdutil.FlagErrorf("--attest is for --check: it attests whether the tree is compliant")
+			}
 			if opts.Format != "" && opts.Format != aosp.FormatBp && opts.Format != aosp.FormatMk {
 				return cmdutil.FlagErrorf("--format %q: use bp or mk", opts.Format)
 			}
@@ -103,6 +111,9 @@ Example:
 			}
 			if runF != nil {
 				return runF(c.Context(), opts)
+			}
+			if err := opts.Attest.Validate(); err != nil {
+				return err
 			}
 			return patchRun(c.Context(), opts)
 		},
@@ -121,6 +132,7 @@ Example:
 	f.BoolVar(&opts.Preprocess, "preprocessed", false, "mark the APK preprocessed (Android 12+: installed byte for byte; must be aligned, dex uncompressed)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the unified diff, write nothing")
 	f.BoolVar(&opts.Check, "check", false, "write nothing; exit 4 when the tree is not compliant")
+	opts.Attest.Register(cmd)
 	f.BoolVar(&opts.Revert, "revert", false, "remove what provkit added")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	return cmd
@@ -190,6 +202,11 @@ func patchRun(ctx context.Context, opts *Options) error {
 	if rep.Notes == nil {
 		rep.Notes = []string{}
 	}
+	if opts.Check && opts.Attest.Enabled() {
+		if err := attest(opts, pol, plan, rep); err != nil {
+			return err
+		}
+	}
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
 	if !opts.JSON {
 		for _, n := range plan.Notes {
@@ -257,6 +274,47 @@ func patchRun(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(out, "%-6s %s: %s\n", c.Action, c.Path, c.Reason)
 	}
 	return nil
+}
+
+// attest writes the signed attestation of a --check: the subjects are the policy's APKs and the
+// tree (named by its path and product; its digest is the SHA-256 of the check report, which lists
+// every change the tree still needs), the rules are each app's checks, each blocker and each
+// missing change.
+func attest(opts *Options, pol *policy.Policy, plan *aosp.Plan, rep report) error {
+	c, err := evidence.NewCompliance(evidence.KindPatchCheck, pol)
+	if err != nil {
+		return err
+	}
+	c.Verdict = evidence.VerdictNotCompliant
+	if !plan.Blocked() && plan.Compliant() {
+		c.Verdict = evidence.VerdictCompliant
+	}
+	st := &evidence.Statement{Predicate: c}
+	for _, a := range rep.Apps {
+		c.Rules = append(c.Rules, evidence.Rules(a.Package, a.Checks)...)
+		if a.APK != "" {
+			if sub, err := evidence.FileSubject(a.APK); err == nil {
+				st.Subject = append(st.Subject, sub)
+			}
+		}
+	}
+	for _, b := range rep.Blockers {
+		c.Rules = append(c.Rules, evidence.RuleResult{Subject: "tree", Rule: "patch-blocker", Pass: false, Detail: b.String()})
+	}
+	for _, ch := range rep.Changes {
+		c.Rules = append(c.Rules, evidence.RuleResult{Subject: "tree", Rule: "tree-has-app", Pass: false, Detail: ch.Path + " " + needs(ch.Action) + ": " + ch.Reason})
+	}
+	if len(rep.Changes) == 0 && len(rep.Blockers) == 0 {
+		c.Rules = append(c.Rules, evidence.RuleResult{Subject: "tree", Rule: "tree-has-app", Pass: true, Detail: "every app of the policy is in the product"})
+	}
+	doc, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(doc)
+	st.Subject = append(st.Subject, evidence.Subject{Name: "tree:" + rep.Tree, Digest: map[string]string{"sha256": hex.EncodeToString(sum[:])},
+		Annotations: map[string]string{"product": rep.Product, "tree": rep.Tree}})
+	return opts.Attest.Write(opts.IO.ErrOut, st, rep)
 }
 
 func needs(action string) string {

@@ -10,9 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/firmware/apk"
+	"github.com/provkit/provkit/manifests/evidence"
 	"github.com/provkit/provkit/manifests/policy"
 )
 
@@ -26,6 +28,7 @@ type Options struct {
 	V4File     string
 	PolicyPath string
 	Verbose    bool
+	Attest     attestflag.Flags
 }
 
 // NewCmdVerify returns "provkit apk verify". runF replaces the run function in tests.
@@ -79,6 +82,12 @@ versionName, minSdk, targetSdk, errors, warnings (and policy when --policy is gi
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if opts.Attest.Enabled() && opts.PolicyPath == "" {
+				return cmdutil.FlagErrorf("--attest needs --policy <file>: an attestation says what the APK was judged against")
+			}
+			if err := opts.Attest.Validate(); err != nil {
+				return err
+			}
 			return verifyRun(cmd.Context(), opts)
 		},
 	}
@@ -89,6 +98,7 @@ versionName, minSdk, targetSdk, errors, warnings (and policy when --policy is gi
 	f.StringVar(&opts.V4File, "v4-signature-file", "", "APK Signature Scheme v4 `<file>` (default: <apk>.idsig when it exists)")
 	f.StringVar(&opts.PolicyPath, "policy", "", "also check the APK against the pins of the policy `<file>`")
 	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "also print warnings, SDK-targeted signers and the file digest")
+	opts.Attest.Register(cmd)
 	return cmd
 }
 
@@ -156,6 +166,11 @@ func verifyRun(ctx context.Context, opts *Options) error {
 			return fmt.Errorf("writing JSON: %w", err)
 		}
 	}
+	if opts.Attest.Enabled() {
+		if err := attest(opts, pol, reports, len(ioErrs) > 0, failed); err != nil {
+			return err
+		}
+	}
 	if len(ioErrs) > 0 {
 		return cmdutil.Silent(cmdutil.ExitError)
 	}
@@ -163,6 +178,41 @@ func verifyRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Silent(cmdutil.ExitNotCompliant)
 	}
 	return nil
+}
+
+// attest writes the signed attestation of the verdicts: one subject per APK that could be read.
+func attest(opts *Options, pol *policy.Policy, reports []report, ioErr bool, failed int) error {
+	c, err := evidence.NewCompliance(evidence.KindAPKVerify, pol)
+	if err != nil {
+		return err
+	}
+	st := &evidence.Statement{Predicate: c}
+	for _, r := range reports {
+		if len(r.Errors) > 0 && r.Errors[0].Code == "UNREADABLE" {
+			continue
+		}
+		sub, err := evidence.FileSubject(r.File)
+		if err != nil {
+			return err
+		}
+		st.Subject = append(st.Subject, sub)
+		if r.Policy != nil {
+			c.Rules = append(c.Rules, evidence.Rules(r.File, r.Policy.Checks)...)
+		}
+	}
+	switch {
+	case ioErr:
+		c.Verdict = evidence.VerdictError
+	case failed > 0:
+		c.Verdict = evidence.VerdictNotCompliant
+	default:
+		c.Verdict = evidence.VerdictCompliant
+	}
+	var doc any = reports
+	if len(reports) == 1 {
+		doc = reports[0]
+	}
+	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
 }
 
 func checkPolicy(pol *policy.Policy, res *apk.Result) *policyReport {

@@ -11,11 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/firmware/image"
 	"github.com/provkit/provkit/firmware/layout"
 	"github.com/provkit/provkit/manifests/audit"
+	"github.com/provkit/provkit/manifests/evidence"
 	"github.com/provkit/provkit/manifests/policy"
 )
 
@@ -29,6 +31,7 @@ type Options struct {
 	JSON       bool
 	Digest     bool
 	Jobs       int
+	Attest     attestflag.Flags
 }
 
 // NewCmdAudit returns the command. runF replaces auditRun in tests.
@@ -84,6 +87,9 @@ Example:
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if err := opts.Attest.Validate(); err != nil {
+				return err
+			}
 			return image.Explain(auditRun(cmd.Context(), opts))
 		},
 	}
@@ -94,6 +100,7 @@ Example:
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document with the evidence")
 	f.BoolVar(&opts.Digest, "digest", false, "add the SHA-256 of the input file(s) to the evidence (reads every byte)")
 	f.IntVar(&opts.Jobs, "jobs", 4, "APKs read at once (`<n>`)")
+	opts.Attest.Register(cmd)
 	return cmd
 }
 
@@ -138,7 +145,7 @@ func auditRun(ctx context.Context, opts *Options) error {
 		err error
 	}
 	var digests chan digestResult
-	if opts.Digest {
+	if opts.Digest || opts.Attest.Enabled() {
 		digests = make(chan digestResult, 1)
 		go func() {
 			d, err := im.Digests(ctx)
@@ -173,10 +180,36 @@ func auditRun(ctx context.Context, opts *Options) error {
 	} else if err := printText(opts.IO.Out, &doc); err != nil {
 		return err
 	}
+	if opts.Attest.Enabled() {
+		if err := attest(opts, pol, &doc); err != nil {
+			return err
+		}
+	}
 	if !rep.Compliant {
 		return cmdutil.Silent(cmdutil.ExitNotCompliant)
 	}
 	return nil
+}
+
+// attest writes the signed attestation: the subjects are the input file(s) with their SHA-256.
+func attest(opts *Options, pol *policy.Policy, doc *Document) error {
+	c, err := evidence.NewCompliance(evidence.KindImageAudit, pol)
+	if err != nil {
+		return err
+	}
+	c.Verdict = evidence.VerdictNotCompliant
+	if doc.Compliant {
+		c.Verdict = evidence.VerdictCompliant
+	}
+	c.Rules = evidence.Rules("image", doc.Checks)
+	for _, a := range doc.Apps {
+		c.Rules = append(c.Rules, evidence.Rules(a.Package, a.Checks)...)
+	}
+	st := &evidence.Statement{Predicate: c}
+	for _, d := range doc.Image.Digests {
+		st.Subject = append(st.Subject, evidence.Subject{Name: d.File, Digest: map[string]string{"sha256": d.SHA256}})
+	}
+	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
 }
 
 // fileSystems loads the partitions a device mounts read-only and returns their file systems. A
