@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/internal/testtool"
 	"github.com/provkit/provkit/provision/adb/adbtest"
 	provsim "github.com/provkit/provkit/provision/sim"
 )
@@ -106,7 +108,9 @@ func TestSimJSON(t *testing.T) {
 }
 
 func TestSimFlagErrors(t *testing.T) {
-	for _, args := range [][]string{{"--devices", "0"}, {"--base-port", "-1"}, {"extra"}} {
+	for _, args := range [][]string{{"--devices", "0"}, {"--base-port", "-1"}, {"extra"}, {"--base-port", "5560"},
+		{"--base-port", "5550", "--devices", "4"}, {"--base-port", "65535", "--devices", "2"}, {"--scenario", "nonsense"},
+		{"--scenario", "compliant"}} {
 		ios, _, _, _ := iostreams.Test()
 		cmd := NewCmdSim(ios, func(context.Context, *Options) error { t.Fatal("ran with bad flags"); return nil })
 		cmd.SetArgs(args)
@@ -123,6 +127,10 @@ func TestSimFlagErrors(t *testing.T) {
 	_, _, err = runSim(t, []string{"--base-port", "5550", "--devices", "4"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "5555-5585") {
 		t.Errorf("reserved ports: %v", err)
+	}
+	_, _, err = runSim(t, []string{"--scenario", "updated", "--base-port", "0"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "--apk <file>") {
+		t.Errorf("built-in scenario without --apk: %v", err)
 	}
 }
 
@@ -151,10 +159,43 @@ func TestSimAttachesToADBServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
+	if strings.Contains(errOut, "failed to authenticate") {
+		t.Errorf("a default (trusted) device was not accepted at once: %q", errOut)
+	}
 	if !strings.Contains(errOut, "BL1: in bootloader mode, adb is not listening; not attached") || strings.Count(listed, "127.0.0.1:") != 1 {
 		t.Errorf("the bootloader device: stderr %q, adb devices:\n%s", errOut, listed)
 	}
 	if after := adbRun("devices"); strings.Contains(after, "127.0.0.1:") {
 		t.Errorf("device still attached after sim stopped:\n%s", after)
+	}
+}
+
+// TestSimStartsADBServer: --adb-connect with no adb server running starts one, as adb does, and
+// the device is attached ("attached": true) without an authentication round.
+func TestSimStartsADBServer(t *testing.T) {
+	adbPath := testtool.Require(t, "adb")[0]
+	home := t.TempDir()
+	port := adbtest.FreePort(t)
+	for _, kv := range adbtest.ServerEnv(home, port)[len(os.Environ()):] {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = exec.CommandContext(ctx, adbPath, "-P", strconv.Itoa(port), "kill-server").Run()
+	})
+	out, errOut, err := runSim(t, []string{"--base-port", "0", "--scenario", "missing", "--adb-connect", "--json"}, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "starting one (adb start-server)") {
+		t.Errorf("stderr does not say the server was started: %q", errOut)
+	}
+	var doc struct {
+		Devices []deviceJSON `json:"devices"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Devices) != 1 || !doc.Devices[0].Attached {
+		t.Errorf("want one attached device: %v\n%s\n%s", err, out, errOut)
 	}
 }
