@@ -233,7 +233,7 @@ func simRun(ctx context.Context, opts *Options) error {
 			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\t%s\n", d.Serial, d.ADB, d.Fastboot, d.Mode)
 		}
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "sim: serving %d device(s); press Ctrl-C to stop\n", len(devs))
+	fmt.Fprintf(opts.IO.ErrOut, "sim: serving %s; press Ctrl-C to stop\n", cmdutil.Count(len(devs), "device", "devices"))
 	if opts.Ready != nil {
 		opts.Ready(s)
 	}

@@ -78,7 +78,7 @@ func TestSimPrintsDevices(t *testing.T) {
 			t.Errorf("line %q", l)
 		}
 	}
-	if !strings.Contains(errOut, "serving 3 device(s)") {
+	if !strings.Contains(errOut, "serving 3 devices") {
 		t.Errorf("stderr: %q", errOut)
 	}
 }
