@@ -3,6 +3,8 @@ package sim
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -15,8 +17,12 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/internal/demoapk"
 	"github.com/provkit/provkit/internal/testtool"
+	"github.com/provkit/provkit/manifests/policy"
+	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/adbtest"
+	pcheck "github.com/provkit/provkit/provision/check"
 	provsim "github.com/provkit/provkit/provision/sim"
 )
 
@@ -197,5 +203,70 @@ func TestSimStartsADBServer(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Devices) != 1 || !doc.Devices[0].Attached {
 		t.Errorf("want one attached device: %v\n%s\n%s", err, out, errOut)
+	}
+}
+
+// TestBuiltinScenariosGetTheirVerdicts: with only --apk, every kind of the "mixed" built-in
+// scenario gets from provkit check exactly the verdict its name says (the wrong-signer APK is built
+// in pure Go, the update carries the APK's own versionCode), and no phone asks for authorization
+// except the unauthorized one.
+func TestBuiltinScenariosGetTheirVerdicts(t *testing.T) {
+	dir := t.TempDir()
+	key, err := demoapk.NewKey("release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apk, err := demoapk.Build(demoapk.Spec{Package: "com.example.mandated", VersionCode: 40, Permissions: []string{"android.permission.POST_NOTIFICATIONS"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apkPath := filepath.Join(dir, "app.apk")
+	os.WriteFile(apkPath, apk, 0o644)
+	polPath := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(polPath, []byte(`apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: t}
+apps:
+  - package: com.example.mandated
+    signers: [{sha256: "`+key.CertSHA256()+`"}]
+    minVersionCode: 40
+    partition: product
+    grantPermissions: [android.permission.POST_NOTIFICATIONS]
+`), 0o644)
+	pol, err := policy.Load(polPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, err := rsa.GenerateKey(crand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"COMPLIANT": "pass", "MISSING": "fail", "UPDATED": "pass", "DISABLED": "fail", "WRONGSIGNER": "fail", "UNAUTHORIZED": "error"}
+	var results []pcheck.Result
+	_, errOut, err := runSim(t, []string{"--scenario", "mixed", "--apk", apkPath, "--devices", "6", "--base-port", "0"}, func(s *provsim.Simulator) {
+		var targets []pcheck.Target
+		for _, d := range s.Devices() {
+			tg := pcheck.DirectTarget(d.ADBAddr(), adb.DialOptions{Keys: []*rsa.PrivateKey{hostKey}, Serial: d.Serial(), AuthWait: 500 * time.Millisecond})
+			tg.Serial = d.Serial()
+			targets = append(targets, tg)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var err error
+		if results, err = pcheck.Run(ctx, targets, pcheck.Options{Policy: pol, Jobs: 3, Timeout: time.Minute}); err != nil {
+			t.Error(err)
+		}
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if len(results) != 6 {
+		t.Fatalf("%d results", len(results))
+	}
+	for _, r := range results {
+		kind := strings.TrimPrefix(r.Serial[:strings.LastIndexByte(r.Serial, '-')], "SIM-")
+		if w, ok := want[kind]; !ok || r.Verdict != w {
+			t.Errorf("%s: verdict %s, want %s (%s)", r.Serial, r.Verdict, w, strings.Join(r.Reasons, "; "))
+		}
 	}
 }
