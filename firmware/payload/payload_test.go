@@ -542,6 +542,55 @@ func BenchmarkPartitionReadCold(b *testing.B) {
 	}
 }
 
+// BenchmarkPartitionReadZstdCold is BenchmarkPartitionReadCold with ZSTD operations (newer
+// payloads; github.com/klauspost/compress/zstd), against `zstd -dc` on the same frames when the
+// zstd program is installed (ratio provkit/zstd).
+func BenchmarkPartitionReadZstdCold(b *testing.B) {
+	const opBlocks, nOps = 512, 16
+	rng := rand.New(rand.NewPCG(5, 6))
+	content := make([]byte, opBlocks*4096*nOps)
+	for i := range content {
+		content[i] = byte(rng.IntN(16))
+	}
+	var ops []testOp
+	var blobs [][]byte
+	for i := range nOps {
+		blobs = append(blobs, zstdBlob(b, content[i*opBlocks*4096:(i+1)*opBlocks*4096]))
+		ops = append(ops, testOp{typ: OpZstd, blob: blobs[i], dst: []Extent{{uint64(i * opBlocks), opBlocks}}})
+	}
+	pl := buildPayload([]testPart{{name: "system", size: uint64(len(content)), content: content, ops: ops}})
+	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.CacheBytes = 1
+	zPath, zErr := exec.LookPath("zstd")
+	blobFile := filepath.Join(b.TempDir(), "ops.zst")
+	os.WriteFile(blobFile, bytes.Join(blobs, nil), 0o600)
+	var ours, theirs time.Duration
+	b.ReportAllocs()
+	b.SetBytes(int64(len(content)))
+	for b.Loop() {
+		start := time.Now()
+		pr, _ := p.OpenPartition("system")
+		if _, err := io.Copy(io.Discard, io.NewSectionReader(pr, 0, pr.Size())); err != nil {
+			b.Fatal(err)
+		}
+		ours += time.Since(start)
+		if zErr == nil {
+			start = time.Now()
+			out, err := exec.Command(zPath, "-dc", "-T1", blobFile).Output()
+			if err != nil || len(out) != len(content) {
+				b.Fatalf("zstd -dc: %v, %d bytes", err, len(out))
+			}
+			theirs += time.Since(start)
+		}
+	}
+	if theirs > 0 {
+		b.ReportMetric(float64(ours)/float64(theirs), "provkit/zstd")
+	}
+}
+
 func TestConcurrentReads(t *testing.T) {
 	pl, content := fullTestPayload(t)
 	p, err := Open(bytes.NewReader(pl), int64(len(pl)))
