@@ -108,6 +108,9 @@ func (d *Device) Serial() string { return d.cfg.Serial }
 // ADBAddr returns the adb address (host:port).
 func (d *Device) ADBAddr() string { return d.adbAddr }
 
+// Auth returns how the device treats the host's key (its scenario's auth: setting).
+func (d *Device) Auth() AuthMode { return d.cfg.Auth.Mode }
+
 // FastbootAddr returns the fastboot address (host:port).
 func (d *Device) FastbootAddr() string { return d.fbAddr }
 

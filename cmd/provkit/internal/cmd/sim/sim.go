@@ -219,7 +219,14 @@ func simRun(ctx context.Context, opts *Options) error {
 		out[i].Attached = ok
 		attached = append(attached, d.ADBAddr())
 		if !ok {
-			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", d.Serial(), res.Message)
+			why := ""
+			switch d.Auth() {
+			case provsim.AuthRefuse:
+				why = " (expected: its scenario says auth: refuse, so it stays unauthorized)"
+			case provsim.AuthAny:
+				why = " (expected: its scenario says auth: any, so it asks for the host's key first)"
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s%s\n", d.Serial(), res.Message, why)
 		}
 	}
 	if opts.JSON {

@@ -151,9 +151,9 @@ func TestSimAttachesToADBServer(t *testing.T) {
 
 	// The second device sits in the bootloader: nothing to attach.
 	sc := filepath.Join(t.TempDir(), "two.yaml")
-	os.WriteFile(sc, []byte("devices: [{serial: ATT1}, {serial: BL1, mode: bootloader}]\n"), 0o644)
+	os.WriteFile(sc, []byte("devices: [{serial: ATT1}, {serial: BL1, mode: bootloader}, {serial: REF1, auth: refuse}]\n"), 0o644)
 	var listed string
-	_, errOut, err := runSim(t, []string{"--base-port", "0", "--devices", "2", "--scenario", sc, "--adb-connect"}, func(s *provsim.Simulator) {
+	_, errOut, err := runSim(t, []string{"--base-port", "0", "--devices", "3", "--scenario", sc, "--adb-connect"}, func(s *provsim.Simulator) {
 		addr := s.Devices()[0].ADBAddr()
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 			if listed = adbRun("devices"); strings.Contains(listed, addr+"\tdevice") {
@@ -165,10 +165,13 @@ func TestSimAttachesToADBServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
-	if strings.Contains(errOut, "failed to authenticate") {
-		t.Errorf("a default (trusted) device was not accepted at once: %q", errOut)
+	// Only the device whose scenario refuses the key fails to authenticate, and stderr says it
+	// was meant to; a default (trusted) device is accepted at once.
+	if strings.Count(errOut, "failed to authenticate") != 1 || !strings.Contains(errOut, "REF1: adb server says: failed to authenticate") ||
+		!strings.Contains(errOut, "(expected: its scenario says auth: refuse, so it stays unauthorized)") {
+		t.Errorf("authentication messages: %q", errOut)
 	}
-	if !strings.Contains(errOut, "BL1: in bootloader mode, adb is not listening; not attached") || strings.Count(listed, "127.0.0.1:") != 1 {
+	if !strings.Contains(errOut, "BL1: in bootloader mode, adb is not listening; not attached") || strings.Count(listed, "127.0.0.1:") != 2 {
 		t.Errorf("the bootloader device: stderr %q, adb devices:\n%s", errOut, listed)
 	}
 	if after := adbRun("devices"); strings.Contains(after, "127.0.0.1:") {
