@@ -4,6 +4,7 @@
 # PROVKIT_REQUIRE_TOOLS=1 so that a missing tool fails the run instead of skipping tests.
 #
 # Usage: scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run TestVerify ./firmware/apk/
+# It prints a line per package as each finishes, the elapsed time every 30 s, and the total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,27 @@ fi
 scripts/fetch-testdata.sh
 
 export PROVKIT_REQUIRE_TOOLS=1
-if (($#)); then
-  exec go test -timeout 30m "$@"
-fi
-exec go test -timeout 30m ./...
+args=("$@")
+((${#args[@]})) || args=(./...)
+
+# go test prints "ok <package> <time>" (or FAIL) as each package finishes; the first ones take a
+# while (everything compiles first), so a line every 30 s says how far it got.
+pkgs=$(go list "${args[@]}" 2>/dev/null | wc -l || true)
+expect=""
+(($#)) || expect="; expect several minutes on 2 cores (7-8 min from a cold cache)"
+echo "test.sh: testing ${pkgs:-?} packages$expect" >&2
+log=$(mktemp)
+start=$SECONDS
+(
+  while sleep 30; do
+    done_=$(grep -cE '^(ok|FAIL|\?) ' "$log" || true)
+    echo "test.sh: $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s, $done_/${pkgs:-?} packages done" >&2
+  done
+) &
+ticker=$!
+trap 'kill "$ticker" 2>/dev/null; rm -f "$log"' EXIT
+rc=0
+go test -timeout 30m "${args[@]}" 2>&1 | tee "$log" || rc=$?
+elapsed=$((SECONDS - start))
+echo "test.sh: go test took $((elapsed / 60))m$((elapsed % 60))s (exit status $rc)" >&2
+exit "$rc"

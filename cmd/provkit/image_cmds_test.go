@@ -438,5 +438,14 @@ func TestImageLsCatDanglingLink(t *testing.T) {
 		if _, errOut, code := run("image", "ls", "--partition", "system", p, "system:/etc/none"); code != 1 || !strings.Contains(errOut, "does not exist") {
 			t.Errorf("%s: ls of a missing path: exit %d, %q", p, code, errOut)
 		}
+		// The message names the whole path asked for, not the path inside the partition.
+		_, errOut, code = run("image", "cat", "--partition", "system", p, "/system/etc/none")
+		if code != 1 || !strings.Contains(errOut, "reading /system/etc/none in "+p+": file does not exist") || strings.Contains(errOut, "open ") {
+			t.Errorf("%s: cat of a missing path: exit %d, %q", p, code, errOut)
+		}
+		_, errOut, _ = run("image", "ls", "--partition", "system", p, "/system/etc/none")
+		if !strings.Contains(errOut, "listing /system/etc/none in "+p+": file does not exist") {
+			t.Errorf("%s: ls of a missing path: %q", p, errOut)
+		}
 	}
 }

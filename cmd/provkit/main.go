@@ -14,6 +14,8 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/root"
 )
 
+//go:generate go run ./internal/gendocs -out ../../docs
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := root.Run(ctx, iostreams.System(), os.Args[1:])

@@ -59,7 +59,7 @@ var (
 	ErrNoPartition  = errors.New("no such partition")
 	ErrNoFileSystem = errors.New("the partition holds no file system provkit reads")
 	ErrUnsupported  = errors.New("format recognised but not readable")
-	ErrNotFirmware  = errors.New("not a firmware image provkit recognises")
+	ErrNotFirmware  = errors.New("not a firmware image")
 	ErrTooDeep      = errors.New("containers nested too deeply")
 	errSingleOnly   = errors.New("a partition name can only be given for a single partition image")
 )
@@ -85,7 +85,9 @@ var (
 // Options changes how Open reads an input.
 type Options struct {
 	// Partition names a single partition image (default: its file name without extension and
-	// slot suffix: system.img and system_a.img are "system"). Refused for other inputs.
+	// slot suffix: system.img and system_a.img are "system"). Refused for other inputs. A single
+	// file in no recognised format is opened as a raw partition only when Partition is set;
+	// otherwise Open fails with ErrNotFirmware.
 	Partition string
 	// Slot selects the A/B slot ("a" or "b"); default: the slot whose partitions hold data, a
 	// when both or neither do.
@@ -362,6 +364,12 @@ func (im *Image) openReader(path string, r io.ReaderAt, size int64) error {
 	children := im.probe(p, r, size, 0)
 	if p.Err != nil {
 		return p.Err
+	}
+	if p.Format == FormatRaw && len(p.Layers) == 0 && p.Footer == nil && im.opts.Partition == "" {
+		// A single file in no known format is far more often a mistake (a policy, a log, an
+		// image whose superblock was overwritten) than a raw partition: only Options.Partition
+		// says it is one. (In a directory or a container, raw partitions are expected.)
+		return fmt.Errorf("opening %s: %w: no sparse, ext4, EROFS, super, vbmeta, boot, zip or payload magic at offset 0", path, ErrNotFirmware)
 	}
 	im.Kind = KindPartition
 	if p.Format == FormatSuper {

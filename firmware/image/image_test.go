@@ -358,8 +358,20 @@ func TestCorruptImages(t *testing.T) {
 	if _, err := Open(context.Background(), write("notes.zip", []byte("PK\x05\x06"+strings.Repeat("\x00", 18))), nil); err == nil {
 		t.Fatal("empty zip accepted")
 	}
-	if im, err := Open(context.Background(), write("random.img", []byte(strings.Repeat("x", 10000))), nil); err != nil || im.Partitions[0].Format != FormatRaw {
+	// A single file in no known format is refused, unless named as a raw partition.
+	random := write("random.img", []byte(strings.Repeat("x", 10000)))
+	if _, err := Open(context.Background(), random, nil); !errors.Is(err, ErrNotFirmware) ||
+		!strings.Contains(err.Error(), "not a firmware image: no sparse, ext4, EROFS, super, vbmeta, boot, zip or payload magic at offset 0") {
+		t.Fatalf("random bytes without a partition name: %v", err)
+	}
+	if im, err := Open(context.Background(), random, &Options{Partition: "radio"}); err != nil || im.Partitions[0].Format != FormatRaw {
 		t.Fatalf("raw: %v", err)
+	}
+	// An ext4 image whose superblock was overwritten is no image either.
+	wiped := testimage.Read(t, sys)
+	copy(wiped[1024:2048], bytes.Repeat([]byte{0}, 1024))
+	if _, err := Open(context.Background(), write("wiped.img", wiped), nil); !errors.Is(err, ErrNotFirmware) {
+		t.Fatalf("ext4 image with its superblock overwritten: %v", err)
 	}
 	// A corrupt partition inside a directory does not stop the others; it carries its error.
 	d2 := t.TempDir()
@@ -453,7 +465,7 @@ func TestRawDataSaysNothingWasRecognised(t *testing.T) {
 	if err := os.WriteFile(path, bytes.Repeat([]byte("modem firmware "), 500), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	im := open(t, path, nil)
+	im := open(t, path, &Options{Partition: "radio"})
 	if len(im.Partitions) != 1 {
 		t.Fatalf("%d partitions", len(im.Partitions))
 	}

@@ -8,11 +8,13 @@
 //     the size of the metadata signature that follows the manifest. Header plus manifest is the
 //     "metadata" (its SHA-256 is METADATA_HASH in payload_properties.txt).
 //   - manifest: the DeltaArchiveManifest protobuf (update_metadata.proto). This package decodes the
-//     fields it needs with its own small protobuf wire decoder; no generated code.
+//     fields it needs with google.golang.org/protobuf's protowire (the wire format only: no
+//     protoc, no generated code).
 //   - partition update: one partition's new size and SHA-256 (new_partition_info), for a delta also the
 //     old ones, and the install operations that write it.
 //   - install operation: writes destination extents (runs of blocks) of the partition. A full payload
-//     uses only REPLACE (raw bytes), REPLACE_BZ (bzip2), REPLACE_XZ (xz), ZERO and DISCARD; each may
+//     uses only REPLACE (raw bytes), REPLACE_BZ (bzip2), REPLACE_XZ (xz), ZSTD (zstd, newer
+//     payloads; github.com/klauspost/compress/zstd), ZERO and DISCARD; each may
 //     carry the SHA-256 of its data blob. Delta operations (SOURCE_COPY, SOURCE_BSDIFF, BROTLI_BSDIFF,
 //     PUFFDIFF, ZUCCHINI, LZ4DIFF_*) need the old partition: this package detects them and refuses the
 //     partition with ErrDeltaPayload instead of producing wrong bytes.
@@ -27,5 +29,6 @@
 //
 // Reading a partition maps each requested range to the operations covering it and decompresses only
 // those, keeping a bounded cache of decoded operations. An operation's declared output size is the
-// limit for its decompression (bzip2/xz bombs stop there); xz dictionaries are checked before use.
+// limit for its decompression (bzip2/xz/zstd bombs stop there); xz dictionaries and zstd windows
+// (128 MiB at most) are checked before the decoder allocates them.
 package payload

@@ -46,7 +46,7 @@ func (t OpType) String() string {
 // Full reports whether the operation needs no source partition and this package can apply it.
 func (t OpType) Full() bool {
 	switch t {
-	case OpReplace, OpReplaceBZ, OpReplaceXZ, OpZero, OpDiscard:
+	case OpReplace, OpReplaceBZ, OpReplaceXZ, OpZstd, OpZero, OpDiscard:
 		return true
 	}
 	return false

@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/provkit/provkit/firmware/avb"
 	"github.com/ulikunitz/xz"
 )
@@ -81,8 +83,6 @@ func (p *Payload) OpenPartition(name string) (*PartitionReader, error) {
 		switch {
 		case op.Type.Delta():
 			return nil, fmt.Errorf("opening payload partition %q: operation %d is %s: %w", name, i, op.Type, ErrDeltaPayload)
-		case op.Type == OpZstd:
-			return nil, fmt.Errorf("opening payload partition %q: operation %d is ZSTD, which provkit cannot decompress yet: %w", name, i, ErrUnsupported)
 		case !op.Type.Full():
 			return nil, fmt.Errorf("opening payload partition %q: operation %d has unknown type %s: %w", name, i, op.Type, ErrUnsupported)
 		}
@@ -436,11 +436,24 @@ func (r *PartitionReader) decode(i int) ([]byte, error) {
 			return nil, fmt.Errorf("decoding %s at payload offset %d: %w", where, at, err)
 		}
 		dec = x
+	case OpZstd:
+		// The frame's window is bounded before the decoder allocates it, and the output by the
+		// operation's blocks (checked below, as for xz).
+		z, err := zstd.NewReader(bytes.NewReader(blob), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(maxZstdWindow))
+		if err != nil {
+			return nil, fmt.Errorf("decoding %s at payload offset %d: %w", where, at, err)
+		}
+		defer z.Close()
+		dec = z
 	default:
 		return nil, fmt.Errorf("decoding %s: not a compressed operation: %w", where, ErrUnsupported)
 	}
 	out := make([]byte, outSize)
 	n, err := io.ReadFull(dec, out)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		return nil, fmt.Errorf("decoding %s at payload offset %d: %w: %w", where, at, err, ErrUnsupported)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s at payload offset %d: got %d of the %d bytes its blocks need: %w", where, at, n, outSize, err)
 	}
@@ -451,6 +464,10 @@ func (r *PartitionReader) decode(i int) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// maxZstdWindow is the largest zstd window (history) a ZSTD operation may ask for: zstd -19 uses
+// 8 MiB, --long=27 128 MiB; more is refused before anything is allocated.
+const maxZstdWindow = 128 << 20
 
 // checkXZ walks an xz stream's block headers through its index and refuses dictionaries larger than
 // maxXZDict before the decoder allocates them.

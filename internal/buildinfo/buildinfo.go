@@ -18,7 +18,7 @@ type Info struct {
 	// Revision is the VCS commit the binary was built from, empty when unknown (go run, go test).
 	Revision string `json:"revision,omitempty"`
 	// Time is the commit time of Revision, zero when unknown.
-	Time time.Time `json:"time,omitempty"`
+	Time time.Time `json:"time,omitzero"`
 	// Modified reports a build from a working tree with uncommitted changes.
 	Modified bool `json:"modified,omitempty"`
 	// GoVersion is the toolchain that built the binary.

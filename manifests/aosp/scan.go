@@ -130,7 +130,7 @@ func scanTree(t *tree, dirs []string) (*index, error) {
 		return nil, err
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("scanning the tree for conflicts: %d file(s) cannot be parsed, so provkit cannot tell what they define:\n  %s\n(fix them, or limit the scan with --scan <dir>)", len(problems), strings.Join(problems, "\n  "))
+		return nil, fmt.Errorf("scanning the tree for conflicts: %s, so provkit cannot tell what they define:\n  %s\n(fix them, or limit the scan with --scan <dir>)", plural(len(problems), "file cannot be parsed", "files cannot be parsed"), strings.Join(problems, "\n  "))
 	}
 	return ix, nil
 }
@@ -352,4 +352,13 @@ func manifestPackage(t *tree, rel string) (string, bool) {
 			return "", false
 		}
 	}
+}
+
+// plural is n with the words that agree with it: "1 file cannot be parsed", "2 files cannot be
+// parsed".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -206,7 +206,7 @@ func (a *App) checkPrivapp(f ImageAppFacts, used APKCopy) Check {
 			used.Partition, a.Package, strings.Join(missing, ", "), control, note)
 	default:
 		c.Pass = true
-		c.Detail = fmt.Sprintf("%d privileged permissions decided by privapp-permissions files of /%s%s", decided, used.Partition, note)
+		c.Detail = fmt.Sprintf("%s decided by privapp-permissions files of /%s%s", count(decided, "privileged permission", "privileged permissions"), used.Partition, note)
 	}
 	return c
 }

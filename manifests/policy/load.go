@@ -50,7 +50,7 @@ func (e *ValidationError) Error() string {
 	if len(lines) == 1 {
 		return "invalid policy: " + lines[0]
 	}
-	return fmt.Sprintf("invalid policy (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+	return fmt.Sprintf("invalid policy (%s):\n  %s", count(len(lines), "problem", "problems"), strings.Join(lines, "\n  "))
 }
 
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
@@ -174,7 +174,7 @@ const maxProblems = 50
 func (v *validator) err() error {
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
 	if n := len(v.problems); n > maxProblems {
-		v.problems = append(v.problems[:maxProblems:maxProblems], Problem{File: v.file, Msg: fmt.Sprintf("and %d more problems; fix these first", n-maxProblems)})
+		v.problems = append(v.problems[:maxProblems:maxProblems], Problem{File: v.file, Msg: "and " + count(n-maxProblems, "more problem", "more problems") + "; fix these first"})
 	}
 	return &ValidationError{Problems: v.problems}
 }
@@ -423,4 +423,12 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// count is n with the noun that agrees with it: "1 problem", "2 problems".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -1,16 +1,23 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
+
+	"github.com/provkit/provkit/internal/demoapk"
+	"github.com/provkit/provkit/provision/sim/android"
 )
 
 // BuiltinAPKs are the APK bytes the built-in scenarios install. Genuine is the mandated app as
-// released; Update a newer genuine build (optional: Genuine with a higher versionCode is used when
-// empty); WrongSigner the same package signed by someone else.
+// released; Update a newer genuine build (optional: the "updated" devices then carry Genuine's
+// bytes and versionCode in /data, a store update that reinstalled the same build); WrongSigner the
+// same package signed by someone else (optional: built from Genuine's manifest facts and signed
+// in pure Go by a fresh key).
 type BuiltinAPKs struct {
-	Package     string // default ru.oneme.app
+	Package     string // default: Genuine's package, else ru.oneme.app
 	Genuine     []byte
 	Update      []byte
 	WrongSigner []byte
@@ -32,8 +39,26 @@ func BuiltinNames() []string {
 // Builtin returns a built-in scenario: one of BuiltinNames. "mixed" cycles through compliant,
 // missing, updated, disabled, wrong-signer and unauthorized devices.
 func Builtin(name string, apks BuiltinAPKs) (*Scenario, error) {
+	var info android.APKInfo
+	if apks.Genuine != nil {
+		var err error
+		if info, err = android.ReadAPKInfo(bytes.NewReader(apks.Genuine), int64(len(apks.Genuine))); err != nil {
+			return nil, fmt.Errorf("reading the app's APK: %w", err)
+		}
+		if apks.Package == "" {
+			apks.Package = info.Package
+		}
+	}
 	if apks.Package == "" {
 		apks.Package = "ru.oneme.app"
+	}
+	needsWrong := name == "wrong-signer" || name == "mixed"
+	if needsWrong && apks.WrongSigner == nil && apks.Genuine != nil && info.Package == apks.Package {
+		b, err := impostor(info)
+		if err != nil {
+			return nil, fmt.Errorf("building the wrong-signer APK: %w", err)
+		}
+		apks.WrongSigner = b
 	}
 	if apks.SystemDir == "" {
 		apks.SystemDir = "/product/app/Messenger"
@@ -63,6 +88,9 @@ func Builtin(name string, apks BuiltinAPKs) (*Scenario, error) {
 		case "updated":
 			p := app()
 			p.Update = &UpdateSpec{APK: update}
+			if update == "" {
+				p.Update.APK = genuine
+			}
 			ds.Packages = []PackageSpec{p}
 		case "disabled":
 			p := app()
@@ -70,7 +98,7 @@ func Builtin(name string, apks BuiltinAPKs) (*Scenario, error) {
 			ds.Packages = []PackageSpec{p}
 		case "wrong-signer":
 			if wrong == "" {
-				return ds, fmt.Errorf("built-in scenario %q needs the APK signed by another key (BuiltinAPKs.WrongSigner)", k)
+				return ds, fmt.Errorf("built-in scenario %q needs the app's APK (--apk <file>) to build a copy signed by another key", k)
 			}
 			p := app()
 			p.APK = wrong
@@ -107,4 +135,21 @@ func Builtin(name string, apks BuiltinAPKs) (*Scenario, error) {
 		}
 	}
 	return s, nil
+}
+
+// impostor is an APK of the same package, version and permissions as the genuine one, signed by
+// a fresh key: what a wrong-signer device holds. Only its signer differs from what a policy pins.
+func impostor(info android.APKInfo) ([]byte, error) {
+	key, err := demoapk.NewKey("provkit simulator: not the app's signer")
+	if err != nil {
+		return nil, err
+	}
+	vc := info.VersionCode
+	if vc > math.MaxInt32 || vc < 0 {
+		return nil, fmt.Errorf("versionCode %d does not fit the 32-bit versionCode attribute", vc)
+	}
+	min := int32(max(info.MinSDK, 24))
+	spec := demoapk.Spec{Package: info.Package, VersionCode: int32(vc), VersionName: info.VersionName,
+		MinSDK: min, TargetSDK: int32(max(info.TargetSDK, int(min))), Permissions: info.Permissions}
+	return demoapk.Build(spec, key)
 }

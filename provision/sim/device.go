@@ -20,8 +20,13 @@ type AuthMode string
 
 // Auth modes.
 const (
-	// AuthAny accepts any host key the first time it is offered (the user taps "Always allow");
-	// later connections with the same key are authorised by signature.
+	// AuthTrusted is a factory-line phone whose adb_keys already trust the host (a user build
+	// with the station's key baked in): the first signature is accepted, no prompt, and
+	// "adb connect" says "connected to". The default.
+	AuthTrusted AuthMode = "trusted"
+	// AuthAny accepts any host key the first time it is offered (the user taps "Always allow"):
+	// the signature is refused first, so the adb server says "failed to authenticate" before
+	// the device comes up; later connections with the same key are authorised by signature.
 	AuthAny AuthMode = "any"
 	// AuthKeys accepts only the listed public keys.
 	AuthKeys AuthMode = "keys"
@@ -103,6 +108,9 @@ func (d *Device) Serial() string { return d.cfg.Serial }
 // ADBAddr returns the adb address (host:port).
 func (d *Device) ADBAddr() string { return d.adbAddr }
 
+// Auth returns how the device treats the host's key (its scenario's auth: setting).
+func (d *Device) Auth() AuthMode { return d.cfg.Auth.Mode }
+
 // FastbootAddr returns the fastboot address (host:port).
 func (d *Device) FastbootAddr() string { return d.fbAddr }
 
@@ -140,8 +148,13 @@ func (d *Device) verifyAuth(token, sig []byte) bool {
 	d.mu.Lock()
 	keys := append(append([]*rsa.PublicKey(nil), d.keys...), d.cfg.Auth.Keys...)
 	d.mu.Unlock()
-	if d.cfg.Auth.Mode == AuthRefuse {
+	switch d.cfg.Auth.Mode {
+	case AuthRefuse:
 		return false
+	case AuthTrusted:
+		// The simulator does not know which key the station baked into adb_keys: whatever
+		// key signed, it is the station's.
+		return len(sig) > 0
 	}
 	for _, k := range keys {
 		if wire.VerifyToken(k, token, sig) == nil {
@@ -153,7 +166,7 @@ func (d *Device) verifyAuth(token, sig []byte) bool {
 
 func (d *Device) acceptKey(pub *rsa.PublicKey) bool {
 	switch d.cfg.Auth.Mode {
-	case AuthAny:
+	case AuthAny, AuthTrusted:
 		d.mu.Lock()
 		d.keys = append(d.keys, pub)
 		d.mu.Unlock()

@@ -24,6 +24,8 @@ type miniHost struct {
 	next uint32
 	in   map[uint32]chan wire.Packet
 	max  uint32
+	// firstSignatureAccepted: the device answered the first signature with CNXN.
+	firstSignatureAccepted bool
 }
 
 func dialHost(t testing.TB, addr string) (*miniHost, wire.Banner) {
@@ -52,6 +54,12 @@ func dialHost(t testing.TB, addr string) (*miniHost, wire.Banner) {
 				sig, _ := wire.SignToken(key, p.Payload)
 				h.send(wire.Packet{Command: wire.CmdAUTH, Arg0: wire.AuthSignature, Payload: sig})
 				p2, err := h.r.ReadPacket()
+				if err == nil && p2.Command == wire.CmdCNXN {
+					// A device that trusts this host (auth: trusted, the default).
+					h.firstSignatureAccepted = true
+					p = p2
+					return h.connected(p)
+				}
 				if err != nil || p2.Command != wire.CmdAUTH {
 					t.Fatalf("expected a new token after an unknown key: %v %v", p2, err)
 				}
@@ -60,14 +68,33 @@ func dialHost(t testing.TB, addr string) (*miniHost, wire.Banner) {
 				sentKey = true
 			}
 		case wire.CmdCNXN:
-			b, err := wire.ParseBanner(string(p.Payload))
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.r.Version, h.max = wire.Negotiate(wire.Version, wire.MaxPayload, p.Arg0, p.Arg1)
-			go h.loop()
-			return h, b
+			return h.connected(p)
 		}
+	}
+}
+
+func (h *miniHost) connected(p wire.Packet) (*miniHost, wire.Banner) {
+	b, err := wire.ParseBanner(string(p.Payload))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.r.Version, h.max = wire.Negotiate(wire.Version, wire.MaxPayload, p.Arg0, p.Arg1)
+	go h.loop()
+	return h, b
+}
+
+// TestAuthDefaultTrustsHost: by default a simulated phone trusts the host's key (a factory-line
+// build with the station's key in adb_keys) and accepts the first signature; "auth: any" makes it
+// ask for the public key first (the user taps "Allow").
+func TestAuthDefaultTrustsHost(t *testing.T) {
+	s := startSim(t, scenario(t, "devices: [{serial: T1}, {serial: A1, auth: any}]"), 2)
+	h, _ := dialHost(t, s.Devices()[0].ADBAddr())
+	if !h.firstSignatureAccepted {
+		t.Error("default device did not accept the first signature")
+	}
+	h2, _ := dialHost(t, s.Devices()[1].ADBAddr())
+	if h2.firstSignatureAccepted {
+		t.Error("auth: any device accepted an unknown key's signature without asking")
 	}
 }
 
@@ -220,7 +247,7 @@ func BenchmarkTransportThroughput(b *testing.B) {
 }
 
 func TestDirectInteractiveShellAndReboot(t *testing.T) {
-	s := startSim(t, scenario(t, "devices: [{serial: PTY1, device: simdev, faults: {rebootDelay: 100ms}}]"), 1)
+	s := startSim(t, scenario(t, "devices: [{serial: PTY1, device: simdev, auth: any, faults: {rebootDelay: 100ms}}]"), 1)
 	d := s.Devices()[0]
 	h, _ := dialHost(t, d.ADBAddr())
 	stdin := wire.AppendShellPacket(nil, wire.ShellStdin, []byte("getprop ro.serialno\nexit\n"))

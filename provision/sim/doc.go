@@ -17,7 +17,11 @@
 //     stream) is not announced: Debian's adb 29 does not know it.
 //   - Service: what a stream is opened to: shell (v2 and legacy), exec, sync, abb_exec, reboot.
 //   - Scenario: a YAML document describing devices (properties, packages, partitions, files,
-//     faults); see README "Device simulator" and scenario.go.
+//     faults); see docs/simulator.md and scenario.go. Its problems are reported as
+//     file:line: field path: what is wrong and what is allowed (ScenarioError).
+//   - Auth: how a device treats the host's key: trusted (the default, a factory-line build whose
+//     adb_keys hold the station's key: the first signature is accepted), any (it asks: the user
+//     taps "Allow"), keys, refuse (stays unauthorized), none.
 //   - Fault: scripted misbehaviour: AUTH refused (unauthorized), CNXN never answered (offline), a
 //     bandwidth limit (slow link), the connection dropped after N bytes or on a command, a reboot
 //     that takes the device away for a while, fastboot dropping the link mid-download (the device

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -116,41 +117,86 @@ type FaultSpec struct {
 	FastbootFailFlash      string `yaml:"fastbootFailFlash"`
 }
 
-// LoadScenario reads and validates a scenario file.
+// LoadScenario reads and validates a scenario file. Its problems come as a *ScenarioError, each
+// "<path>:<line>: <field>: what is wrong; what is allowed".
 func LoadScenario(path string) (*Scenario, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading scenario: %w", err)
 	}
-	s, err := ParseScenario(b, filepath.Dir(path))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return s, nil
+	return parseScenario(b, filepath.Dir(path), path)
 }
 
-// ParseScenario decodes a scenario; dir resolves relative paths.
+// ParseScenario decodes a scenario; dir resolves relative paths. Problems are reported by line.
 func ParseScenario(b []byte, dir string) (*Scenario, error) {
+	return parseScenario(b, dir, "")
+}
+
+func parseScenario(b []byte, dir, file string) (*Scenario, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		// A YAML syntax error: yaml.v3 says "yaml: line N: ...".
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		line := 0
+		if rest, ok := strings.CutPrefix(msg, "line "); ok {
+			if n, after, ok := strings.Cut(rest, ": "); ok {
+				if l, err := strconv.Atoi(n); err == nil {
+					line, msg = l, after
+				}
+			}
+		}
+		return nil, newScenarioError(file, []problem{{line, "not valid YAML: " + msg}})
+	}
+	if len(root.Content) == 0 {
+		return nil, newScenarioError(file, []problem{{0, "empty scenario: list at least one device template under devices:"}})
+	}
+	doc := root.Content[0]
+	var problems []problem
+	checkNode(doc, reflect.TypeOf(Scenario{}), "", &problems)
+	// Decode ignores unknown fields (checkNode reported them), so with only those wrong the
+	// values are still judged below and every problem is reported at once.
 	var s Scenario
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("parsing scenario: %w", err)
+	if err := doc.Decode(&s); err != nil {
+		if len(problems) == 0 {
+			problems = append(problems, problem{doc.Line, err.Error()})
+		}
+		return nil, newScenarioError(file, problems)
+	}
+	keyLine := func(key string) int {
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if doc.Content[i].Value == key {
+				return doc.Content[i].Line
+			}
+		}
+		return doc.Line
 	}
 	if s.APIVersion != "" && s.APIVersion != "provkit.dev/v1" {
-		return nil, fmt.Errorf("parsing scenario: apiVersion %q, want provkit.dev/v1", s.APIVersion)
+		problems = append(problems, problem{keyLine("apiVersion"), fmt.Sprintf("apiVersion: %q: use provkit.dev/v1", s.APIVersion)})
 	}
 	if s.Kind != "" && s.Kind != "SimulatorScenario" {
-		return nil, fmt.Errorf("parsing scenario: kind %q, want SimulatorScenario", s.Kind)
+		problems = append(problems, problem{keyLine("kind"), fmt.Sprintf("kind: %q: use SimulatorScenario", s.Kind)})
 	}
 	if len(s.Devices) == 0 {
-		return nil, errors.New("parsing scenario: no devices: list at least one device template under devices:")
+		problems = append(problems, problem{keyLine("devices"), "devices: none: list at least one device template under devices:"})
+	}
+	var devNodes []*yaml.Node
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "devices" && doc.Content[i+1].Kind == yaml.SequenceNode {
+			devNodes = doc.Content[i+1].Content
+		}
 	}
 	s.dir = dir
 	for i := range s.Devices {
 		if err := s.Devices[i].validate(); err != nil {
-			return nil, fmt.Errorf("devices[%d]: %w", i, err)
+			line := 0
+			if i < len(devNodes) {
+				line = lineOf(devNodes[i], err.Error())
+			}
+			problems = append(problems, problem{line, fmt.Sprintf("devices[%d].%v", i, err)})
 		}
+	}
+	if len(problems) > 0 {
+		return nil, newScenarioError(file, problems)
 	}
 	return &s, nil
 }
@@ -178,9 +224,9 @@ func (ds *DeviceSpec) validate() error {
 		return fmt.Errorf("sdk: %d: supported API levels are %d to %d", sdk, android.MinSDK, android.MaxSDK)
 	}
 	switch AuthMode(ds.Auth) {
-	case "", AuthAny, AuthKeys, AuthRefuse, AuthNone:
+	case "", AuthTrusted, AuthAny, AuthKeys, AuthRefuse, AuthNone:
 	default:
-		return fmt.Errorf("auth: %q: use any, keys, refuse or none", ds.Auth)
+		return fmt.Errorf("auth: %q: use trusted (default), any, keys, refuse or none", ds.Auth)
 	}
 	if _, err := ParseMode(ds.Mode); err != nil {
 		return err
@@ -313,7 +359,7 @@ func (s *Scenario) build(i, total int) (DeviceConfig, *android.Device, error) {
 	if ds.Features != nil {
 		cfg.Features = ds.Features
 	}
-	cfg.Auth.Mode = AuthMode(or(ds.Auth, string(AuthAny)))
+	cfg.Auth.Mode = AuthMode(or(ds.Auth, string(AuthTrusted)))
 	cfg.Mode, _ = ParseMode(ds.Mode)
 	for _, k := range ds.AuthorizedKeys {
 		text := k
@@ -505,10 +551,11 @@ func (s *Scenario) addPackage(ad *android.Device, ps PackageSpec) error {
 			} else {
 				udata, uhost = data, hostPath
 			}
+			// The update reports the versionCode of the APK it holds (the system copy's bytes
+			// and versionCode when it names none), so what a device says agrees with what is
+			// pulled from it, unless the scenario sets versionCode to make them disagree.
 			if ps.Update.VersionCode != 0 {
 				uinfo.VersionCode = ps.Update.VersionCode
-			} else if uinfo.VersionCode <= info.VersionCode {
-				uinfo.VersionCode = info.VersionCode + 1
 			}
 			if ps.Update.VersionName != "" {
 				uinfo.VersionName = ps.Update.VersionName

@@ -1,13 +1,17 @@
 package sim
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/provkit/provkit/internal/demoapk"
 	"github.com/provkit/provkit/internal/testapk"
+	"github.com/provkit/provkit/provision/sim/android"
 )
 
 func TestScenarioValidation(t *testing.T) {
@@ -28,9 +32,57 @@ func TestScenarioValidation(t *testing.T) {
 		"bad mode":        "devices: [{mode: download}]",
 	}
 	for name, y := range bad {
-		if _, err := ParseScenario([]byte(y), "."); err == nil {
+		_, err := ParseScenario([]byte(y), ".")
+		if err == nil {
 			t.Errorf("%s: accepted %q", name, y)
+			continue
 		}
+		// Every problem is "line N: field: ...", in the user's words, never a Go type name.
+		for _, l := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(l, "line ") || strings.Contains(l, "sim.") || strings.Contains(l, "in type") || strings.Contains(l, "unmarshal") {
+				t.Errorf("%s: problem %q: want 'line N: field: ...' without Go types", name, l)
+			}
+		}
+	}
+}
+
+// TestScenarioErrorsNameFileLineAndField: a scenario file's problems all come at once, each as
+// file:line: field path: what is wrong and what is allowed.
+func TestScenarioErrorsNameFileLineAndField(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "line.yaml")
+	os.WriteFile(p, []byte(`devices:
+  - serial: A
+    colour: red
+    android: fourteen
+    packages:
+      - name: a.b
+        enabled: [1]
+  - serial: B
+    faults: {rebootAfter: soon}
+`), 0o644)
+	_, err := LoadScenario(p)
+	var se *ScenarioError
+	if !errors.As(err, &se) {
+		t.Fatalf("want a *ScenarioError, got %v", err)
+	}
+	want := []string{
+		p + ":3: devices[0].colour: unknown field; allowed here: serial, android,",
+		p + `:4: devices[0].android: "fourteen" is not a whole number`,
+		p + ":7: devices[0].packages[0].enabled: a list is not a whole number",
+	}
+	if len(se.Problems) != len(want) {
+		t.Fatalf("problems:\n%s", err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(se.Problems[i], w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, se.Problems[i], w)
+		}
+	}
+	// Shape problems fixed, the validation problems come with their lines too.
+	os.WriteFile(p, []byte("devices:\n  - serial: A\n  - serial: B\n    faults: {rebootAfter: soon}\n    auth: maybe\n"), 0o644)
+	_, err = LoadScenario(p)
+	if err == nil || !strings.HasPrefix(err.Error(), p+":4: devices[1].faults: ") && !strings.HasPrefix(err.Error(), p+":5: devices[1].auth: ") {
+		t.Errorf("validation problem: %v", err)
 	}
 }
 
@@ -86,10 +138,37 @@ devices:
 }
 
 func TestBuiltins(t *testing.T) {
+	key, err := demoapk.NewKey("release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	genuine, err := demoapk.Build(demoapk.Spec{Package: "com.example.app", VersionCode: 7}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range BuiltinNames() {
-		_, err := Builtin(name, BuiltinAPKs{Genuine: []byte("x"), WrongSigner: []byte("y")})
+		_, err := Builtin(name, BuiltinAPKs{Genuine: genuine, WrongSigner: []byte("y")})
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Only --apk: the wrong-signer copy is built, same package and version, another signer; the
+	// package comes from the APK.
+	sc, err := Builtin("mixed", BuiltinAPKs{Genuine: genuine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := sc.apks["wrong-signer"]
+	info, err := android.ReadAPKInfo(bytes.NewReader(wrong), int64(len(wrong)))
+	if err != nil || info.Package != "com.example.app" || info.VersionCode != 7 {
+		t.Fatalf("built wrong-signer APK: %+v %v", info, err)
+	}
+	if bytes.Equal(wrong, genuine) {
+		t.Fatal("wrong-signer APK is the genuine one")
+	}
+	for _, d := range sc.Devices {
+		if len(d.Packages) > 0 && d.Packages[0].Name != "com.example.app" {
+			t.Errorf("%s: package %s, want the APK's", d.Serial, d.Packages[0].Name)
 		}
 	}
 	if _, err := Builtin("wrong-signer", BuiltinAPKs{}); err == nil {
@@ -103,15 +182,15 @@ func TestBuiltins(t *testing.T) {
 	}
 }
 
-// TestREADMEScenarioParses keeps the README's scenario example valid.
+// TestREADMEScenarioParses keeps the scenario example of docs/simulator.md valid.
 func TestREADMEScenarioParses(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/simulator.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(b), "### Scenario file")
+	_, rest, ok := strings.Cut(string(b), "## Scenario file")
 	if !ok {
-		t.Fatal("README has no scenario section")
+		t.Fatal("docs/simulator.md has no scenario section")
 	}
 	_, rest, _ = strings.Cut(rest, "```yaml\n")
 	example, _, _ := strings.Cut(rest, "```")

@@ -143,6 +143,7 @@ func (d *Device) interactive(ctx context.Context, in io.Reader, out, errw io.Wri
 	}
 	br := bufio.NewReader(in)
 	code := 0
+	sess := d.Android.NewSession() // one sh for the whole session: variables persist
 	for {
 		fmt.Fprintf(out, "%s:/ $ ", prompt)
 		line, err := br.ReadString('\n')
@@ -151,7 +152,7 @@ func (d *Device) interactive(ctx context.Context, in io.Reader, out, errw io.Wri
 			return code
 		}
 		if line != "" {
-			code = d.Android.Run(ctx, line, strings.NewReader(""), out, errw)
+			code = sess.Run(ctx, line, strings.NewReader(""), out, errw)
 		}
 		if err != nil {
 			return code

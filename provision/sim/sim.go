@@ -33,6 +33,23 @@ type Options struct {
 	Log func(string)
 }
 
+// CheckPorts reports whether n devices can number their ports from base: adb on base+2i, fastboot
+// on base+2i+1, within 1024-65535 and outside 5555-5585 (scanned by the adb server for
+// emulators). A base of 0 (free ports) is always fine.
+func CheckPorts(base, n int) error {
+	if base == 0 {
+		return nil
+	}
+	last := base + 2*n - 1
+	if base < 1024 || last > 65535 {
+		return fmt.Errorf("ports %d-%d out of range 1024-65535; choose another base port, or 0 for free ports", base, last)
+	}
+	if base <= reservedHigh && last >= reservedLow {
+		return fmt.Errorf("ports %d-%d overlap %d-%d, which the adb server scans for emulators; choose another base port, or 0 for free ports", base, last, reservedLow, reservedHigh)
+	}
+	return nil
+}
+
 // Simulator is a set of running simulated devices.
 type Simulator struct {
 	devices []*Device
@@ -43,14 +60,8 @@ func Start(ctx context.Context, o Options) (*Simulator, error) {
 	if o.Devices <= 0 || o.Devices > MaxDevices {
 		return nil, fmt.Errorf("starting simulator: %d devices, use 1 to %d", o.Devices, MaxDevices)
 	}
-	if o.BasePort != 0 {
-		last := o.BasePort + 2*o.Devices - 1
-		if o.BasePort < 1024 || last > 65535 {
-			return nil, fmt.Errorf("starting simulator: ports %d-%d out of range 1024-65535", o.BasePort, last)
-		}
-		if o.BasePort <= reservedHigh && last >= reservedLow {
-			return nil, fmt.Errorf("starting simulator: ports %d-%d overlap %d-%d, which the adb server scans for emulators; choose another --base-port", o.BasePort, last, reservedLow, reservedHigh)
-		}
+	if err := CheckPorts(o.BasePort, o.Devices); err != nil {
+		return nil, fmt.Errorf("starting simulator: %w", err)
 	}
 	sc := o.Scenario
 	if sc == nil {

@@ -161,6 +161,29 @@ func TestShellBasics(t *testing.T) {
 		{"id", ShellID + "\n", "", 0},
 		{"cmd nosuch", "", "cmd: Can't find service: nosuch\n", 20},
 		{"exit 3", "", "", 3},
+		// wc as toybox counts: one number per selected count, no padding for standard input.
+		{"echo fallback | wc -c", "9\n", "", 0},
+		{"echo fallback | wc -l", "1\n", "", 0},
+		{"echo 'a b' | wc -w", "2\n", "", 0},
+		{"echo 'a b' | wc -lc", "1 4\n", "", 0},
+		{"echo fallback | wc", "1 1 9\n", "", 0},
+		{"echo hi > /data/local/tmp/w; wc -c /data/local/tmp/w", "3 /data/local/tmp/w\n", "", 0},
+		{"wc -c /nope", "", "wc: /nope: No such file or directory\n", 1},
+		{"echo x | wc -z", "", "wc: Unknown option 'z' (see \"wc --help\")\n", 1},
+		// Variables: assignments, $NAME, ${NAME}, "$NAME", $?, the shell user's environment.
+		{"x=1; echo $x ${x}2 \"[$x]\"", "1 12 [1]\n", "", 0},
+		{"x='a  b'; echo \"$x\"; echo $x", "a  b\na b\n", "", 0},
+		{"echo $HOME $USER $TMPDIR", "/ shell /data/local/tmp\n", "", 0},
+		{"echo [$unset] $unset end", "[] end\n", "", 0},
+		{"false; echo $?", "1\n", "", 0},
+		{"echo '$HOME' \\$HOME", "$HOME $HOME\n", "", 0},
+		{"d=/data/local/tmp; echo v > $d/f; cat $d/f", "v\n", "", 0},
+		// What the simulator cannot do fails as "not found", never with a wrong answer.
+		{"echo $(id)", "", "/system/bin/sh: $(: inaccessible or not found (not supported by the provkit simulator)\n", 127},
+		{"echo `id`", "", "/system/bin/sh: `...`: inaccessible or not found (not supported by the provkit simulator)\n", 127},
+		{"echo ${x:-d}", "", "/system/bin/sh: ${x:-d}: inaccessible or not found (not supported by the provkit simulator)\n", 127},
+		{"echo $PATH", "", "/system/bin/sh: $PATH: inaccessible or not found (not supported by the provkit simulator)\n", 127},
+		{"echo $1", "", "/system/bin/sh: $1: inaccessible or not found (not supported by the provkit simulator)\n", 127},
 	}
 	for _, tt := range tests {
 		out, errOut, code := run(t, d, tt.line)
@@ -169,6 +192,14 @@ func TestShellBasics(t *testing.T) {
 		}
 	}
 	_ = time.Second
+	// An interactive session keeps its variables from one line to the next.
+	sess := d.NewSession()
+	var o, e bytes.Buffer
+	sess.Run(context.Background(), "y=kept", strings.NewReader(""), &o, &e)
+	sess.Run(context.Background(), "echo $y", strings.NewReader(""), &o, &e)
+	if o.String() != "kept\n" || e.Len() != 0 {
+		t.Errorf("session variables: stdout %q stderr %q", o.String(), e.String())
+	}
 }
 
 func FuzzShellLine(f *testing.F) {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxCommandLine bounds a shell command line.
@@ -28,36 +29,112 @@ type builtin func(ctx context.Context, sh *shell, args []string, stdin io.Reader
 type shell struct {
 	d       *Device
 	lastRet int
+	vars    map[string]string // shell variables set by NAME=value
 }
 
-// Run executes a shell command line as `adb shell` does on the device (as the shell user) and
-// returns its exit status. It understands ;, &&, ||, pipes, single and double quotes, backslash
-// escapes, and the redirections > >> 2> 2>&1 (to device files or /dev/null).
-func (d *Device) Run(ctx context.Context, line string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Session is one shell process: variables set by one line stay for the next (an interactive
+// "adb shell").
+type Session struct{ sh *shell }
+
+// NewSession starts a shell on the device.
+func (d *Device) NewSession() *Session { return &Session{sh: &shell{d: d, vars: map[string]string{}}} }
+
+// Run executes a command line in the session; see Device.Run.
+func (s *Session) Run(ctx context.Context, line string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(line) > MaxCommandLine {
 		fmt.Fprintf(stderr, "/system/bin/sh: command line too long\n")
 		return 2
 	}
-	sh := &shell{d: d}
-	return sh.runLine(ctx, line, stdin, stdout, stderr)
+	return s.sh.runLine(ctx, line, stdin, stdout, stderr)
 }
+
+// Run executes a shell command line as `adb shell` does on the device (as the shell user) and
+// returns its exit status. It understands ;, &&, ||, pipes, single and double quotes, backslash
+// escapes, the redirections > >> 2> 2>&1 (to device files or /dev/null), NAME=value assignments
+// and the expansions $NAME, ${NAME} and $?. What it does not understand (command substitution,
+// positional parameters, ${NAME:-word} and the like) fails with exit status 127 rather than
+// giving an answer a phone would not give.
+func (d *Device) Run(ctx context.Context, line string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return d.NewSession().Run(ctx, line, stdin, stdout, stderr)
+}
+
+// shellEnv is the environment adbd gives the shell user's sh (shell_service's HOME, USER,
+// LOGNAME, SHELL, TMPDIR; init.environ.rc's ANDROID_* and EXTERNAL_STORAGE) as far as it is the
+// same on every release the simulator models.
+var shellEnv = map[string]string{
+	"HOME": "/", "USER": "shell", "LOGNAME": "shell", "SHELL": "/system/bin/sh", "TMPDIR": "/data/local/tmp",
+	"PWD": "/", "ANDROID_ROOT": "/system", "ANDROID_DATA": "/data", "ANDROID_STORAGE": "/storage",
+	"EXTERNAL_STORAGE": "/sdcard", "ASEC_MOUNTPOINT": "/mnt/asec",
+}
+
+// varMark brackets a variable reference inside a word until the command runs (NUL cannot occur
+// in a command line: adbd reads it as a C string).
+const varMark = "\x00"
 
 type token struct {
 	s  string
 	op bool // an unquoted operator: ; && || |
+	// quoted: part of the word was quoted (an empty expansion still leaves an argument).
+	quoted bool
+	// assign: the word starts with an unquoted NAME=.
+	assign bool
+}
+
+// errUnsupported is shell syntax the simulator does not implement.
+type errUnsupported string
+
+func (e errUnsupported) Error() string { return string(e) }
+
+func isNameStart(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isNameChar(c byte) bool  { return isNameStart(c) || c >= '0' && c <= '9' }
+
+// dollar reads the expansion at line[i] == '$' and returns what to put in the word and how many
+// bytes it used.
+func dollar(line string, i int) (string, int, error) {
+	if i+1 >= len(line) {
+		return "$", 1, nil
+	}
+	c := line[i+1]
+	switch {
+	case c == '?':
+		return varMark + "?" + varMark, 2, nil
+	case c == '{':
+		end := strings.IndexByte(line[i+2:], '}')
+		if end < 0 {
+			return "", 0, errors.New("syntax error: missing }")
+		}
+		name := line[i+2 : i+2+end]
+		if name == "?" || name != "" && isNameStart(name[0]) && strings.IndexFunc(name, func(r rune) bool { return r > 127 || !isNameChar(byte(r)) }) < 0 {
+			return varMark + name + varMark, end + 3, nil
+		}
+		return "", 0, errUnsupported("${" + name + "}")
+	case isNameStart(c):
+		j := i + 1
+		for j < len(line) && isNameChar(line[j]) {
+			j++
+		}
+		return varMark + line[i+1:j] + varMark, j - i, nil
+	case c == '(' || strings.IndexByte("0123456789#@*!$-", c) >= 0:
+		return "", 0, errUnsupported("$" + string(c))
+	}
+	return "$", 1, nil
 }
 
 // tokenize splits a command line into words and operators.
 func tokenize(line string) ([]token, error) {
+	line = strings.ReplaceAll(line, varMark, "")
 	var toks []token
 	var cur strings.Builder
-	inWord := false
+	inWord, quoted, plain := false, false, true
 	flush := func() {
 		if inWord {
-			toks = append(toks, token{s: cur.String()})
+			w := cur.String()
+			eq := strings.IndexByte(w, '=')
+			assign := plain && eq > 0 && isNameStart(w[0]) && strings.IndexFunc(w[:eq], func(r rune) bool { return r > 127 || !isNameChar(byte(r)) }) < 0
+			toks = append(toks, token{s: w, quoted: quoted, assign: assign})
 			cur.Reset()
-			inWord = false
 		}
+		inWord, quoted, plain = false, false, true
 	}
 	for i := 0; i < len(line); i++ {
 		c := line[i]
@@ -67,26 +144,62 @@ func tokenize(line string) ([]token, error) {
 			if j < 0 {
 				return nil, errors.New("syntax error: unterminated quoted string")
 			}
+			if !strings.Contains(cur.String(), "=") {
+				plain = false
+			}
 			cur.WriteString(line[i+1 : i+1+j])
-			inWord = true
+			inWord, quoted = true, true
 			i += j + 1
+		case c == '`':
+			return nil, errUnsupported("`...`")
+		case c == '$':
+			s, n, err := dollar(line, i)
+			if err != nil {
+				return nil, err
+			}
+			if !strings.Contains(cur.String(), "=") {
+				plain = false
+			}
+			cur.WriteString(s)
+			inWord = true
+			i += n - 1
 		case c == '"':
+			if !strings.Contains(cur.String(), "=") {
+				plain = false
+			}
 			i++
 			for ; i < len(line) && line[i] != '"'; i++ {
 				if line[i] == '\\' && i+1 < len(line) && strings.IndexByte("\"\\$`", line[i+1]) >= 0 {
 					i++
+					cur.WriteByte(line[i])
+					continue
+				}
+				if line[i] == '`' {
+					return nil, errUnsupported("`...`")
+				}
+				if line[i] == '$' {
+					s, n, err := dollar(line, i)
+					if err != nil {
+						return nil, err
+					}
+					cur.WriteString(s)
+					i += n - 1
+					continue
 				}
 				cur.WriteByte(line[i])
 			}
 			if i >= len(line) {
 				return nil, errors.New("syntax error: unterminated quoted string")
 			}
-			inWord = true
+			inWord, quoted = true, true
 		case c == '\\' && i+1 < len(line):
 			i++
 			if line[i] != '\n' {
+				if !strings.Contains(cur.String(), "=") {
+					plain = false
+				}
 				cur.WriteByte(line[i])
-				inWord = true
+				inWord, quoted = true, true
 			}
 		case c == ' ' || c == '\t':
 			flush()
@@ -132,6 +245,7 @@ func tokenize(line string) ([]token, error) {
 
 type simpleCmd struct {
 	args     []string
+	assigns  map[string]string // NAME=value words before the command
 	outFile  string
 	outApp   bool
 	errNull  bool
@@ -140,6 +254,12 @@ type simpleCmd struct {
 
 func (sh *shell) runLine(ctx context.Context, line string, stdin io.Reader, stdout, stderr io.Writer) int {
 	toks, err := tokenize(line)
+	var unsup errUnsupported
+	if errors.As(err, &unsup) {
+		// Not an answer a phone would not give: the simulator says it cannot run this.
+		fmt.Fprintf(stderr, "/system/bin/sh: %s: inaccessible or not found (not supported by the provkit simulator)\n", unsup)
+		return 127
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "/system/bin/sh: %v\n", err)
 		return 1
@@ -184,12 +304,72 @@ func (sh *shell) runLine(ctx context.Context, line string, stdin io.Reader, stdo
 	return ret
 }
 
-func parseSimple(toks []token) (simpleCmd, error) {
+// expand replaces the variable references in word w. An unquoted word is split into fields at
+// white space, and vanishes when it expands to nothing, as in sh.
+func (sh *shell) expand(w token) ([]string, error) {
+	if !strings.Contains(w.s, varMark) {
+		return []string{w.s}, nil
+	}
+	parts := strings.Split(w.s, varMark)
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 0 {
+			b.WriteString(p)
+			continue
+		}
+		v, err := sh.lookup(p)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(v)
+	}
+	if w.quoted {
+		return []string{b.String()}, nil
+	}
+	return strings.Fields(b.String()), nil
+}
+
+// lookup is the value of $name. A name that looks like an environment variable the simulator
+// does not model (upper case, unset) is refused rather than expanded to nothing, since a phone
+// may well have it set.
+func (sh *shell) lookup(name string) (string, error) {
+	if name == "?" {
+		return strconv.Itoa(sh.lastRet), nil
+	}
+	if v, ok := sh.vars[name]; ok {
+		return v, nil
+	}
+	if v, ok := shellEnv[name]; ok {
+		return v, nil
+	}
+	if strings.ToUpper(name) == name {
+		return "", errUnsupported("$" + name)
+	}
+	return "", nil
+}
+
+func (sh *shell) parseSimple(toks []token) (simpleCmd, error) {
 	var c simpleCmd
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		if !t.op {
-			c.args = append(c.args, t.s)
+			if t.assign && len(c.args) == 0 {
+				name, val, _ := strings.Cut(t.s, "=")
+				v, err := sh.expand(token{s: val, quoted: true})
+				if err != nil {
+					return c, err
+				}
+				if c.assigns == nil {
+					c.assigns = map[string]string{}
+				}
+				c.assigns[name] = v[0]
+				continue
+			}
+			words, err := sh.expand(t)
+			if err != nil {
+				return c, err
+			}
+			c.args = append(c.args, words...)
 			continue
 		}
 		switch t.s {
@@ -202,7 +382,14 @@ func parseSimple(toks []token) (simpleCmd, error) {
 		if i+1 >= len(toks) || toks[i+1].op {
 			return c, fmt.Errorf("syntax error: '%s' unexpected", t.s)
 		}
-		target := toks[i+1].s
+		tw, err := sh.expand(toks[i+1])
+		if err != nil {
+			return c, err
+		}
+		if len(tw) != 1 {
+			return c, fmt.Errorf("%s: ambiguous redirect", toks[i+1].s)
+		}
+		target := tw[0]
 		i++
 		switch t.s {
 		case ">", ">>":
@@ -218,10 +405,22 @@ func (sh *shell) runPipeline(ctx context.Context, pipeline [][]token, stdin io.R
 	in := stdin
 	ret := 0
 	for i, toks := range pipeline {
-		c, err := parseSimple(toks)
+		c, err := sh.parseSimple(toks)
+		var unsup errUnsupported
+		if errors.As(err, &unsup) {
+			fmt.Fprintf(stderr, "/system/bin/sh: %s: inaccessible or not found (not supported by the provkit simulator)\n", unsup)
+			return 127
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "/system/bin/sh: %v\n", err)
 			return 1
+		}
+		if len(c.args) == 0 && len(c.assigns) > 0 && len(pipeline) == 1 {
+			// NAME=value alone sets a shell variable (before a command it would only be that
+			// command's environment, which no simulated command reads).
+			for k, v := range c.assigns {
+				sh.vars[k] = v
+			}
 		}
 		var out io.Writer = stdout
 		var buf bytes.Buffer
@@ -654,14 +853,93 @@ func cmdHead(_ context.Context, _ *shell, args []string, stdin io.Reader, out, _
 	return 0
 }
 
-func cmdWc(_ context.Context, _ *shell, args []string, stdin io.Reader, out, _ io.Writer) int {
-	data, _ := io.ReadAll(io.LimitReader(stdin, 64<<20))
-	if len(args) > 0 && args[0] == "-l" {
-		fmt.Fprintln(out, bytes.Count(data, []byte("\n")))
+// cmdWc counts as toybox's wc does: -l lines, -w words, -m characters, -c bytes (in that order
+// whatever the order of the flags); none means -lwc. Standard input alone prints only the numbers,
+// each file adds its name, several files a "total" line.
+func cmdWc(_ context.Context, sh *shell, args []string, stdin io.Reader, out, stderr io.Writer) int {
+	var lines, words, chars, bytesF bool
+	var files []string
+	for i, a := range args {
+		if a == "--" {
+			files = append(files, args[i+1:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' {
+			for _, f := range a[1:] {
+				switch f {
+				case 'l':
+					lines = true
+				case 'w':
+					words = true
+				case 'm':
+					chars = true
+				case 'c':
+					bytesF = true
+				default:
+					fmt.Fprintf(stderr, "wc: Unknown option '%c' (see \"wc --help\")\n", f)
+					return 1
+				}
+			}
+			continue
+		}
+		files = append(files, a)
+	}
+	if !lines && !words && !chars && !bytesF {
+		lines, words, bytesF = true, true, true
+	}
+	count := func(data []byte) []int {
+		var n []int
+		if lines {
+			n = append(n, bytes.Count(data, []byte("\n")))
+		}
+		if words {
+			n = append(n, len(bytes.Fields(data)))
+		}
+		if chars {
+			n = append(n, utf8.RuneCount(data))
+		}
+		if bytesF {
+			n = append(n, len(data))
+		}
+		return n
+	}
+	show := func(n []int, name string) {
+		f := make([]string, len(n))
+		for i, v := range n {
+			f[i] = strconv.Itoa(v)
+		}
+		if name != "" {
+			f = append(f, name)
+		}
+		fmt.Fprintln(out, strings.Join(f, " "))
+	}
+	if len(files) == 0 {
+		data, _ := io.ReadAll(io.LimitReader(stdin, 64<<20))
+		show(count(data), "")
 		return 0
 	}
-	fmt.Fprintf(out, "%d %d %d\n", bytes.Count(data, []byte("\n")), len(strings.Fields(string(data))), len(data))
-	return 0
+	ret := 0
+	var total []int
+	for _, f := range files {
+		data, err := sh.d.fs.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "wc: %s: %s\n", f, fsErr(err))
+			ret = 1
+			continue
+		}
+		n := count(data)
+		show(n, f)
+		if total == nil {
+			total = make([]int, len(n))
+		}
+		for i := range n {
+			total[i] += n[i]
+		}
+	}
+	if len(files) > 1 && total != nil {
+		show(total, "total")
+	}
+	return ret
 }
 
 func cmdSettings(_ context.Context, sh *shell, args []string, _ io.Reader, out, stderr io.Writer) int {

@@ -1,6 +1,8 @@
 package cmdutil
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 )
 
@@ -8,7 +10,7 @@ import (
 func ExactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return FlagErrorf("%s takes exactly %d argument(s) (%s), got %d; see '%s --help'", cmd.CommandPath(), n, what, len(args), cmd.CommandPath())
+			return FlagErrorf("%s takes exactly %s (%s), got %d; see '%s --help'", cmd.CommandPath(), Count(n, "argument", "arguments"), what, len(args), cmd.CommandPath())
 		}
 		return nil
 	}
@@ -18,7 +20,7 @@ func ExactArgs(n int, what string) cobra.PositionalArgs {
 func MinimumArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
-			return FlagErrorf("%s needs at least %d argument(s) (%s); see '%s --help'", cmd.CommandPath(), n, what, cmd.CommandPath())
+			return FlagErrorf("%s needs at least %s (%s); see '%s --help'", cmd.CommandPath(), Count(n, "argument", "arguments"), what, cmd.CommandPath())
 		}
 		return nil
 	}
@@ -67,4 +69,13 @@ func Unique(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// Count is n with the noun that agrees with it: Count(1, "rule", "rules") is "1 rule",
+// Count(2, "rule", "rules") "2 rules". Every summary line counts with it.
+func Count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

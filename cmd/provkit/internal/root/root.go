@@ -20,12 +20,15 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
 	reportcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/report"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
+	versioncmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/version"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/internal/buildinfo"
 )
 
-// Version is provkit's version, set at link time with -ldflags "-X ...root.Version=...".
-var Version = "dev"
+// Version is provkit's version as "--version" prints it: the module version, VCS revision and time
+// from the build information (internal/buildinfo; a packaged build sets buildinfo.Version at link time).
+var Version = buildinfo.Get().String()
 
 // NewCmdRoot returns the provkit command with every subcommand attached.
 func NewCmdRoot(ios *iostreams.IOStreams) *cobra.Command {
@@ -58,10 +61,25 @@ firmware images, and validates devices over ADB and fastboot, all against one po
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Err: fmt.Errorf("%w; see '%s --help'", err, c.CommandPath())}
 	})
-	cmd.CompletionOptions.DisableDefaultCmd = true
+	// cobra's own "completion bash|zsh|fish|powershell" command; its scripts call back into the
+	// hidden __complete command, so flags and subcommands added later complete without regenerating.
+	cmd.CompletionOptions.HiddenDefaultCmd = false
+	cmd.SetVersionTemplate("provkit {{.Version}}\n")
 
 	for _, add := range subcommands {
 		cmd.AddCommand(add(ios))
+	}
+	// Add the completion command now rather than at Execute, so that the reference pages generated
+	// from this tree (docs/cli, docs/man) include it and "completion <unknown shell>" is a usage error.
+	cmd.InitDefaultCompletionCmd()
+	for _, c := range cmd.Commands() {
+		if c.Name() == "completion" {
+			cmdutil.GroupCommand(c)
+			c.Example = `  source <(provkit completion bash)                            # this shell only
+  provkit completion bash > /etc/bash_completion.d/provkit       # every bash (needs bash-completion)
+  provkit completion zsh > "${fpath[1]}/_provkit"
+  provkit completion fish > ~/.config/fish/completions/provkit.fish`
+		}
 	}
 	return cmd
 }
@@ -80,6 +98,7 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	keyscmd.NewCmdKeys,
 	attestcmd.NewCmdAttest,
 	func(ios *iostreams.IOStreams) *cobra.Command { return reportcmd.NewCmdReport(ios, nil) },
+	versioncmd.NewCmdVersion,
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr

@@ -279,7 +279,7 @@ func writeReport(ios *iostreams.IOStreams, pol *policy.Policy, results []pcheck.
 		}
 	case table:
 		WriteTable(ios.Out, results)
-		fmt.Fprintf(ios.ErrOut, "%d device(s): %d pass, %d fail, %d could not be checked\n", sum.Devices, sum.Pass, sum.Fail, sum.Error)
+		fmt.Fprintf(ios.ErrOut, "%s: %d pass, %d fail, %d could not be checked\n", cmdutil.Count(sum.Devices, "device", "devices"), sum.Pass, sum.Fail, sum.Error)
 	}
 	return nil
 }

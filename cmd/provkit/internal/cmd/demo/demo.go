@@ -236,7 +236,7 @@ apps:
 	}
 	say(`FAIL means the phone answered and is not compliant (provkit check exits 4); ERROR means it could
 not be checked (exit 3). Signers were proven by pulling each APK and verifying it on this host.
-Try it on real phones: provkit check --policy policy.yaml --all   (README: "Checking devices")`)
+Try it on real phones: provkit check --policy policy.yaml --all   (docs/checking-devices.md)`)
 	if opts.Keep != "" {
 		say("The APKs, policy.yaml and scenario.yaml are in %s: 'provkit sim --scenario %s' serves the same phones.", dir, filepath.Join(dir, "scenario.yaml"))
 	}

@@ -220,7 +220,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 		for _, b := range plan.Blockers {
 			fmt.Fprintf(out, "BLOCKED %s\n", b)
 		}
-		fmt.Fprintf(errOut, "provkit: nothing was written: %d problem(s) block the patch\n", len(plan.Blockers))
+		fmt.Fprintf(errOut, "provkit: nothing was written: %s the patch\n", cmdutil.Count(len(plan.Blockers), "problem blocks", "problems block"))
 		return cmdutil.Silent(cmdutil.ExitNotCompliant)
 	}
 	switch {
@@ -253,7 +253,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 			return nil
 		}
 		fmt.Fprint(out, rep.Diff)
-		fmt.Fprintf(errOut, "dry run: %d file(s) would change; nothing was written\n", len(plan.Changes))
+		fmt.Fprintf(errOut, "dry run: %s would change; nothing was written\n", cmdutil.Count(len(plan.Changes), "file", "files"))
 		return nil
 	}
 	if len(plan.Changes) == 0 {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,9 +53,19 @@ first mode; adb reboot [bootloader|fastboot|recovery|sideload] and fastboot rebo
 reboot-bootloader, reboot-fastboot, reboot-recovery move between them.
 
 The devices' state (properties, packages, partitions, files, faults) comes from a scenario: a YAML
-file (see README "Device simulator") or a built-in name:
+file (see docs/simulator.md) or a built-in name:
   ` + strings.Join(provsim.BuiltinNames(), ", ") + `.
-Built-in scenarios install the APK given by --apk (and --wrong-signer-apk for wrong-signer).
+Built-in scenarios install the APK given by --apk and pass or fail "provkit check" exactly as
+their names say: "updated" devices carry the same build in /data unless --update-apk gives a
+newer one, and "wrong-signer" devices a copy of the app signed by a fresh key unless
+--wrong-signer-apk gives one.
+
+A simulated phone trusts the host's adb key, as a factory-line user build with the station's
+key baked into adb_keys does: "adb connect" says "connected to". "auth: any" in a scenario file
+makes it ask instead (the user taps "Allow"), "auth: refuse" keeps it unauthorized.
+
+--adb-connect attaches every device to the adb server (ANDROID_ADB_SERVER_PORT honoured),
+starting one with "adb start-server" when none runs, as adb itself does.
 
 Ports: adb on <base-port>+2i, fastboot on <base-port>+2i+1; never 5555-5585, which the adb server
 scans for emulators. --base-port 0 picks free ports.
@@ -62,7 +74,7 @@ scans for emulators. --base-port 0 picks free ports.
 			"1    the devices could not be started (bad scenario, port in use, adb server unreachable)",
 			"2    bad flags"),
 		Example: `  # Six devices, one of each kind of the "mixed" built-in scenario, attached to the local adb server
-  provkit sim --devices 6 --scenario mixed --apk messenger.apk --wrong-signer-apk other.apk --adb-connect
+  provkit sim --devices 6 --scenario mixed --apk messenger.apk --adb-connect
 
   # Devices described by a scenario file, addresses as JSON
   provkit sim --devices 16 --scenario line.yaml --json
@@ -79,6 +91,15 @@ scans for emulators. --base-port 0 picks free ports.
 			if opts.BasePort < 0 || opts.BasePort > 65535 {
 				return cmdutil.FlagErrorf("--base-port %d: use 0 (free ports) or 1024-65535", opts.BasePort)
 			}
+			if err := provsim.CheckPorts(opts.BasePort, opts.Devices); err != nil {
+				return cmdutil.FlagErrorf("--base-port %d with --devices %d: %v", opts.BasePort, opts.Devices, err)
+			}
+			if !isScenarioFile(opts.Scenario) && !slices.Contains(provsim.BuiltinNames(), opts.Scenario) {
+				return cmdutil.FlagErrorf("--scenario %s: no such file, and no built-in scenario of that name; choose a file or one of %s", opts.Scenario, strings.Join(provsim.BuiltinNames(), ", "))
+			}
+			if !isScenarioFile(opts.Scenario) && opts.APK == "" && opts.Scenario != "missing" {
+				return cmdutil.FlagErrorf("--scenario %s installs the mandated app: give its APK with --apk <file> (provkit demo --keep <dir> writes a sample)", opts.Scenario)
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
@@ -89,7 +110,7 @@ scans for emulators. --base-port 0 picks free ports.
 	f.IntVar(&opts.Devices, "devices", 1, "start `<n>` devices (scenario templates are cycled)")
 	f.StringVar(&opts.Scenario, "scenario", "compliant", "scenario YAML `<file>`, or a built-in scenario name")
 	f.IntVar(&opts.BasePort, "base-port", provsim.DefaultBasePort, "first `<port>`: adb on port+2i, fastboot on port+2i+1 (0: free ports)")
-	f.BoolVar(&opts.JSON, "json", false, "print the devices as one JSON document")
+	f.BoolVar(&opts.JSON, "json", false, "print the devices as one JSON document: {\"devices\": [{serial, adb, fastboot, mode, attached}]}")
 	f.BoolVar(&opts.ADBConnect, "adb-connect", false, "attach every device to the local adb server (adb connect), detach on exit")
 	f.BoolVar(&opts.Verbose, "verbose", false, "log connections, services and faults to stderr")
 	f.StringVar(&opts.APK, "apk", "", "the mandated app's APK `<file>`, installed by built-in scenarios")
@@ -104,11 +125,19 @@ type deviceJSON struct {
 	ADB      string `json:"adb"`
 	Fastboot string `json:"fastboot"`
 	Mode     string `json:"mode"`
-	Attached *bool  `json:"attached,omitempty"`
+	// Attached says whether the device was attached to the adb server: always false without
+	// --adb-connect, and for a device whose mode has no adb.
+	Attached bool `json:"attached"`
+}
+
+// isScenarioFile tells a scenario file from a built-in scenario name.
+func isScenarioFile(s string) bool {
+	_, err := os.Stat(s)
+	return err == nil || strings.ContainsAny(s, "/.")
 }
 
 func loadScenario(opts *Options) (*provsim.Scenario, error) {
-	if _, err := os.Stat(opts.Scenario); err == nil || strings.ContainsAny(opts.Scenario, "/.") {
+	if isScenarioFile(opts.Scenario) {
 		return provsim.LoadScenario(opts.Scenario)
 	}
 	read := func(flag, path string) ([]byte, error) {
@@ -157,6 +186,9 @@ func simRun(ctx context.Context, opts *Options) error {
 		if srv, err = adb.NewServer(""); err != nil {
 			return err
 		}
+		if err := ensureServer(ctx, srv, opts.IO); err != nil {
+			return err
+		}
 	}
 	var attached []string
 	defer func() {
@@ -184,10 +216,17 @@ func simRun(ctx context.Context, opts *Options) error {
 			return fmt.Errorf("attaching %s to the adb server: %w", d.Serial(), err)
 		}
 		ok := err == nil
-		out[i].Attached = &ok
+		out[i].Attached = ok
 		attached = append(attached, d.ADBAddr())
 		if !ok {
-			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", d.Serial(), res.Message)
+			why := ""
+			switch d.Auth() {
+			case provsim.AuthRefuse:
+				why = " (expected: its scenario says auth: refuse, so it stays unauthorized)"
+			case provsim.AuthAny:
+				why = " (expected: its scenario says auth: any, so it asks for the host's key first)"
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s%s\n", d.Serial(), res.Message, why)
 		}
 	}
 	if opts.JSON {
@@ -201,7 +240,7 @@ func simRun(ctx context.Context, opts *Options) error {
 			fmt.Fprintf(opts.IO.Out, "%s\t%s\t%s\t%s\n", d.Serial, d.ADB, d.Fastboot, d.Mode)
 		}
 	}
-	fmt.Fprintf(opts.IO.ErrOut, "sim: serving %d device(s); press Ctrl-C to stop\n", len(devs))
+	fmt.Fprintf(opts.IO.ErrOut, "sim: serving %s; press Ctrl-C to stop\n", cmdutil.Count(len(devs), "device", "devices"))
 	if opts.Ready != nil {
 		opts.Ready(s)
 	}
@@ -209,6 +248,36 @@ func simRun(ctx context.Context, opts *Options) error {
 	fmt.Fprintln(opts.IO.ErrOut, "sim: stopping")
 	if err := ctx.Err(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	return nil
+}
+
+// ensureServer starts the adb server with "adb start-server" when none answers at srv's address,
+// as every adb command does (the server keeps running after provkit exits, as adb's does).
+func ensureServer(ctx context.Context, srv *adb.Server, ios *iostreams.IOStreams) error {
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err := srv.Version(vctx)
+	cancel()
+	if err == nil || !errors.Is(err, adb.ErrNoServer) {
+		return err
+	}
+	prog, lerr := exec.LookPath("adb")
+	if lerr != nil {
+		return fmt.Errorf("%w; no adb program to start one (install adb, e.g. apt-get install adb, or leave out --adb-connect)", err)
+	}
+	fmt.Fprintf(ios.ErrOut, "sim: no adb server on %s; starting one (adb start-server)\n", srv.Addr())
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(sctx, prog, "start-server")
+	var msg strings.Builder
+	cmd.Stdout, cmd.Stderr = &msg, &msg
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("starting the adb server (adb start-server): %w: %s", err, strings.TrimSpace(msg.String()))
+	}
+	vctx, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
+	if _, err := srv.Version(vctx); err != nil {
+		return fmt.Errorf("adb start-server ran, but the server still does not answer: %w", err)
 	}
 	return nil
 }

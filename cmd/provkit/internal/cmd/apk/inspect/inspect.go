@@ -32,7 +32,7 @@ and targetSdkVersion, requested permissions, native ABIs (lib/<abi>/), which sig
 it carries and its signer certificates. This is not a verdict: nothing is checked against the
 APK's contents. Use "provkit apk verify" to know whether the APK is authentic.` + cmdutil.ExitStatus(
 			"0    the APK was read (even if parts of it are malformed: see problems)",
-			"1    the file could not be read, or is not an APK (no package manifest could be read;\n     the report is still printed)",
+			"1    the file could not be read, or is not an APK (no package manifest could be read);\n     only the error is printed",
 			"2    usage: bad flags or arguments"),
 		Example: `  provkit apk inspect app.apk
   provkit apk inspect --json app.apk | jq .signers[0].sha256`,
@@ -54,6 +54,15 @@ func inspectRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if info.Package == "" {
+		// Nothing an APK is made of could be read: only the error, no empty report a script could
+		// take for an APK's.
+		why := "no AndroidManifest.xml with a package name"
+		if len(info.Problems) > 0 {
+			why = fmt.Sprint(info.Problems[0])
+		}
+		return fmt.Errorf("%s: not an APK: %s", opts.APK, why)
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
@@ -63,20 +72,12 @@ func inspectRun(ctx context.Context, opts *Options) error {
 	} else {
 		printText(opts.IO.Out, info)
 	}
-	if info.Package == "" {
-		// Nothing an APK is made of could be read: a script must not take this for an APK.
-		why := "no AndroidManifest.xml with a package name"
-		if len(info.Problems) > 0 {
-			why = fmt.Sprint(info.Problems[0])
-		}
-		return fmt.Errorf("%s: not an APK: %s", opts.APK, why)
-	}
 	return nil
 }
 
 func printText(w io.Writer, info *apk.Info) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-	p("File: %s (%d bytes, %d entries)", info.File, info.Size, info.Entries)
+	p("File: %s (%s, %s)", info.File, cmdutil.Count(int(info.Size), "byte", "bytes"), cmdutil.Count(info.Entries, "entry", "entries"))
 	p("Package: %s", info.Package)
 	p("Version: %s (versionCode %d)", info.VersionName, info.VersionCode)
 	p("SDK: minSdkVersion %d, targetSdkVersion %d", info.MinSDK, info.TargetSDK)

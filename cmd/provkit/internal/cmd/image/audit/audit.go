@@ -309,7 +309,7 @@ func printText(w io.Writer, d *Document) error {
 		for _, a := range r.Apps {
 			n += len(policy.Failed(a.Checks))
 		}
-		p("Verdict:      NOT COMPLIANT (%d rules failed)", n)
+		p("Verdict:      NOT COMPLIANT (%s failed)", cmdutil.Count(n, "rule", "rules"))
 	}
 	return nil
 }

@@ -75,6 +75,12 @@ func catRun(ctx context.Context, opts *Options) error {
 	}
 	f, err := fsys.Open(inner)
 	if err != nil {
+		// The file system names the path inside the partition ("open nope"); the message names
+		// the whole path asked for instead.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		// Say when the path is a symbolic link whose target is not in the image.
 		if l, ok := fsys.(fs.ReadLinkFS); ok && errors.Is(err, fs.ErrNotExist) {
 			if t, lerr := l.ReadLink(inner); lerr == nil {

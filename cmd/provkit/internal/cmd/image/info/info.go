@@ -3,8 +3,10 @@ package info
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -70,7 +72,13 @@ Example:
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return image.Explain(infoRun(cmd.Context(), opts))
+			err := infoRun(cmd.Context(), opts)
+			if errors.Is(err, image.ErrNotFirmware) && opts.Partition == "" {
+				if st, serr := os.Stat(opts.Image); serr == nil && !st.IsDir() {
+					err = fmt.Errorf("%w; if it is a raw partition image, name its partition with --partition <name>", err)
+				}
+			}
+			return image.Explain(err)
 		},
 	}
 	f := cmd.Flags()

@@ -133,6 +133,10 @@ func lsRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "stat nope" names the path inside the partition, not the one asked for
+		}
 		return fmt.Errorf("listing %s in %s: %w", opts.Path, opts.Image, err)
 	}
 	var entries []Entry
