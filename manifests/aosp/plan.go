@@ -117,6 +117,13 @@ type AppReport struct {
 	Checks    []policy.Check `json:"checks"`
 	// Uncovered are privileged permissions the APK requests that the policy neither grants nor denies.
 	Uncovered []string `json:"uncoveredPrivilegedPermissions,omitempty"`
+	// TargetSDK is the APK's targetSdkVersion.
+	TargetSDK int `json:"targetSdk,omitempty"`
+	// Preprocessed: the APK is installed byte for byte (Android.bp `preprocessed: true`, Android.mk
+	// LOCAL_REPLACE_PREBUILT_APK_INSTALLED).
+	Preprocessed bool `json:"preprocessed"`
+	// LayoutProblems name the entries that keep the APK from being installed byte for byte.
+	LayoutProblems []string `json:"layoutProblems,omitempty"`
 }
 
 // Plan is a prepared and validated patch: nothing is written until Apply.
@@ -416,12 +423,29 @@ func (pl *planner) patch(ctx context.Context) error {
 				}
 			}
 		}
+		rep.TargetSDK = facts.TargetSDK
+		preproc := pl.o.Preprocessed
+		if facts.Layout != nil {
+			v := judgePresigned(facts, app.Privileged, pl.o.Preprocessed, pl.p.Format)
+			preproc = v.Qualifies
+			rep.LayoutProblems = v.Problems
+			if v.Blocker != "" {
+				pl.block(app.Package, Loc{File: apkPath}, "%s", v.Blocker)
+			}
+			if v.Note != "" {
+				pl.note("%s: %s", app.Package, v.Note)
+			}
+			if v.Qualifies && len(v.CompressedDex) > 0 {
+				pl.note("%s: %s compressed (allowed for an app that is not privileged, but ART must then extract it to /data; an APK with uncompressed dex saves that storage and memory)", app.Package, nameEntries(v.CompressedDex)+map[bool]string{true: " is", false: " are"}[len(v.CompressedDex) == 1])
+			}
+		}
+		rep.Preprocessed = preproc
 		pl.p.Apps = append(pl.p.Apps, rep)
 		if pl.p.Blocked() {
 			continue
 		}
 		pl.specs = append(pl.specs, &appSpec{app: app, facts: facts, module: app.ModuleName(), partition: app.PatchPartition(),
-			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apkPath: apkPath, apkSHA256: sum, dexPreopt: pl.o.DexPreopt, preproc: pl.o.Preprocessed})
+			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apkPath: apkPath, apkSHA256: sum, dexPreopt: pl.o.DexPreopt, preproc: preproc})
 	}
 	if pl.p.Blocked() {
 		// An APK that fails is never copied and nothing else is planned.

@@ -118,7 +118,7 @@ Example:
 	f.StringArrayVar(&opts.Vars, "var", nil, "preset a make variable `<NAME=VALUE>` to decide conditions (repeatable)")
 	f.StringArrayVar(&opts.Scan, "scan", nil, "look for conflicts only under `<dir>` (repeatable); default device, vendor, product")
 	f.BoolVar(&opts.DexPreopt, "dex-preopt", false, "keep dex pre-optimisation on for the app")
-	f.BoolVar(&opts.Preprocess, "preprocessed", false, "mark the APK preprocessed (Android 12+: installed byte for byte; must be aligned, dex uncompressed)")
+	f.BoolVar(&opts.Preprocess, "preprocessed", false, "require the APK to be installed byte for byte even below targetSdk 30 (default: decided from the APK: preprocessed when aligned with uncompressed JNI libraries and, if privileged, dex)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the unified diff, write nothing")
 	f.BoolVar(&opts.Check, "check", false, "write nothing; exit 4 when the tree is not compliant")
 	f.BoolVar(&opts.Revert, "revert", false, "remove what provkit added")
