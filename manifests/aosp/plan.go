@@ -140,6 +140,9 @@ type Plan struct {
 	// privileged permissions left undecided, conflicts in the tree.
 	Blockers []Finding `json:"blockers"`
 	Notes    []string  `json:"notes"`
+	// PermissionSource says where the list of privileged permissions came from (set when a
+	// privileged app was checked).
+	PermissionSource string `json:"permissionSource,omitempty"`
 
 	// removeDirs are directories to remove when they end up empty (revert).
 	removeDirs []string
@@ -287,6 +290,8 @@ type planner struct {
 	specs []*appSpec
 	// pkgOf caches the package names of the tree's other prebuilt APKs.
 	pkgOf map[string]string
+	// perms says which permissions are privileged (loaded when a privileged app needs it).
+	perms *permCatalog
 }
 
 func (pl *planner) block(app string, loc Loc, format string, args ...any) {
@@ -412,7 +417,13 @@ func (pl *planner) patch(ctx context.Context) error {
 			}
 		}
 		if app.Privileged {
-			rep.Uncovered = UncoveredPrivileged(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions)
+			if pl.perms == nil {
+				if pl.perms, err = loadPermCatalog(pl.t); err != nil {
+					return err
+				}
+				pl.p.PermissionSource = pl.perms.Source
+			}
+			rep.Uncovered = pl.perms.uncovered(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions)
 			if len(rep.Uncovered) > 0 {
 				pl.block(app.Package, Loc{pol.Source, app.Line}, "the APK requests privileged permissions the policy neither grants (privappPermissions) nor denies (denyPrivappPermissions): %s; an undecided privileged permission stops a device with enforced allowlists from booting",
 					strings.Join(rep.Uncovered, ", "))
@@ -420,6 +431,9 @@ func (pl *planner) patch(ctx context.Context) error {
 			for _, g := range app.PrivappPermissions {
 				if !contains(facts.RequestedPermissions, g) {
 					pl.note("%s: privappPermissions grants %s, which the APK does not request", app.Package, g)
+				}
+				if pl.perms.fromTree && pl.perms.declared[g] && !pl.perms.isPrivileged(g) {
+					pl.note("%s: privappPermissions grants %s, which the tree does not declare privileged; the allowlist entry has no effect", app.Package, g)
 				}
 			}
 		}

@@ -138,9 +138,11 @@ type report struct {
 	Changes   []aosp.Change    `json:"changes"`
 	Blockers  []aosp.Finding   `json:"blockers"`
 	Notes     []string         `json:"notes"`
-	Compliant bool             `json:"compliant"`
-	Applied   bool             `json:"applied"`
-	Diff      string           `json:"diff,omitempty"`
+	// PermissionSource says where the list of privileged permissions came from.
+	PermissionSource string `json:"permissionSource,omitempty"`
+	Compliant        bool   `json:"compliant"`
+	Applied          bool   `json:"applied"`
+	Diff             string `json:"diff,omitempty"`
 }
 
 func patchRun(ctx context.Context, opts *Options) error {
@@ -180,7 +182,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 		mode = strings.TrimSuffix(mode, "-apply")
 	}
 	rep := report{Mode: mode, Tree: plan.Tree, Product: plan.Product, Format: plan.Format, Placement: plan.Placement,
-		Dir: plan.Dir, Apps: plan.Apps, Changes: plan.Changes, Blockers: plan.Blockers, Notes: plan.Notes, Compliant: plan.Compliant()}
+		Dir: plan.Dir, Apps: plan.Apps, Changes: plan.Changes, Blockers: plan.Blockers, Notes: plan.Notes, PermissionSource: plan.PermissionSource, Compliant: plan.Compliant()}
 	if rep.Changes == nil {
 		rep.Changes = []aosp.Change{}
 	}
@@ -192,6 +194,9 @@ func patchRun(ctx context.Context, opts *Options) error {
 	}
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
 	if !opts.JSON {
+		if plan.PermissionSource != "" {
+			fmt.Fprintf(errOut, "note: privileged permissions from %s\n", plan.PermissionSource)
+		}
 		for _, n := range plan.Notes {
 			fmt.Fprintf(errOut, "note: %s\n", n)
 		}
