@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -110,7 +111,7 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.PolicyPath, "policy", "", "the policy `<file>` (YAML)")
 	f.StringVar(&opts.Tree, "tree", "", "the AOSP tree's root `<dir>`")
-	f.StringVar(&opts.Product, "product", "", "product `<makefile|name>`: a makefile path relative to the tree, or a product name; default: the only one declared")
+	f.StringVar(&opts.Product, "product", "", "product `<makefile|name>`: a makefile path relative to the tree, or a product name; default: $TARGET_PRODUCT (set by lunch), else the only one declared")
 	f.StringVar(&opts.Format, "format", "", "module definition format `{bp|mk}`; default: detected from the tree")
 	f.StringVar(&opts.Dir, "dir", "", "parent `<dir>` (relative to the tree) of the module directories; default vendor/<vendor>/preinstall")
 	f.StringVar(&opts.Vendor, "vendor", "", "vendor `<name>` for the default --dir; default: from the product makefile's path")
@@ -155,12 +156,28 @@ func patchRun(ctx context.Context, opts *Options) error {
 		k, val, _ := strings.Cut(v, "=")
 		vars[k] = val
 	}
+	// What lunch left in the environment decides what the build would: the product, and the
+	// variant its conditions test. Flags win.
+	product := opts.Product
+	var envNotes []string
+	if product == "" {
+		if env := os.Getenv("TARGET_PRODUCT"); env != "" {
+			product = env
+			envNotes = append(envNotes, fmt.Sprintf("product %s from TARGET_PRODUCT (set by lunch); --product overrides it", env))
+		}
+	}
+	if _, set := vars["TARGET_BUILD_VARIANT"]; !set {
+		if env := os.Getenv("TARGET_BUILD_VARIANT"); env != "" {
+			vars["TARGET_BUILD_VARIANT"] = env
+			envNotes = append(envNotes, fmt.Sprintf("TARGET_BUILD_VARIANT=%s from the environment; --var TARGET_BUILD_VARIANT=... overrides it", env))
+		}
+	}
 	ins := opts.Inspector
 	if ins == nil {
 		ins = newInspector()
 	}
 	plan, err := aosp.Prepare(ctx, aosp.Options{
-		Policy: pol, Tree: opts.Tree, Product: opts.Product, Format: opts.Format, Dir: opts.Dir,
+		Policy: pol, Tree: opts.Tree, Product: product, Format: opts.Format, Dir: opts.Dir,
 		Vendor: opts.Vendor, Placement: opts.Placement, Vars: vars, DexPreopt: opts.DexPreopt,
 		Preprocessed: opts.Preprocess, ScanDirs: opts.Scan, Revert: opts.Revert, Inspector: ins,
 	})
@@ -170,6 +187,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 		}
 		return err
 	}
+	plan.Notes = append(envNotes, plan.Notes...)
 	mode := "apply"
 	switch {
 	case opts.Check:
