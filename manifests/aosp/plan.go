@@ -230,6 +230,16 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	if !safePath.MatchString(dir) {
 		return nil, fmt.Errorf("%w: the module directory %q would be written into makefiles; use letters, digits and _ . + @ - / only", ErrBadOptions, dir)
 	}
+	if o.Product != "" && !strings.HasSuffix(o.Product, ".mk") {
+		// The build knows its product's name: conditions on TARGET_PRODUCT are decided.
+		if _, set := o.Vars["TARGET_PRODUCT"]; !set {
+			vars := map[string]string{"TARGET_PRODUCT": o.Product}
+			for k, v := range o.Vars {
+				vars[k] = v
+			}
+			o.Vars = vars
+		}
+	}
 	p := &Plan{Tree: o.Tree, Product: product, Dir: dir, Placement: o.Placement, Revert: o.Revert}
 	p.Format = o.Format
 	if p.Format == "" {
@@ -814,6 +824,16 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 		}
 		return sure, maybe
 	}
+	// inProductWhen says, for a module listed only under undecided conditions, on what it depends.
+	inProductWhen := func(m string) string {
+		for _, e := range pkgs {
+			if e.Word == m && !e.Sure {
+				return fmt.Sprintf("is in the product %s (PRODUCT_PACKAGES at %s)", after.CondHint(e.At), e.At)
+			}
+		}
+		return "is in the product"
+	}
+	pl.artifactPaths(after)
 	copies := copyDestinations(after)
 	for _, s := range pl.specs {
 		pkg := s.app.Package
@@ -822,7 +842,7 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 		for _, d := range after.Drops(varPackages, s.module) {
 			cond := ""
 			if !d.Sure {
-				cond = " (under a condition provkit cannot decide)"
+				cond = " (" + after.CondHint(d.By) + ")"
 			}
 			pl.block(pkg, d.By, "this assignment resets PRODUCT_PACKAGES after %s added %s, so the build drops it%s; make it += or move the addition after it", d.Was, s.module, cond)
 		}
@@ -844,8 +864,10 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 				}
 				ms, mm := inProduct(m.Name)
 				switch {
-				case ms || mm:
+				case ms:
 					pl.block(pkg, m.Loc, "module %s overrides %s and is in the product, so the build leaves %s out", m.Name, ov, s.module)
+				case mm:
+					pl.block(pkg, m.Loc, "module %s overrides %s and %s; then the build leaves %s out", m.Name, ov, inProductWhen(m.Name), s.module)
 				default:
 					pl.note("%s: module %s overrides %s; it is not in this product now, but adding it would remove %s", m.Loc, m.Name, ov, s.module)
 				}
@@ -861,7 +883,11 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 			if other == pkg && m.Name != s.module {
 				ms, mm := inProduct(m.Name)
 				if ms || mm {
-					pl.block(pkg, m.Loc, "module %s already ships package %s and is in the product; two APKs with one package name make the build or the device pick one — remove it or list it in 'overrides:'", m.Name, pkg)
+					where := "is in the product"
+					if !ms {
+						where = inProductWhen(m.Name)
+					}
+					pl.block(pkg, m.Loc, "module %s already ships package %s and %s; two APKs with one package name make the build or the device pick one — remove it or list it in 'overrides:'", m.Name, pkg, where)
 				} else {
 					pl.note("%s: module %s also ships package %s (not in this product)", m.Loc, m.Name, pkg)
 				}
@@ -881,6 +907,76 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 			default:
 				pl.note("%s: another %s for %s on /%s (%s); the platform merges it with provkit's", pe.Loc, pe.Kind, pkg, part, how)
 			}
+		}
+	}
+}
+
+// artifactPaths blocks an app on /system when the product enforces artifact path requirements
+// strictly over a require-artifacts-in-path that covers system/ (as generic_system.mk does): the
+// build then fails with "... produces files inside ... artifact path requirements".
+func (pl *planner) artifactPaths(after *Chain) {
+	var onSystem []*appSpec
+	for _, s := range pl.specs {
+		if s.partition == policy.PartitionSystem {
+			onSystem = append(onSystem, s)
+		}
+	}
+	if len(onSystem) == 0 || len(after.Enforce) == 0 {
+		return
+	}
+	// A single-value product variable: the value nearest the product makefile wins.
+	rank := func(file string) int {
+		for i, f := range after.order {
+			if f == file {
+				return i
+			}
+		}
+		return len(after.order)
+	}
+	enf := after.Enforce[0]
+	for _, a := range after.Enforce[1:] {
+		if rank(a.Loc.File) <= rank(enf.Loc.File) {
+			enf = a
+		}
+	}
+	var req *ArtifactReq
+	for i, r := range after.ArtifactReqs {
+		covers := r.Paths == nil
+		for _, p := range r.Paths {
+			if p == "system" || strings.HasPrefix(p, "system/") {
+				covers = true
+			}
+		}
+		if covers {
+			req = &after.ArtifactReqs[i]
+			break
+		}
+	}
+	if req == nil {
+		return
+	}
+	level := enf.Value
+	if !enf.Known {
+		level = "(a value provkit cannot resolve)"
+	}
+	for _, s := range onSystem {
+		fix := fmt.Sprintf("set 'partition: product' (or system_ext) for %s in the policy, or list its files in PRODUCT_ARTIFACT_PATH_REQUIREMENT_ALLOWED_LIST", s.app.Package)
+		var conds []string
+		if !enf.Sure {
+			conds = append(conds, after.CondHint(enf.Loc))
+		}
+		if !req.Sure {
+			conds = append(conds, "(for the requirement) "+after.CondHint(req.Loc))
+		}
+		switch {
+		case enf.Value == "strict" || enf.Value == "true":
+			msg := fmt.Sprintf("%s := %s and %s calls require-artifacts-in-path over system/: a module of the device's own makefiles installed to /system fails the build; %s", varEnforceArtifacts, level, req.Loc, fix)
+			if len(conds) > 0 {
+				msg = "conditionally: " + msg + "; this holds " + strings.Join(conds, "; ")
+			}
+			pl.block(s.app.Package, enf.Loc, "%s", msg)
+		case enf.Value == "relaxed" || !enf.Known:
+			pl.note("%s: %s: %s := %s with require-artifacts-in-path at %s; the build may refuse a /system module from the device's makefiles; %s", s.app.Package, enf.Loc, varEnforceArtifacts, level, req.Loc, fix)
 		}
 	}
 }
