@@ -120,3 +120,42 @@ func TestUndecidedConflictSaysSo(t *testing.T) {
 		t.Fatalf("WITH_GMS=true: %v", p.Blockers)
 	}
 }
+
+// TestBuildMakeFunctionsInTheChain: a redfin-shaped device.mk whose PRODUCT_COPY_FILES come from
+// find-copy-subdir-files, add-to-product-copy-files-if-exists and foreach: provkit follows them
+// (here to a permission file for the app on the wrong partition), and what it cannot resolve is
+// one grouped note unless Verbose.
+func TestBuildMakeFunctionsInTheChain(t *testing.T) {
+	files := copyTree(lineageTree)
+	files["device/acme/foo/device.mk"] += "\n# Permissions\nPRODUCT_COPY_FILES += \\\n" +
+		"    $(call find-copy-subdir-files,*,$(LOCAL_PATH)/permissions,$(TARGET_COPY_OUT_VENDOR)/etc/permissions)\n\n" +
+		"PRODUCT_COPY_FILES += \\\n    $(call add-to-product-copy-files-if-exists, vendor/acme/foo/proprietary/missing.xml:$(TARGET_COPY_OUT_VENDOR)/etc/missing.xml)\n\n" +
+		"PRODUCT_COPY_FILES += $(foreach f,$(wildcard $(LOCAL_PATH)/audio/*.xml),$(f):$(TARGET_COPY_OUT_VENDOR)/etc/$(notdir $(f)))\n\n" +
+		"PRODUCT_PACKAGES += \\\n    $(TARGET_EXTRA_A) \\\n    $(call is-board-platform-in-list,lito)\n"
+	files["device/acme/foo/permissions/privapp-permissions-messenger.xml"] = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<permissions>\n" +
+		"    <privapp-permissions package=\"ru.oneme.app\">\n        <permission name=\"android.permission.READ_PRIVILEGED_PHONE_STATE\"/>\n    </privapp-permissions>\n</permissions>\n"
+	files["device/acme/foo/audio/mixer_paths.xml"] = "<mixer/>\n"
+	root := writeTree(t, files)
+	pol := loadPolicy(t, root, basePolicy)
+	p := prepare(t, root, pol, nil)
+	var found bool
+	for _, b := range p.Blockers {
+		if strings.Contains(b.String(), "device/acme/foo/permissions/privapp-permissions-messenger.xml") && strings.Contains(b.Msg, "installed to /vendor (PRODUCT_COPY_FILES at device/acme/foo/device.mk:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("the find-copy-subdir-files copy was not followed: %v", p.Blockers)
+	}
+	notes := strings.Join(p.Notes, "\n")
+	if !strings.Contains(notes, "3 product list entries use variables or functions provkit cannot resolve") || strings.Contains(notes, "add-to-product-copy-files-if-exists") {
+		t.Fatalf("notes:\n%s", notes)
+	}
+	p = prepare(t, root, pol, func(o *Options) { o.Verbose = true })
+	notes = strings.Join(p.Notes, "\n")
+	for _, want := range []string{`PRODUCT_PACKAGES entry "$(TARGET_EXTRA_A)"`, `PRODUCT_PACKAGES entry "$(call is-board-platform-in-list,lito)"`} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("verbose notes lack %s:\n%s", want, notes)
+		}
+	}
+}

@@ -67,6 +67,8 @@ type Options struct {
 	Preprocessed bool
 	// ScanDirs are where conflicts are looked for (relative to Tree); empty: device, vendor, product.
 	ScanDirs []string
+	// Verbose reports every unresolved product list entry instead of a count.
+	Verbose bool
 	// Revert plans the removal of what provkit added instead.
 	Revert bool
 	// Inspector establishes APK facts.
@@ -496,6 +498,14 @@ func (pl *planner) patch(ctx context.Context) error {
 		return fmt.Errorf("re-evaluating the product after the planned edits: %w", err)
 	}
 	pl.p.Notes = append(pl.p.Notes, after.Notes...)
+	switch {
+	case pl.o.Verbose:
+		pl.p.Notes = append(pl.p.Notes, after.Unresolved...)
+	case len(after.Unresolved) == 1:
+		pl.p.Notes = append(pl.p.Notes, after.Unresolved[0])
+	case len(after.Unresolved) > 1:
+		pl.note("%d product list entries use variables or functions provkit cannot resolve, and are not checked for conflicts (the first: %s); --verbose lists them", len(after.Unresolved), after.Unresolved[0])
+	}
 	pl.conflicts(ctx, after, ix)
 	return pl.validate()
 }

@@ -78,6 +78,8 @@ type Chain struct {
 	// Notes are things the evaluation could not resolve (a missing inherited file, a path with an
 	// unknown variable) or found suspicious; they do not stop the patch.
 	Notes []string
+	// Unresolved are the product list entries that could not be expanded (reported grouped).
+	Unresolved []string
 	// undecided are the conditionals provkit could not decide, by location.
 	undecided map[Loc]Undecided
 	// Enforce are the assignments to PRODUCT_ENFORCE_ARTIFACT_PATH_REQUIREMENTS, in evaluation order.
@@ -265,6 +267,14 @@ var defaultVars = map[string]string{
 	"TARGET_COPY_OUT_PRODUCT":    "product",
 	"TARGET_COPY_OUT_VENDOR":     "vendor",
 	"TARGET_COPY_OUT_ODM":        "odm",
+	// The rest of build/make/core/envsetup.mk's install paths, as device.mk files use them.
+	"TARGET_COPY_OUT_VENDOR_DLKM":    "vendor_dlkm",
+	"TARGET_COPY_OUT_ODM_DLKM":       "odm_dlkm",
+	"TARGET_COPY_OUT_SYSTEM_DLKM":    "system_dlkm",
+	"TARGET_COPY_OUT_RECOVERY":       "recovery",
+	"TARGET_COPY_OUT_VENDOR_RAMDISK": "vendor_ramdisk",
+	"TARGET_COPY_OUT_DATA":           "data",
+	"TARGET_COPY_OUT_SYSTEM_OTHER":   "system_other",
 }
 
 func (e *evaluator) importNode(file string) error {
@@ -322,6 +332,25 @@ func (m mkEnv) Lookup(name string) (string, bool) {
 }
 func (m mkEnv) MyDir() string                      { return m.dir }
 func (m mkEnv) Wildcard(p string) ([]string, bool) { return m.e.t.glob(p) }
+
+// Find lists the files under dir whose base name matches pattern (find-copy-subdir-files).
+func (m mkEnv) Find(dir, pattern string) ([]string, bool) {
+	dir = path.Clean(dir)
+	if !inTree(dir) || !m.e.t.isDir(dir) {
+		return nil, inTree(dir) // a missing directory finds nothing, as find does
+	}
+	files, err := m.e.t.list(dir)
+	if err != nil {
+		return nil, false
+	}
+	var out []string
+	for _, f := range files {
+		if ok, err := path.Match(pattern, path.Base(f)); err == nil && ok {
+			out = append(out, f)
+		}
+	}
+	return out, true
+}
 
 // branchState remembers, for one if/else chain, whether an earlier branch was surely or maybe taken.
 type branchState struct {
@@ -543,7 +572,7 @@ func (e *evaluator) assign(n *node, f *makefile.File, idx int, s *makefile.Stmt,
 		for _, w := range makefile.Words(s.Value) {
 			x, ok := makefile.Expand(w, env)
 			if !ok {
-				e.chain.Notes = append(e.chain.Notes, fmt.Sprintf("%s: %s entry %q uses a variable provkit cannot resolve", loc, name, w))
+				e.chain.Unresolved = append(e.chain.Unresolved, fmt.Sprintf("%s: %s entry %q uses a variable or function provkit cannot resolve", loc, name, w))
 			}
 			for _, xw := range strings.Fields(x) {
 				words = append(words, item{word: xw, sure: c == always, at: loc})

@@ -33,6 +33,8 @@ type Options struct {
 	DexPreopt  bool
 	Preprocess bool
 
+	Verbose bool
+
 	DryRun bool
 	Check  bool
 	Revert bool
@@ -124,6 +126,7 @@ Example:
 	f.BoolVar(&opts.Check, "check", false, "write nothing; exit 4 when the tree is not compliant")
 	f.BoolVar(&opts.Revert, "revert", false, "remove what provkit added")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "list every product list entry provkit cannot resolve, instead of a count")
 	return cmd
 }
 
@@ -179,7 +182,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 	plan, err := aosp.Prepare(ctx, aosp.Options{
 		Policy: pol, Tree: opts.Tree, Product: product, Format: opts.Format, Dir: opts.Dir,
 		Vendor: opts.Vendor, Placement: opts.Placement, Vars: vars, DexPreopt: opts.DexPreopt,
-		Preprocessed: opts.Preprocess, ScanDirs: opts.Scan, Revert: opts.Revert, Inspector: ins,
+		Preprocessed: opts.Preprocess, ScanDirs: opts.Scan, Revert: opts.Revert, Verbose: opts.Verbose, Inspector: ins,
 	})
 	if err != nil {
 		if errors.Is(err, aosp.ErrBadOptions) {
