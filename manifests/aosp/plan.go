@@ -245,7 +245,17 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	p := &Plan{Tree: o.Tree, Product: product, Dir: dir, Placement: o.Placement, Revert: o.Revert}
 	p.Format = o.Format
 	if p.Format == "" {
-		p.Format = detectFormat(t)
+		// What an earlier run wrote stays (a plain --check after --format mk must not ask for
+		// an Android.bp); otherwise what the tree uses.
+		p.Format = previousFormat(t, dir, o.Policy)
+		if p.Format == "" {
+			p.Format = detectFormat(t)
+		}
+	}
+	if !o.Revert {
+		if n := gitProjectNote(t, dir); n != "" {
+			p.Notes = append(p.Notes, n)
+		}
 	}
 	pl := &planner{o: o, t: t, p: p}
 	if o.Revert {
@@ -258,6 +268,20 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	}
 	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].Path < p.Changes[j].Path })
 	return p, nil
+}
+
+// previousFormat is the format of the module definitions provkit wrote for the policy's apps in an
+// earlier run, or "" when there are none.
+func previousFormat(t *tree, dir string, pol *policy.Policy) string {
+	for i := range pol.Apps {
+		d := path.Join(dir, pol.Apps[i].ModuleName())
+		for _, f := range []struct{ name, format string }{{"Android.mk", FormatMk}, {"Android.bp", FormatBp}} {
+			if b, ok, err := t.onDisk(path.Join(d, f.name)); err == nil && ok && isGenerated(b) {
+				return f.format
+			}
+		}
+	}
+	return ""
 }
 
 // vendorOf takes the vendor name from device/<vendor>/... or vendor/<vendor>/...

@@ -53,13 +53,19 @@ func NewCmdPatch(ios *iostreams.IOStreams, runF func(context.Context, *Options) 
 		Long: `Patch an OEM's AOSP build tree so that every app of the policy ships in the system image.
 
 For each app, the APK is verified against the policy first (signature, pinned signer, minimum
-versionCode); an APK that fails is never copied. provkit then writes a module directory
-(default vendor/<vendor>/preinstall/<Module>/) with the APK, an Android.bp (android_app_import) or
-Android.mk (BUILD_PREBUILT), and the permission XMLs on the app's partition: privapp-permissions
+versionCode); an APK that fails is never copied. provkit then writes a module directory (default
+vendor/<vendor>/preinstall/<Module>/, which in a repo checkout belongs to no git project: provkit
+says so; --module-dir puts it inside a project you own) with the APK, an Android.bp
+(android_app_import) or Android.mk (BUILD_PREBUILT), and the permission XMLs on the app's partition: privapp-permissions
 for a privileged app, default-permissions for pre-granted runtime permissions, and a sysconfig
 preinstalled-packages file. The module is added to the product's PRODUCT_PACKAGES, through a new
 preinstall.mk inherited by the product makefile (--placement inherit, the default) or as a line of
 an existing "PRODUCT_PACKAGES +=" list (--placement append).
+
+The product is --product, else TARGET_PRODUCT as lunch set it. The APK decides how it is declared:
+an APK that is zipaligned with uncompressed JNI libraries (and dex, when privileged) is installed
+byte for byte (preprocessed: true); one that is not, and that Soong or Make would have to rewrite,
+is a blocker naming the entries the app's vendor must fix.
 
 Before writing, provkit reports what would defeat the app, with file:line: a module that overrides
 it, another module shipping the same package, a later "PRODUCT_PACKAGES :=" that drops it,
@@ -79,6 +85,8 @@ Example:
   provkit patch --policy mandate.yaml --tree ~/lineage --product device/acme/foo/lineage_foo.mk
   provkit patch --policy mandate.yaml --tree ~/lineage --check --json
   provkit patch --policy mandate.yaml --tree ~/lineage --revert
+  provkit patch --policy mandate.yaml --tree ~/lineage --module-dir device/acme/foo/preinstall
+  source build/envsetup.sh && lunch lineage_foo-ap2a-user && provkit patch --policy mandate.yaml --tree . --check
 ` +
 			cmdutil.ExitStatus(
 				"0    patched, nothing to change, or compliant (--check)",
@@ -116,6 +124,7 @@ Example:
 	f.StringVar(&opts.Product, "product", "", "product `<makefile|name>`: a makefile path relative to the tree, or a product name; default: $TARGET_PRODUCT (set by lunch), else the only one declared")
 	f.StringVar(&opts.Format, "format", "", "module definition format `{bp|mk}`; default: detected from the tree")
 	f.StringVar(&opts.Dir, "dir", "", "parent `<dir>` (relative to the tree) of the module directories; default vendor/<vendor>/preinstall")
+	f.StringVar(&opts.Dir, "module-dir", "", "same as --dir: put the module directories under `<dir>`, e.g. inside a git project you own")
 	f.StringVar(&opts.Vendor, "vendor", "", "vendor `<name>` for the default --dir; default: from the product makefile's path")
 	f.StringVar(&opts.Placement, "placement", "", "how the module joins PRODUCT_PACKAGES `{inherit|append}`; default inherit")
 	f.StringArrayVar(&opts.Vars, "var", nil, "preset a make variable `<NAME=VALUE>` to decide conditions (repeatable)")

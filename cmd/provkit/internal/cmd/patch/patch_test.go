@@ -297,3 +297,15 @@ func TestPatchProductFromLunch(t *testing.T) {
 		t.Fatalf("--product acme_foo: exit %d\n%s", code, out)
 	}
 }
+
+func TestPatchModuleDir(t *testing.T) {
+	root := setup(t)
+	t.Setenv("TARGET_PRODUCT", "")
+	out, errOut, code := run(t, root, good(), "--module-dir", "device/acme/foo/preinstall")
+	if code != 0 || !strings.Contains(out, "device/acme/foo/preinstall/Max/Android.bp") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := run(t, root, good(), "--check", "--module-dir", "device/acme/foo/preinstall"); code != 0 {
+		t.Fatalf("--check after --module-dir: exit %d", code)
+	}
+}
