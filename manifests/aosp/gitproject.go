@@ -16,7 +16,7 @@ const maxProjectList = 4 << 20
 // repo checkout a directory outside every project is versioned by nothing, `repo status` does not
 // show it, and a fresh checkout lacks it. It returns "" when the directory is inside a project,
 // or when the tree is not a checkout provkit recognises.
-func gitProjectNote(t *tree, dir string) string {
+func gitProjectNote(t *tree, dir, product string) string {
 	if b, err := readSmall(t.abs(".repo/project.list")); err == nil {
 		var projects []string
 		sc := bufio.NewScanner(bytes.NewReader(b))
@@ -29,7 +29,7 @@ func gitProjectNote(t *tree, dir string) string {
 			return ""
 		}
 		return fmt.Sprintf("%s belongs to no git project of this repo checkout (.repo/project.list): nothing versions it and a fresh `repo sync` checkout lacks it; place the modules inside a project you own with --module-dir <dir> (e.g. %s), or add a project for it to your manifest",
-			dir, suggestDir(projects, dir))
+			dir, suggestDir(projects, dir, product))
 	}
 	// A plain git checkout: some directory from dir up to the root has a .git.
 	if _, err := os.Lstat(t.abs(".git")); err == nil {
@@ -90,9 +90,12 @@ func owningProject(projects []string, dir string) string {
 	return best
 }
 
-// suggestDir proposes a module directory inside a project under device/<vendor>/ or
-// vendor/<vendor>/ when there is one.
-func suggestDir(projects []string, dir string) string {
+// suggestDir proposes a module directory: beside the product makefile when a project holds it,
+// else inside a project under device/<vendor>/ or vendor/<vendor>/.
+func suggestDir(projects []string, dir, product string) string {
+	if owningProject(projects, path.Dir(product)) != "" {
+		return path.Join(path.Dir(product), "preinstall")
+	}
 	parts := strings.Split(dir, "/")
 	if len(parts) >= 2 {
 		for _, p := range projects {

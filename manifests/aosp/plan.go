@@ -253,7 +253,7 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 		}
 	}
 	if !o.Revert {
-		if n := gitProjectNote(t, dir); n != "" {
+		if n := gitProjectNote(t, dir, product); n != "" {
 			p.Notes = append(p.Notes, n)
 		}
 	}
