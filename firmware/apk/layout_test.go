@@ -101,3 +101,29 @@ func FuzzLayout(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLayout reads the entry layout of every APK of androguard's examples (what
+// `provkit patch` does once per app, next to verification).
+func BenchmarkLayout(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join(androguardDir, "apks", "*.apk"))
+	if len(files) == 0 {
+		b.Skip("androguard's test APKs are not fetched: run scripts/fetch-testdata.sh")
+	}
+	var data [][]byte
+	total := 0
+	for _, p := range files {
+		d, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		data = append(data, d)
+		total += len(d)
+	}
+	b.SetBytes(int64(total))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, d := range data {
+			_, _ = Layout(context.Background(), bytes.NewReader(d), int64(len(d)))
+		}
+	}
+}
