@@ -173,10 +173,11 @@ func (c *Chain) Why(loc Loc) []Undecided {
 
 // whyInherited finds the undecided conditionals around the inherit-product or include lines that
 // bring file into the product, following the chain up a few levels.
-func (c *Chain) whyInherited(file string, depth int) []Undecided {
-	if depth > 8 {
+func (c *Chain) whyInherited(file string, depth int, seen map[string]bool) []Undecided {
+	if depth > 8 || seen[file] {
 		return nil
 	}
+	seen[file] = true
 	for _, name := range c.Files() {
 		f := c.files[name]
 		for i := range f.Stmts {
@@ -190,7 +191,7 @@ func (c *Chain) whyInherited(file string, depth int) []Undecided {
 			if us := c.Why(Loc{name, st.Line}); len(us) > 0 {
 				return us
 			}
-			if us := c.whyInherited(name, depth+1); len(us) > 0 {
+			if us := c.whyInherited(name, depth+1, seen); len(us) > 0 {
 				return us
 			}
 		}
@@ -202,7 +203,7 @@ func (c *Chain) whyInherited(file string, depth int) []Undecided {
 func (c *Chain) CondHint(loc Loc) string {
 	us := c.Why(loc)
 	if len(us) == 0 {
-		us = c.whyInherited(loc.File, 0)
+		us = c.whyInherited(loc.File, 0, map[string]bool{})
 	}
 	if len(us) == 0 {
 		return "under a condition provkit cannot decide (in a makefile that is inherited or included conditionally)"
