@@ -588,7 +588,11 @@ func (pl *planner) writeModule(s *appSpec, ix *index) error {
 		out, _ := blueprint.Append(stripped, block)
 		content = string(out)
 	}
-	if err := pl.set(buildFile, []byte(content), false, fmt.Sprintf("defines %s (%s, %s partition)", s.module, map[string]string{FormatBp: "android_app_import", FormatMk: "BUILD_PREBUILT"}[pl.p.Format], s.partition)); err != nil {
+	asIs := ""
+	if s.preproc {
+		asIs = ", installed byte for byte"
+	}
+	if err := pl.set(buildFile, []byte(content), false, fmt.Sprintf("defines %s (%s, %s partition%s)", s.module, map[string]string{FormatBp: "android_app_import", FormatMk: "BUILD_PREBUILT"}[pl.p.Format], s.partition, asIs)); err != nil {
 		return err
 	}
 	apkRel := path.Join(s.dir, s.apkName)

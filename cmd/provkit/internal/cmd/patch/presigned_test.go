@@ -55,6 +55,9 @@ func TestPresignedQualifyingAPK(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
+	if !strings.Contains(out, "installed byte for byte") {
+		t.Errorf("the apply output does not say the APK is installed as is:\n%s", out)
+	}
 	bp, err := os.ReadFile(filepath.Join(root, "vendor/acme/preinstall/Max/Android.bp"))
 	if err != nil {
 		t.Fatal(err)
