@@ -3,6 +3,7 @@ package aosp
 import (
 	"context"
 
+	"github.com/provkit/provkit/firmware/apk"
 	"github.com/provkit/provkit/manifests/policy"
 )
 
@@ -13,6 +14,14 @@ type APKFacts struct {
 	policy.APKFacts
 	// RequestedPermissions are the uses-permission names of the manifest.
 	RequestedPermissions []string
+	// TargetSDK is the manifest's targetSdkVersion (0 when absent).
+	TargetSDK int
+	// SignedV2Plus: the APK carries an APK Signature Scheme v2 or v3 signature, which any rewrite
+	// of the archive breaks.
+	SignedV2Plus bool
+	// Layout is how each ZIP entry is stored; nil when the inspector did not read it (then provkit
+	// decides nothing about preprocessing and keeps to what --preprocessed says).
+	Layout []apk.EntryLayout
 }
 
 // Inspector establishes an APK's facts. The command layer implements it with firmware/apk; tests

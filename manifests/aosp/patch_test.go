@@ -531,7 +531,7 @@ func TestConflictsOutsideTheProductAreNotes(t *testing.T) {
 	root = writeTree(t, files)
 	pol = loadPolicy(t, root, basePolicy)
 	p = prepare(t, root, pol, nil)
-	if !p.Blocked() || !strings.Contains(p.Blockers[0].String(), "lineage_foo.mk:22: this assignment resets PRODUCT_PACKAGES") || !strings.Contains(p.Blockers[0].Msg, "under a condition provkit cannot decide") {
+	if !p.Blocked() || !strings.Contains(p.Blockers[0].String(), "lineage_foo.mk:22: this assignment resets PRODUCT_PACKAGES") || !strings.Contains(p.Blockers[0].Msg, "ifeq ($(TARGET_BUILD_VARIANT),user) at device/acme/foo/lineage_foo.mk:21, which provkit cannot decide; decide it with --var TARGET_BUILD_VARIANT=<value>") {
 		t.Fatalf("blockers: %v", p.Blockers)
 	}
 	// Deciding the condition with a preset variable settles it.

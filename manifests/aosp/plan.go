@@ -67,6 +67,8 @@ type Options struct {
 	Preprocessed bool
 	// ScanDirs are where conflicts are looked for (relative to Tree); empty: device, vendor, product.
 	ScanDirs []string
+	// Verbose reports every unresolved product list entry instead of a count.
+	Verbose bool
 	// Revert plans the removal of what provkit added instead.
 	Revert bool
 	// Inspector establishes APK facts.
@@ -117,6 +119,13 @@ type AppReport struct {
 	Checks    []policy.Check `json:"checks"`
 	// Uncovered are privileged permissions the APK requests that the policy neither grants nor denies.
 	Uncovered []string `json:"uncoveredPrivilegedPermissions,omitempty"`
+	// TargetSDK is the APK's targetSdkVersion.
+	TargetSDK int `json:"targetSdk,omitempty"`
+	// Preprocessed: the APK is installed byte for byte (Android.bp `preprocessed: true`, Android.mk
+	// LOCAL_REPLACE_PREBUILT_APK_INSTALLED).
+	Preprocessed bool `json:"preprocessed"`
+	// LayoutProblems name the entries that keep the APK from being installed byte for byte.
+	LayoutProblems []string `json:"layoutProblems,omitempty"`
 }
 
 // Plan is a prepared and validated patch: nothing is written until Apply.
@@ -133,6 +142,9 @@ type Plan struct {
 	// privileged permissions left undecided, conflicts in the tree.
 	Blockers []Finding `json:"blockers"`
 	Notes    []string  `json:"notes"`
+	// PermissionSource says where the list of privileged permissions came from (set when a
+	// privileged app was checked).
+	PermissionSource string `json:"permissionSource,omitempty"`
 
 	// removeDirs are directories to remove when they end up empty (revert).
 	removeDirs []string
@@ -220,10 +232,30 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	if !safePath.MatchString(dir) {
 		return nil, fmt.Errorf("%w: the module directory %q would be written into makefiles; use letters, digits and _ . + @ - / only", ErrBadOptions, dir)
 	}
+	if o.Product != "" && !strings.HasSuffix(o.Product, ".mk") {
+		// The build knows its product's name: conditions on TARGET_PRODUCT are decided.
+		if _, set := o.Vars["TARGET_PRODUCT"]; !set {
+			vars := map[string]string{"TARGET_PRODUCT": o.Product}
+			for k, v := range o.Vars {
+				vars[k] = v
+			}
+			o.Vars = vars
+		}
+	}
 	p := &Plan{Tree: o.Tree, Product: product, Dir: dir, Placement: o.Placement, Revert: o.Revert}
 	p.Format = o.Format
 	if p.Format == "" {
-		p.Format = detectFormat(t)
+		// What an earlier run wrote stays (a plain --check after --format mk must not ask for
+		// an Android.bp); otherwise what the tree uses.
+		p.Format = previousFormat(t, dir, o.Policy)
+		if p.Format == "" {
+			p.Format = detectFormat(t)
+		}
+	}
+	if !o.Revert {
+		if n := gitProjectNote(t, dir, product); n != "" {
+			p.Notes = append(p.Notes, n)
+		}
 	}
 	pl := &planner{o: o, t: t, p: p}
 	if o.Revert {
@@ -236,6 +268,20 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	}
 	sort.SliceStable(p.Changes, func(i, j int) bool { return p.Changes[i].Path < p.Changes[j].Path })
 	return p, nil
+}
+
+// previousFormat is the format of the module definitions provkit wrote for the policy's apps in an
+// earlier run, or "" when there are none.
+func previousFormat(t *tree, dir string, pol *policy.Policy) string {
+	for i := range pol.Apps {
+		d := path.Join(dir, pol.Apps[i].ModuleName())
+		for _, f := range []struct{ name, format string }{{"Android.mk", FormatMk}, {"Android.bp", FormatBp}} {
+			if b, ok, err := t.onDisk(path.Join(d, f.name)); err == nil && ok && isGenerated(b) {
+				return f.format
+			}
+		}
+	}
+	return ""
 }
 
 // vendorOf takes the vendor name from device/<vendor>/... or vendor/<vendor>/...
@@ -280,6 +326,8 @@ type planner struct {
 	specs []*appSpec
 	// pkgOf caches the package names of the tree's other prebuilt APKs.
 	pkgOf map[string]string
+	// perms says which permissions are privileged (loaded when a privileged app needs it).
+	perms *permCatalog
 }
 
 func (pl *planner) block(app string, loc Loc, format string, args ...any) {
@@ -405,7 +453,13 @@ func (pl *planner) patch(ctx context.Context) error {
 			}
 		}
 		if app.Privileged {
-			rep.Uncovered = UncoveredPrivileged(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions)
+			if pl.perms == nil {
+				if pl.perms, err = loadPermCatalog(pl.t); err != nil {
+					return err
+				}
+				pl.p.PermissionSource = pl.perms.Source
+			}
+			rep.Uncovered = pl.perms.uncovered(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions)
 			if len(rep.Uncovered) > 0 {
 				pl.block(app.Package, Loc{pol.Source, app.Line}, "the APK requests privileged permissions the policy neither grants (privappPermissions) nor denies (denyPrivappPermissions): %s; an undecided privileged permission stops a device with enforced allowlists from booting",
 					strings.Join(rep.Uncovered, ", "))
@@ -414,14 +468,34 @@ func (pl *planner) patch(ctx context.Context) error {
 				if !contains(facts.RequestedPermissions, g) {
 					pl.note("%s: privappPermissions grants %s, which the APK does not request", app.Package, g)
 				}
+				if pl.perms.fromTree && pl.perms.declared[g] && !pl.perms.isPrivileged(g) {
+					pl.note("%s: privappPermissions grants %s, which the tree does not declare privileged; the allowlist entry has no effect", app.Package, g)
+				}
 			}
 		}
+		rep.TargetSDK = facts.TargetSDK
+		preproc := pl.o.Preprocessed
+		if facts.Layout != nil {
+			v := judgePresigned(facts, app.Privileged, pl.o.Preprocessed, pl.p.Format)
+			preproc = v.Qualifies
+			rep.LayoutProblems = v.Problems
+			if v.Blocker != "" {
+				pl.block(app.Package, Loc{File: apkPath}, "%s", v.Blocker)
+			}
+			if v.Note != "" {
+				pl.note("%s: %s", app.Package, v.Note)
+			}
+			if v.Qualifies && len(v.CompressedDex) > 0 {
+				pl.note("%s: %s compressed (allowed for an app that is not privileged, but ART must then extract it to /data; an APK with uncompressed dex saves that storage and memory)", app.Package, nameEntries(v.CompressedDex)+map[bool]string{true: " is", false: " are"}[len(v.CompressedDex) == 1])
+			}
+		}
+		rep.Preprocessed = preproc
 		pl.p.Apps = append(pl.p.Apps, rep)
 		if pl.p.Blocked() {
 			continue
 		}
 		pl.specs = append(pl.specs, &appSpec{app: app, facts: facts, module: app.ModuleName(), partition: app.PatchPartition(),
-			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apkPath: apkPath, apkSHA256: sum, dexPreopt: pl.o.DexPreopt, preproc: pl.o.Preprocessed})
+			dir: rep.Dir, apkName: app.ModuleName() + ".apk", apkPath: apkPath, apkSHA256: sum, dexPreopt: pl.o.DexPreopt, preproc: preproc})
 	}
 	if pl.p.Blocked() {
 		// An APK that fails is never copied and nothing else is planned.
@@ -448,6 +522,14 @@ func (pl *planner) patch(ctx context.Context) error {
 		return fmt.Errorf("re-evaluating the product after the planned edits: %w", err)
 	}
 	pl.p.Notes = append(pl.p.Notes, after.Notes...)
+	switch {
+	case pl.o.Verbose:
+		pl.p.Notes = append(pl.p.Notes, after.Unresolved...)
+	case len(after.Unresolved) == 1:
+		pl.p.Notes = append(pl.p.Notes, after.Unresolved[0])
+	case len(after.Unresolved) > 1:
+		pl.note("%d product list entries use variables or functions provkit cannot resolve, and are not checked for conflicts (the first: %s); --verbose lists them", len(after.Unresolved), after.Unresolved[0])
+	}
 	pl.conflicts(ctx, after, ix)
 	return pl.validate()
 }
@@ -506,7 +588,11 @@ func (pl *planner) writeModule(s *appSpec, ix *index) error {
 		out, _ := blueprint.Append(stripped, block)
 		content = string(out)
 	}
-	if err := pl.set(buildFile, []byte(content), false, fmt.Sprintf("defines %s (%s, %s partition)", s.module, map[string]string{FormatBp: "android_app_import", FormatMk: "BUILD_PREBUILT"}[pl.p.Format], s.partition)); err != nil {
+	asIs := ""
+	if s.preproc {
+		asIs = ", installed byte for byte"
+	}
+	if err := pl.set(buildFile, []byte(content), false, fmt.Sprintf("defines %s (%s, %s partition%s)", s.module, map[string]string{FormatBp: "android_app_import", FormatMk: "BUILD_PREBUILT"}[pl.p.Format], s.partition, asIs)); err != nil {
 		return err
 	}
 	apkRel := path.Join(s.dir, s.apkName)
@@ -776,6 +862,16 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 		}
 		return sure, maybe
 	}
+	// inProductWhen says, for a module listed only under undecided conditions, on what it depends.
+	inProductWhen := func(m string) string {
+		for _, e := range pkgs {
+			if e.Word == m && !e.Sure {
+				return fmt.Sprintf("is in the product %s (PRODUCT_PACKAGES at %s)", after.CondHint(e.At), e.At)
+			}
+		}
+		return "is in the product"
+	}
+	pl.artifactPaths(after)
 	copies := copyDestinations(after)
 	for _, s := range pl.specs {
 		pkg := s.app.Package
@@ -784,7 +880,7 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 		for _, d := range after.Drops(varPackages, s.module) {
 			cond := ""
 			if !d.Sure {
-				cond = " (under a condition provkit cannot decide)"
+				cond = " (" + after.CondHint(d.By) + ")"
 			}
 			pl.block(pkg, d.By, "this assignment resets PRODUCT_PACKAGES after %s added %s, so the build drops it%s; make it += or move the addition after it", d.Was, s.module, cond)
 		}
@@ -806,8 +902,10 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 				}
 				ms, mm := inProduct(m.Name)
 				switch {
-				case ms || mm:
+				case ms:
 					pl.block(pkg, m.Loc, "module %s overrides %s and is in the product, so the build leaves %s out", m.Name, ov, s.module)
+				case mm:
+					pl.block(pkg, m.Loc, "module %s overrides %s and %s; then the build leaves %s out", m.Name, ov, inProductWhen(m.Name), s.module)
 				default:
 					pl.note("%s: module %s overrides %s; it is not in this product now, but adding it would remove %s", m.Loc, m.Name, ov, s.module)
 				}
@@ -823,7 +921,11 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 			if other == pkg && m.Name != s.module {
 				ms, mm := inProduct(m.Name)
 				if ms || mm {
-					pl.block(pkg, m.Loc, "module %s already ships package %s and is in the product; two APKs with one package name make the build or the device pick one — remove it or list it in 'overrides:'", m.Name, pkg)
+					where := "is in the product"
+					if !ms {
+						where = inProductWhen(m.Name)
+					}
+					pl.block(pkg, m.Loc, "module %s already ships package %s and %s; two APKs with one package name make the build or the device pick one — remove it or list it in 'overrides:'", m.Name, pkg, where)
 				} else {
 					pl.note("%s: module %s also ships package %s (not in this product)", m.Loc, m.Name, pkg)
 				}
@@ -843,6 +945,76 @@ func (pl *planner) conflicts(ctx context.Context, after *Chain, ix *index) {
 			default:
 				pl.note("%s: another %s for %s on /%s (%s); the platform merges it with provkit's", pe.Loc, pe.Kind, pkg, part, how)
 			}
+		}
+	}
+}
+
+// artifactPaths blocks an app on /system when the product enforces artifact path requirements
+// strictly over a require-artifacts-in-path that covers system/ (as generic_system.mk does): the
+// build then fails with "... produces files inside ... artifact path requirements".
+func (pl *planner) artifactPaths(after *Chain) {
+	var onSystem []*appSpec
+	for _, s := range pl.specs {
+		if s.partition == policy.PartitionSystem {
+			onSystem = append(onSystem, s)
+		}
+	}
+	if len(onSystem) == 0 || len(after.Enforce) == 0 {
+		return
+	}
+	// A single-value product variable: the value nearest the product makefile wins.
+	rank := func(file string) int {
+		for i, f := range after.order {
+			if f == file {
+				return i
+			}
+		}
+		return len(after.order)
+	}
+	enf := after.Enforce[0]
+	for _, a := range after.Enforce[1:] {
+		if rank(a.Loc.File) <= rank(enf.Loc.File) {
+			enf = a
+		}
+	}
+	var req *ArtifactReq
+	for i, r := range after.ArtifactReqs {
+		covers := r.Paths == nil
+		for _, p := range r.Paths {
+			if p == "system" || strings.HasPrefix(p, "system/") {
+				covers = true
+			}
+		}
+		if covers {
+			req = &after.ArtifactReqs[i]
+			break
+		}
+	}
+	if req == nil {
+		return
+	}
+	level := enf.Value
+	if !enf.Known {
+		level = "(a value provkit cannot resolve)"
+	}
+	for _, s := range onSystem {
+		fix := fmt.Sprintf("set 'partition: product' (or system_ext) for %s in the policy, or list its files in PRODUCT_ARTIFACT_PATH_REQUIREMENT_ALLOWED_LIST", s.app.Package)
+		var conds []string
+		if !enf.Sure {
+			conds = append(conds, after.CondHint(enf.Loc))
+		}
+		if !req.Sure {
+			conds = append(conds, "(for the requirement) "+after.CondHint(req.Loc))
+		}
+		switch {
+		case enf.Value == "strict" || enf.Value == "true":
+			msg := fmt.Sprintf("%s := %s and %s calls require-artifacts-in-path over system/: a module of the device's own makefiles installed to /system fails the build; %s", varEnforceArtifacts, level, req.Loc, fix)
+			if len(conds) > 0 {
+				msg = "conditionally: " + msg + "; this holds " + strings.Join(conds, "; ")
+			}
+			pl.block(s.app.Package, enf.Loc, "%s", msg)
+		case enf.Value == "relaxed" || !enf.Known:
+			pl.note("%s: %s: %s := %s with require-artifacts-in-path at %s; the build may refuse a /system module from the device's makefiles; %s", s.app.Package, enf.Loc, varEnforceArtifacts, level, req.Loc, fix)
 		}
 	}
 }

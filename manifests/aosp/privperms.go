@@ -1,7 +1,5 @@
 package aosp
 
-import "sort"
-
 // privilegedPermissions lists platform permissions whose protectionLevel in AOSP's
 // frameworks/base/core/res/AndroidManifest.xml carries the "privileged" flag (usually
 // "signature|privileged", sometimes with development, appop, installer or role), as of Android 9
@@ -54,6 +52,15 @@ func init() {
 		"UPDATE_APP_OPS_STATS", "UPDATE_DEVICE_STATS", "USE_RESERVED_DISK", "WRITE_APN_SETTINGS",
 		"WRITE_DREAM_STATE", "WRITE_EMBEDDED_SUBSCRIPTIONS", "WRITE_MEDIA_STORAGE",
 		"WRITE_SECURE_SETTINGS",
+		// Added after real trees showed them missing (issue 10): Google's GSF allowlist and
+		// development tools. Each is "signature|privileged" (some "|development") in Android 14's
+		// frameworks/base/core/res/AndroidManifest.xml.
+		"ALLOW_SLIPPERY_TOUCHES", "BIND_CARRIER_SERVICES", "CAPTURE_VOICE_COMMUNICATION_OUTPUT",
+		"INVOKE_CARRIER_SETUP", "LOCATION_BYPASS", "NOTIFY_TV_INPUTS", "PROVIDE_RESOLVER_RANKER_SERVICE",
+		"READ_CONTENT_RATING_SYSTEMS", "READ_WALLPAPER_INTERNAL", "RECEIVE_DATA_ACTIVITY_CHANGE",
+		"SET_ALWAYS_FINISH", "SET_ANIMATION_SCALE", "SET_DEBUG_APP", "SET_PROCESS_LIMIT",
+		"SIGNAL_PERSISTENT_PROCESSES", "START_FOREGROUND_SERVICES_FROM_BACKGROUND", "UPDATE_FONTS",
+		"USER_ACTIVITY", "UWB_PRIVILEGED", "WRITE_GSERVICES",
 	} {
 		privilegedPermissions["android.permission."+p] = true
 	}
@@ -63,24 +70,9 @@ func init() {
 // protection flag (see privilegedPermissions for where the list comes from).
 func IsPrivilegedPermission(perm string) bool { return privilegedPermissions[perm] }
 
-// UncoveredPrivileged returns the privileged platform permissions among requested that are
-// neither granted nor denied, sorted: what a privapp-permissions allowlist must still decide.
+// UncoveredPrivileged returns the privileged platform permissions (of the built-in list) among
+// requested that are neither granted nor denied, sorted: what a privapp-permissions allowlist must
+// still decide. The patcher uses the tree's own declarations instead when it has them.
 func UncoveredPrivileged(requested, granted, denied []string) []string {
-	decided := map[string]bool{}
-	for _, p := range granted {
-		decided[p] = true
-	}
-	for _, p := range denied {
-		decided[p] = true
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, p := range requested {
-		if IsPrivilegedPermission(p) && !decided[p] && !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return builtinCatalog().uncovered(requested, granted, denied)
 }

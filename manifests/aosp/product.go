@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -29,6 +30,8 @@ const (
 	varPackages   = "PRODUCT_PACKAGES"
 	varNamespaces = "PRODUCT_SOONG_NAMESPACES"
 	varCopyFiles  = "PRODUCT_COPY_FILES"
+
+	varEnforceArtifacts = "PRODUCT_ENFORCE_ARTIFACT_PATH_REQUIREMENTS"
 )
 
 var productVars = []string{varPackages, varNamespaces, varCopyFiles}
@@ -75,6 +78,141 @@ type Chain struct {
 	// Notes are things the evaluation could not resolve (a missing inherited file, a path with an
 	// unknown variable) or found suspicious; they do not stop the patch.
 	Notes []string
+	// Unresolved are the product list entries that could not be expanded (reported grouped).
+	Unresolved []string
+	// undecided are the conditionals provkit could not decide, by location.
+	undecided map[Loc]Undecided
+	// Enforce are the assignments to PRODUCT_ENFORCE_ARTIFACT_PATH_REQUIREMENTS, in evaluation order.
+	Enforce []ScalarAssign
+	// ArtifactReqs are the calls of require-artifacts-in-path, in evaluation order.
+	ArtifactReqs []ArtifactReq
+}
+
+// Undecided is a conditional whose outcome provkit cannot know, and the variables that would
+// decide it.
+type Undecided struct {
+	Text string   // "ifeq ($(WITH_GMS),true)"
+	Loc  Loc      // where it is
+	Vars []string // the unknown variables it tests
+}
+
+// Hint says how to decide it: the --var flags to pass.
+func (u Undecided) Hint() string {
+	if len(u.Vars) == 0 {
+		return fmt.Sprintf("%s at %s, which provkit cannot decide", u.Text, u.Loc)
+	}
+	var flags []string
+	for _, v := range u.Vars {
+		flags = append(flags, "--var "+v+"=<value>")
+	}
+	return fmt.Sprintf("%s at %s, which provkit cannot decide; decide it with %s", u.Text, u.Loc, strings.Join(flags, " "))
+}
+
+// ScalarAssign is one assignment to a single-value variable.
+type ScalarAssign struct {
+	Value string // expanded; "" with Known false when it cannot be
+	Known bool
+	Loc   Loc
+	Sure  bool // not under an undecided condition
+}
+
+// ArtifactReq is a call of require-artifacts-in-path: the product may install files only under
+// Paths (when enforced).
+type ArtifactReq struct {
+	Paths []string // expanded; nil when they cannot be
+	Loc   Loc
+	Sure  bool
+}
+
+// condVarRe finds the variables a condition refers to.
+var condVarRe = regexp.MustCompile(`\$[({]([A-Za-z_][A-Za-z0-9_.-]*)[)}]`)
+
+// undecidedAt records a conditional that could not be decided, with the variables it tests that
+// are unknown.
+func (e *evaluator) undecidedAt(loc Loc, word, args string) {
+	u := Undecided{Text: strings.TrimSpace(word + " " + args), Loc: loc}
+	names := condVarRe.FindAllStringSubmatch(args, -1)
+	if word == "ifdef" || word == "ifndef" {
+		names = append(names, []string{"", strings.TrimSpace(args)})
+	}
+	for _, m := range names {
+		if v, ok := e.vars[m[1]]; (!ok || v == unknownVar) && !contains(u.Vars, m[1]) {
+			u.Vars = append(u.Vars, m[1])
+		}
+	}
+	if e.chain.undecided == nil {
+		e.chain.undecided = map[Loc]Undecided{}
+	}
+	e.chain.undecided[loc] = u
+}
+
+// Why returns the undecided conditionals around the statement at loc, outermost first.
+func (c *Chain) Why(loc Loc) []Undecided {
+	f := c.files[loc.File]
+	if f == nil {
+		return nil
+	}
+	var out []Undecided
+	for i := range f.Stmts {
+		s := &f.Stmts[i]
+		if s.Line != loc.Line {
+			continue
+		}
+		for _, ref := range s.Cond {
+			if ref.If < 0 || ref.If >= len(f.Stmts) {
+				continue
+			}
+			if u, ok := c.undecided[Loc{loc.File, f.Stmts[ref.If].Line}]; ok {
+				out = append(out, u)
+			}
+		}
+		break
+	}
+	return out
+}
+
+// whyInherited finds the undecided conditionals around the inherit-product or include lines that
+// bring file into the product, following the chain up a few levels.
+func (c *Chain) whyInherited(file string, depth int, seen map[string]bool) []Undecided {
+	if depth > 8 || seen[file] {
+		return nil
+	}
+	seen[file] = true
+	for _, name := range c.Files() {
+		f := c.files[name]
+		for i := range f.Stmts {
+			st := &f.Stmts[i]
+			if !strings.Contains(st.Text, file) {
+				continue
+			}
+			if _, _, ok := makefile.Call(st.Text); !ok && st.Kind != makefile.Directive {
+				continue
+			}
+			if us := c.Why(Loc{name, st.Line}); len(us) > 0 {
+				return us
+			}
+			if us := c.whyInherited(name, depth+1, seen); len(us) > 0 {
+				return us
+			}
+		}
+	}
+	return nil
+}
+
+// CondHint says why a statement at loc is uncertain and how to decide it.
+func (c *Chain) CondHint(loc Loc) string {
+	us := c.Why(loc)
+	if len(us) == 0 {
+		us = c.whyInherited(loc.File, 0, map[string]bool{})
+	}
+	if len(us) == 0 {
+		return "under a condition provkit cannot decide (in a makefile that is inherited or included conditionally)"
+	}
+	var parts []string
+	for _, u := range us {
+		parts = append(parts, u.Hint())
+	}
+	return "only when " + strings.Join(parts, ", and ")
 }
 
 // ListAssign is one assignment to a product list variable.
@@ -124,11 +262,20 @@ func evalChain(t *tree, product string, preset map[string]string) (*Chain, error
 // defaultVars are the build system's own variables product makefiles use in paths.
 var defaultVars = map[string]string{
 	"SRC_TARGET_DIR":             "build/make/target",
+	"TARGET_COPY_OUT_ROOT":       "root",
 	"TARGET_COPY_OUT_SYSTEM":     "system",
 	"TARGET_COPY_OUT_SYSTEM_EXT": "system_ext",
 	"TARGET_COPY_OUT_PRODUCT":    "product",
 	"TARGET_COPY_OUT_VENDOR":     "vendor",
 	"TARGET_COPY_OUT_ODM":        "odm",
+	// The rest of build/make/core/envsetup.mk's install paths, as device.mk files use them.
+	"TARGET_COPY_OUT_VENDOR_DLKM":    "vendor_dlkm",
+	"TARGET_COPY_OUT_ODM_DLKM":       "odm_dlkm",
+	"TARGET_COPY_OUT_SYSTEM_DLKM":    "system_dlkm",
+	"TARGET_COPY_OUT_RECOVERY":       "recovery",
+	"TARGET_COPY_OUT_VENDOR_RAMDISK": "vendor_ramdisk",
+	"TARGET_COPY_OUT_DATA":           "data",
+	"TARGET_COPY_OUT_SYSTEM_OTHER":   "system_other",
 }
 
 func (e *evaluator) importNode(file string) error {
@@ -187,6 +334,25 @@ func (m mkEnv) Lookup(name string) (string, bool) {
 func (m mkEnv) MyDir() string                      { return m.dir }
 func (m mkEnv) Wildcard(p string) ([]string, bool) { return m.e.t.glob(p) }
 
+// Find lists the files under dir whose base name matches pattern (find-copy-subdir-files).
+func (m mkEnv) Find(dir, pattern string) ([]string, bool) {
+	dir = path.Clean(dir)
+	if !inTree(dir) || !m.e.t.isDir(dir) {
+		return nil, inTree(dir) // a missing directory finds nothing, as find does
+	}
+	files, err := m.e.t.list(dir)
+	if err != nil {
+		return nil, false
+	}
+	var out []string
+	for _, f := range files {
+		if ok, err := path.Match(pattern, path.Base(f)); err == nil && ok {
+			out = append(out, f)
+		}
+	}
+	return out, true
+}
+
 // branchState remembers, for one if/else chain, whether an earlier branch was surely or maybe taken.
 type branchState struct {
 	taken   bool // an earlier branch was certainly taken
@@ -223,7 +389,11 @@ func (e *evaluator) evalFile(n *node, file string, ctx certainty, children *[]st
 			if s.IsIf() {
 				b := &branchState{}
 				branches[i] = b
-				b.current = min(c, e.decide(s.Word, s.Args, env))
+				d := e.decide(s.Word, s.Args, env)
+				if d == maybe && c != never {
+					e.undecidedAt(Loc{file, s.Line}, s.Word, s.Args)
+				}
+				b.current = min(c, d)
 				b.taken, b.mayBe = b.current == always, b.current == maybe
 				continue
 			}
@@ -234,6 +404,9 @@ func (e *evaluator) evalFile(n *node, file string, ctx certainty, children *[]st
 			cond := always
 			if s.ElseIf != "" {
 				cond = e.decide(s.ElseIf, s.Args, env)
+				if cond == maybe && c != never {
+					e.undecidedAt(Loc{file, s.Line}, s.ElseIf, s.Args)
+				}
 			}
 			switch {
 			case b.taken:
@@ -257,6 +430,14 @@ func (e *evaluator) evalFile(n *node, file string, ctx certainty, children *[]st
 			e.assign(n, f, i, s, c, env, loc)
 		case makefile.Expr:
 			name, args, ok := makefile.Call(s.Text)
+			if ok && (name == "require-artifacts-in-path" || name == "require-artifacts-in-path-relaxed") && len(args) > 0 {
+				r := ArtifactReq{Loc: loc, Sure: c == always}
+				if x, known := makefile.Expand(args[0], env); known {
+					r.Paths = strings.Fields(x)
+				}
+				e.chain.ArtifactReqs = append(e.chain.ArtifactReqs, r)
+				continue
+			}
 			if !ok || (name != "inherit-product" && name != "inherit-product-if-exists") || len(args) == 0 {
 				continue
 			}
@@ -392,7 +573,7 @@ func (e *evaluator) assign(n *node, f *makefile.File, idx int, s *makefile.Stmt,
 		for _, w := range makefile.Words(s.Value) {
 			x, ok := makefile.Expand(w, env)
 			if !ok {
-				e.chain.Notes = append(e.chain.Notes, fmt.Sprintf("%s: %s entry %q uses a variable provkit cannot resolve", loc, name, w))
+				e.chain.Unresolved = append(e.chain.Unresolved, fmt.Sprintf("%s: %s entry %q uses a variable or function provkit cannot resolve", loc, name, w))
 			}
 			for _, xw := range strings.Fields(x) {
 				words = append(words, item{word: xw, sure: c == always, at: loc})
@@ -426,6 +607,10 @@ func (e *evaluator) assign(n *node, f *makefile.File, idx int, s *makefile.Stmt,
 		}
 		n.vars[name] = append(n.vars[name], words...)
 		return
+	}
+	if name == varEnforceArtifacts {
+		v, known := makefile.Expand(s.Value, env)
+		e.chain.Enforce = append(e.chain.Enforce, ScalarAssign{Value: strings.TrimSpace(v), Known: known, Loc: loc, Sure: c == always})
 	}
 	if c != always {
 		e.vars[name] = unknownVar

@@ -32,51 +32,64 @@ func findProducts(t *tree) ([]ProductRef, error) {
 		if path.Base(rel) != "AndroidProducts.mk" || strings.Count(rel, "/") > maxProductsDepth {
 			return nil
 		}
-		src, err := t.read(rel)
-		if err != nil {
-			return err
-		}
-		f, err := makefile.Parse(rel, src)
-		if err != nil {
-			return fmt.Errorf("parsing %s: %w", rel, err)
-		}
-		e := &evaluator{t: t, vars: map[string]string{"LOCAL_DIR": path.Dir(rel)}, chain: &Chain{}}
-		for k, v := range defaultVars {
-			e.vars[k] = v
-		}
-		env := mkEnv{e: e, dir: path.Dir(rel)}
-		for i := range f.Stmts {
-			s := &f.Stmts[i]
-			if s.Kind != makefile.Assign {
-				continue
-			}
-			if s.Name != "PRODUCT_MAKEFILES" {
-				if s.Op == ":=" {
-					if v, ok := makefile.Expand(s.Value, env); ok {
-						e.vars[s.Name] = v
-					}
-				}
-				continue
-			}
-			for _, w := range makefile.Words(s.Value) {
-				x, ok := makefile.Expand(w, env)
-				if !ok {
-					continue
-				}
-				for _, word := range strings.Fields(x) {
-					name, file, found := strings.Cut(word, ":")
-					if !found {
-						file = word
-						name = strings.TrimSuffix(path.Base(word), ".mk")
-					}
-					refs = append(refs, ProductRef{Name: name, Makefile: path.Clean(file), Declared: Loc{rel, s.Line}})
-				}
-			}
-		}
-		return nil
+		r, err := readProductsFile(t, rel)
+		refs = append(refs, r...)
+		return err
 	})
 	sort.SliceStable(refs, func(i, j int) bool { return refs[i].Makefile < refs[j].Makefile })
 	return refs, err
+}
+
+// aospProducts is where AOSP declares its generic products (aosp_arm64, sdk_phone64_arm64, ...):
+// looked at only for a product named explicitly, never to pick the default.
+const aospProducts = "build/make/target/product/AndroidProducts.mk"
+
+// readProductsFile returns the product makefiles one AndroidProducts.mk declares in
+// PRODUCT_MAKEFILES (under every branch of its conditions).
+func readProductsFile(t *tree, rel string) ([]ProductRef, error) {
+	var refs []ProductRef
+	src, err := t.read(rel)
+	if err != nil {
+		return nil, err
+	}
+	f, err := makefile.Parse(rel, src)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", rel, err)
+	}
+	e := &evaluator{t: t, vars: map[string]string{"LOCAL_DIR": path.Dir(rel)}, chain: &Chain{}}
+	for k, v := range defaultVars {
+		e.vars[k] = v
+	}
+	env := mkEnv{e: e, dir: path.Dir(rel)}
+	for i := range f.Stmts {
+		s := &f.Stmts[i]
+		if s.Kind != makefile.Assign {
+			continue
+		}
+		if s.Name != "PRODUCT_MAKEFILES" {
+			if s.Op == ":=" {
+				if v, ok := makefile.Expand(s.Value, env); ok {
+					e.vars[s.Name] = v
+				}
+			}
+			continue
+		}
+		for _, w := range makefile.Words(s.Value) {
+			x, ok := makefile.Expand(w, env)
+			if !ok {
+				continue
+			}
+			for _, word := range strings.Fields(x) {
+				name, file, found := strings.Cut(word, ":")
+				if !found {
+					file = word
+					name = strings.TrimSuffix(path.Base(word), ".mk")
+				}
+				refs = append(refs, ProductRef{Name: name, Makefile: path.Clean(file), Declared: Loc{rel, s.Line}})
+			}
+		}
+	}
+	return refs, nil
 }
 
 // resolveProduct finds the product makefile: the one named (a path relative to the tree, or a
@@ -96,6 +109,20 @@ func resolveProduct(t *tree, want string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if want != "" && t.exists(aospProducts) {
+		// AOSP's own products (aosp_arm64, ...) answer only to their name.
+		found := false
+		for _, r := range refs {
+			found = found || r.Name == want
+		}
+		if !found {
+			more, err := readProductsFile(t, aospProducts)
+			if err != nil {
+				return "", err
+			}
+			refs = append(refs, more...)
+		}
+	}
 	var names []string
 	for _, r := range refs {
 		names = append(names, fmt.Sprintf("%s (%s)", r.Name, r.Makefile))
@@ -111,11 +138,11 @@ func resolveProduct(t *tree, want string) (string, error) {
 	}
 	switch {
 	case want != "":
-		return "", fmt.Errorf("finding product %q: no AndroidProducts.mk under device/, vendor/ or product/ declares it (declared: %s); pass --product <path/to/product.mk>", want, orNone(names))
+		return "", fmt.Errorf("finding product %q: no AndroidProducts.mk under device/, vendor/, product/ or %s declares it (declared: %s); pass --product <path/to/product.mk>", want, path.Dir(aospProducts), orNone(names))
 	case len(refs) == 0:
 		return "", fmt.Errorf("finding the product: no AndroidProducts.mk under device/, vendor/ or product/ declares PRODUCT_MAKEFILES; pass --product <path/to/product.mk>")
 	case len(refs) > 1:
-		return "", fmt.Errorf("finding the product: the tree declares %d products: %s; choose one with --product <name>", len(refs), strings.Join(names, ", "))
+		return "", fmt.Errorf("finding the product: the tree declares %d products: %s; choose one with --product <name> (or run lunch, which sets TARGET_PRODUCT)", len(refs), strings.Join(names, ", "))
 	}
 	if !inTree(refs[0].Makefile) {
 		return "", fmt.Errorf("finding the product: %s declares %s, which is %w", refs[0].Declared, refs[0].Makefile, ErrOutsideTree)

@@ -150,6 +150,10 @@ func (s *appSpec) mkModules() string {
 	b.WriteString("LOCAL_MODULE_SUFFIX := $(COMMON_ANDROID_PACKAGE_SUFFIX)\n")
 	fmt.Fprintf(&b, "LOCAL_SRC_FILES := %s\n", s.apkName)
 	b.WriteString("LOCAL_CERTIFICATE := PRESIGNED\n")
+	if s.preproc {
+		// Installed as is: app_prebuilt_internal.mk neither realigns it nor uncompresses entries.
+		fmt.Fprintf(&b, "LOCAL_REPLACE_PREBUILT_APK_INSTALLED := $(LOCAL_PATH)/%s\n", s.apkName)
+	}
 	if s.app.Privileged {
 		b.WriteString("LOCAL_PRIVILEGED_MODULE := true\n")
 	}

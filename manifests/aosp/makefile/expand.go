@@ -52,6 +52,13 @@ type envBudget struct {
 	b *budget
 }
 
+func (e envBudget) Find(dir, pattern string) ([]string, bool) {
+	if f, ok := e.Env.(Finder); ok {
+		return f.Find(dir, pattern)
+	}
+	return nil, false
+}
+
 func expand(s string, env Env, depth int) (string, bool) {
 	if depth > maxExpandDepth {
 		return "", false
@@ -150,7 +157,7 @@ func expandRef(inner string, env Env, depth int) (string, bool) {
 		if name == "my-dir" {
 			return env.MyDir(), true
 		}
-		return "", false
+		return callBuiltin(name, parts[1:], env, depth)
 	case "subst":
 		a := arg(3)
 		from, ok1 := ex(a[0])
@@ -254,6 +261,28 @@ func expandRef(inner string, env Env, depth int) (string, bool) {
 			out = append(out, m...)
 		}
 		return strings.Join(out, " "), true
+	case "foreach":
+		a := arg(3)
+		name, ok1 := ex(a[0])
+		list, ok2 := ex(a[1])
+		if !ok1 || !ok2 {
+			return "", false
+		}
+		var out []string
+		for _, w := range strings.Fields(list) {
+			var bound Env = boundEnv{env, strings.TrimSpace(name), strings.ReplaceAll(w, "$", "$$")}
+			if eb, isB := env.(envBudget); isB {
+				bound = envBudget{boundEnv{eb.Env, strings.TrimSpace(name), strings.ReplaceAll(w, "$", "$$")}, eb.b}
+			}
+			v, ok := expand(a[2], bound, depth+1)
+			if !ok {
+				return "", false
+			}
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
+			}
+		}
+		return strings.Join(out, " "), true
 	case "sort":
 		v, ok := ex(rest)
 		ws := strings.Fields(v)
@@ -320,4 +349,83 @@ func sortStrings(s []string) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// Finder is an optional part of an Env: the files under a directory (relative to the tree root)
+// whose base name matches a glob, for find-copy-subdir-files. ok is false when it cannot tell.
+type Finder interface {
+	Find(dir, namePattern string) (files []string, ok bool)
+}
+
+// boundEnv is an Env with one variable bound (the variable of a foreach).
+type boundEnv struct {
+	Env
+	name, value string
+}
+
+func (b boundEnv) Lookup(name string) (string, bool) {
+	if name == b.name {
+		return b.value, true
+	}
+	return b.Env.Lookup(name)
+}
+
+func (b boundEnv) Find(dir, pattern string) ([]string, bool) {
+	if f, ok := b.Env.(Finder); ok {
+		return f.Find(dir, pattern)
+	}
+	return nil, false
+}
+
+// callBuiltin evaluates the functions of build/make/core/product.mk and definitions.mk that
+// product makefiles call for their values. Any other $(call ...) is unknown.
+func callBuiltin(name string, args []string, env Env, depth int) (string, bool) {
+	ex := func(i int) (string, bool) {
+		if i >= len(args) {
+			return "", true
+		}
+		return expand(args[i], env, depth+1)
+	}
+	switch name {
+	case "add-to-product-copy-files-if-exists":
+		// $(call add-to-product-copy-files-if-exists, src:dest ...): the pairs whose src exists.
+		list, ok := ex(0)
+		if !ok {
+			return "", false
+		}
+		var out []string
+		for _, w := range strings.Fields(list) {
+			src, _, _ := strings.Cut(w, ":")
+			m, ok := env.Wildcard(src)
+			if !ok {
+				return "", false
+			}
+			if len(m) > 0 {
+				out = append(out, w)
+			}
+		}
+		return strings.Join(out, " "), true
+	case "find-copy-subdir-files":
+		// $(call find-copy-subdir-files, pattern, srcdir, destdir): srcdir/x:destdir/x for every
+		// file under srcdir whose name matches pattern.
+		pat, ok1 := ex(0)
+		src, ok2 := ex(1)
+		dst, ok3 := ex(2)
+		f, isFinder := env.(Finder)
+		if !ok1 || !ok2 || !ok3 || !isFinder {
+			return "", false
+		}
+		src, dst = strings.TrimSuffix(strings.TrimSpace(src), "/"), strings.TrimSuffix(strings.TrimSpace(dst), "/")
+		files, ok := f.Find(src, strings.TrimSpace(pat))
+		if !ok {
+			return "", false
+		}
+		var out []string
+		for _, file := range files {
+			out = append(out, file+":"+dst+"/"+strings.TrimPrefix(file, src+"/"))
+		}
+		sortStrings(out)
+		return strings.Join(out, " "), true
+	}
+	return "", false
 }

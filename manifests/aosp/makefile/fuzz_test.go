@@ -71,7 +71,7 @@ func FuzzParse(f *testing.F) {
 // FuzzExpand: expansion of arbitrary text with self-referencing and unknown variables terminates
 // without panicking, and text without '$' expands to itself.
 func FuzzExpand(f *testing.F) {
-	for _, s := range []string{"$(LOCAL_DIR)/x.mk", "$(call my-dir)", "$(SELF)", "$(patsubst %.mk,%,$(A))", "$(if $(E),a,b)", "$(filter a%,$(wildcard x/*))", "${A", "$$(x)", "plain text"} {
+	for _, s := range []string{"$(LOCAL_DIR)/x.mk", "$(call my-dir)", "$(SELF)", "$(patsubst %.mk,%,$(A))", "$(if $(E),a,b)", "$(filter a%,$(wildcard x/*))", "${A", "$$(x)", "plain text", "$(foreach f,$(A) $(A),$(foreach g,$(A),$(f)$(g)))", "$(call add-to-product-copy-files-if-exists, a:b c:d)", "$(call find-copy-subdir-files,*,x,y)"} {
 		f.Add(s)
 	}
 	env := mapEnv{"LOCAL_DIR": "device/x", "A": "$(B) a.mk", "B": "$(A)", "SELF": "$(SELF)$(SELF)", "E": ""}

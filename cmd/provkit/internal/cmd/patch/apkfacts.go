@@ -24,7 +24,12 @@ func (apkInspector) InspectAPK(ctx context.Context, path string) (*aosp.APKFacts
 	if err != nil {
 		return nil, err
 	}
-	f := &aosp.APKFacts{APKFacts: policy.APKFactsOf(res), RequestedPermissions: info.RequestedPermissions}
+	layout, err := apk.LayoutFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	f := &aosp.APKFacts{APKFacts: policy.APKFactsOf(res), RequestedPermissions: info.RequestedPermissions,
+		TargetSDK: info.TargetSDK, SignedV2Plus: info.Schemes.V2 || info.Schemes.V3 || info.Schemes.V31, Layout: layout}
 	if f.Package == "" {
 		f.Package = info.Package
 		f.VersionCode = info.VersionCode

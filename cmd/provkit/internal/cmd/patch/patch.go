@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,8 @@ type Options struct {
 	DexPreopt  bool
 	Preprocess bool
 
+	Verbose bool
+
 	DryRun bool
 	Check  bool
 	Attest attestflag.Flags
@@ -55,13 +58,19 @@ func NewCmdPatch(ios *iostreams.IOStreams, runF func(context.Context, *Options) 
 		Long: `Patch an OEM's AOSP build tree so that every app of the policy ships in the system image.
 
 For each app, the APK is verified against the policy first (signature, pinned signer, minimum
-versionCode); an APK that fails is never copied. provkit then writes a module directory
-(default vendor/<vendor>/preinstall/<Module>/) with the APK, an Android.bp (android_app_import) or
-Android.mk (BUILD_PREBUILT), and the permission XMLs on the app's partition: privapp-permissions
+versionCode); an APK that fails is never copied. provkit then writes a module directory (default
+vendor/<vendor>/preinstall/<Module>/, which in a repo checkout belongs to no git project: provkit
+says so; --module-dir puts it inside a project you own) with the APK, an Android.bp
+(android_app_import) or Android.mk (BUILD_PREBUILT), and the permission XMLs on the app's partition: privapp-permissions
 for a privileged app, default-permissions for pre-granted runtime permissions, and a sysconfig
 preinstalled-packages file. The module is added to the product's PRODUCT_PACKAGES, through a new
 preinstall.mk inherited by the product makefile (--placement inherit, the default) or as a line of
 an existing "PRODUCT_PACKAGES +=" list (--placement append).
+
+The product is --product, else TARGET_PRODUCT as lunch set it. The APK decides how it is declared:
+an APK that is zipaligned with uncompressed JNI libraries (and dex, when privileged) is installed
+byte for byte (preprocessed: true); one that is not, and that Soong or Make would have to rewrite,
+is a blocker naming the entries the app's vendor must fix.
 
 Before writing, provkit reports what would defeat the app, with file:line: a module that overrides
 it, another module shipping the same package, a later "PRODUCT_PACKAGES :=" that drops it,
@@ -81,6 +90,8 @@ Example:
   provkit patch --policy mandate.yaml --tree ~/lineage --product device/acme/foo/lineage_foo.mk
   provkit patch --policy mandate.yaml --tree ~/lineage --check --json
   provkit patch --policy mandate.yaml --tree ~/lineage --revert
+  provkit patch --policy mandate.yaml --tree ~/lineage --module-dir device/acme/foo/preinstall
+  source build/envsetup.sh && lunch lineage_foo-ap2a-user && provkit patch --policy mandate.yaml --tree . --check
 ` +
 			cmdutil.ExitStatus(
 				"0    patched, nothing to change, or compliant (--check)",
@@ -121,20 +132,22 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.PolicyPath, "policy", "", "the policy `<file>` (YAML)")
 	f.StringVar(&opts.Tree, "tree", "", "the AOSP tree's root `<dir>`")
-	f.StringVar(&opts.Product, "product", "", "product `<makefile|name>`: a makefile path relative to the tree, or a product name; default: the only one declared")
+	f.StringVar(&opts.Product, "product", "", "product `<makefile|name>`: a makefile path relative to the tree, or a product name; default: $TARGET_PRODUCT (set by lunch), else the only one declared")
 	f.StringVar(&opts.Format, "format", "", "module definition format `{bp|mk}`; default: detected from the tree")
 	f.StringVar(&opts.Dir, "dir", "", "parent `<dir>` (relative to the tree) of the module directories; default vendor/<vendor>/preinstall")
+	f.StringVar(&opts.Dir, "module-dir", "", "same as --dir: put the module directories under `<dir>`, e.g. inside a git project you own")
 	f.StringVar(&opts.Vendor, "vendor", "", "vendor `<name>` for the default --dir; default: from the product makefile's path")
 	f.StringVar(&opts.Placement, "placement", "", "how the module joins PRODUCT_PACKAGES `{inherit|append}`; default inherit")
 	f.StringArrayVar(&opts.Vars, "var", nil, "preset a make variable `<NAME=VALUE>` to decide conditions (repeatable)")
 	f.StringArrayVar(&opts.Scan, "scan", nil, "look for conflicts only under `<dir>` (repeatable); default device, vendor, product")
 	f.BoolVar(&opts.DexPreopt, "dex-preopt", false, "keep dex pre-optimisation on for the app")
-	f.BoolVar(&opts.Preprocess, "preprocessed", false, "mark the APK preprocessed (Android 12+: installed byte for byte; must be aligned, dex uncompressed)")
+	f.BoolVar(&opts.Preprocess, "preprocessed", false, "require the APK to be installed byte for byte even below targetSdk 30 (default: decided from the APK: preprocessed when aligned with uncompressed JNI libraries and, if privileged, dex)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the unified diff, write nothing")
 	f.BoolVar(&opts.Check, "check", false, "write nothing; exit 4 when the tree is not compliant")
 	opts.Attest.Register(cmd)
 	f.BoolVar(&opts.Revert, "revert", false, "remove what provkit added")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
+	f.BoolVarP(&opts.Verbose, "verbose", "v", false, "list every product list entry provkit cannot resolve, instead of a count")
 	return cmd
 }
 
@@ -150,9 +163,11 @@ type report struct {
 	Changes   []aosp.Change    `json:"changes"`
 	Blockers  []aosp.Finding   `json:"blockers"`
 	Notes     []string         `json:"notes"`
-	Compliant bool             `json:"compliant"`
-	Applied   bool             `json:"applied"`
-	Diff      string           `json:"diff,omitempty"`
+	// PermissionSource says where the list of privileged permissions came from.
+	PermissionSource string `json:"permissionSource,omitempty"`
+	Compliant        bool   `json:"compliant"`
+	Applied          bool   `json:"applied"`
+	Diff             string `json:"diff,omitempty"`
 }
 
 func patchRun(ctx context.Context, opts *Options) error {
@@ -165,14 +180,30 @@ func patchRun(ctx context.Context, opts *Options) error {
 		k, val, _ := strings.Cut(v, "=")
 		vars[k] = val
 	}
+	// What lunch left in the environment decides what the build would: the product, and the
+	// variant its conditions test. Flags win.
+	product := opts.Product
+	var envNotes []string
+	if product == "" {
+		if env := os.Getenv("TARGET_PRODUCT"); env != "" {
+			product = env
+			envNotes = append(envNotes, fmt.Sprintf("product %s from TARGET_PRODUCT (set by lunch); --product overrides it", env))
+		}
+	}
+	if _, set := vars["TARGET_BUILD_VARIANT"]; !set {
+		if env := os.Getenv("TARGET_BUILD_VARIANT"); env != "" {
+			vars["TARGET_BUILD_VARIANT"] = env
+			envNotes = append(envNotes, fmt.Sprintf("TARGET_BUILD_VARIANT=%s from the environment; --var TARGET_BUILD_VARIANT=... overrides it", env))
+		}
+	}
 	ins := opts.Inspector
 	if ins == nil {
 		ins = newInspector()
 	}
 	plan, err := aosp.Prepare(ctx, aosp.Options{
-		Policy: pol, Tree: opts.Tree, Product: opts.Product, Format: opts.Format, Dir: opts.Dir,
+		Policy: pol, Tree: opts.Tree, Product: product, Format: opts.Format, Dir: opts.Dir,
 		Vendor: opts.Vendor, Placement: opts.Placement, Vars: vars, DexPreopt: opts.DexPreopt,
-		Preprocessed: opts.Preprocess, ScanDirs: opts.Scan, Revert: opts.Revert, Inspector: ins,
+		Preprocessed: opts.Preprocess, ScanDirs: opts.Scan, Revert: opts.Revert, Verbose: opts.Verbose, Inspector: ins,
 	})
 	if err != nil {
 		if errors.Is(err, aosp.ErrBadOptions) {
@@ -180,6 +211,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 		}
 		return err
 	}
+	plan.Notes = append(envNotes, plan.Notes...)
 	mode := "apply"
 	switch {
 	case opts.Check:
@@ -192,7 +224,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 		mode = strings.TrimSuffix(mode, "-apply")
 	}
 	rep := report{Mode: mode, Tree: plan.Tree, Product: plan.Product, Format: plan.Format, Placement: plan.Placement,
-		Dir: plan.Dir, Apps: plan.Apps, Changes: plan.Changes, Blockers: plan.Blockers, Notes: plan.Notes, Compliant: plan.Compliant()}
+		Dir: plan.Dir, Apps: plan.Apps, Changes: plan.Changes, Blockers: plan.Blockers, Notes: plan.Notes, PermissionSource: plan.PermissionSource, Compliant: plan.Compliant()}
 	if rep.Changes == nil {
 		rep.Changes = []aosp.Change{}
 	}
@@ -209,6 +241,9 @@ func patchRun(ctx context.Context, opts *Options) error {
 	}
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
 	if !opts.JSON {
+		if plan.PermissionSource != "" {
+			fmt.Fprintf(errOut, "note: privileged permissions from %s\n", plan.PermissionSource)
+		}
 		for _, n := range plan.Notes {
 			fmt.Fprintf(errOut, "note: %s\n", n)
 		}

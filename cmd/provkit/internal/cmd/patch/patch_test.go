@@ -270,3 +270,42 @@ func TestPatchHostileTree(t *testing.T) {
 		})
 	}
 }
+
+// TestPatchProductFromLunch: with two products and no --product, TARGET_PRODUCT (what lunch sets)
+// picks one; --product still wins.
+func TestPatchProductFromLunch(t *testing.T) {
+	root := setup(t)
+	other := filepath.Join(root, "device/acme/bar")
+	if err := os.MkdirAll(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(other, "AndroidProducts.mk"), []byte("PRODUCT_MAKEFILES := $(LOCAL_DIR)/acme_bar.mk\n"), 0o644)
+	os.WriteFile(filepath.Join(other, "acme_bar.mk"), []byte("PRODUCT_NAME := acme_bar\n"), 0o644)
+	t.Setenv("TARGET_PRODUCT", "")
+	if _, errOut, code := run(t, root, good(), "--check"); code != 1 {
+		t.Fatalf("two products, no TARGET_PRODUCT: exit %d\n%s", code, errOut)
+	}
+	t.Setenv("TARGET_PRODUCT", "acme_bar")
+	t.Setenv("TARGET_BUILD_VARIANT", "user")
+	out, errOut, code := run(t, root, good(), "--dry-run")
+	if code != 0 || !strings.Contains(out, "device/acme/bar/acme_bar.mk") || !strings.Contains(errOut, "product acme_bar from TARGET_PRODUCT") ||
+		!strings.Contains(errOut, "TARGET_BUILD_VARIANT=user from the environment") {
+		t.Fatalf("TARGET_PRODUCT=acme_bar: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = run(t, root, good(), "--dry-run", "--product", "acme_foo")
+	if code != 0 || !strings.Contains(out, "device/acme/foo/acme_foo.mk") {
+		t.Fatalf("--product acme_foo: exit %d\n%s", code, out)
+	}
+}
+
+func TestPatchModuleDir(t *testing.T) {
+	root := setup(t)
+	t.Setenv("TARGET_PRODUCT", "")
+	out, errOut, code := run(t, root, good(), "--module-dir", "device/acme/foo/preinstall")
+	if code != 0 || !strings.Contains(out, "device/acme/foo/preinstall/Max/Android.bp") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := run(t, root, good(), "--check", "--module-dir", "device/acme/foo/preinstall"); code != 0 {
+		t.Fatalf("--check after --module-dir: exit %d", code)
+	}
+}

@@ -1,0 +1,4 @@
+PRODUCT_PACKAGES += \
+    libqcomvisualizer \
+    libqcomvoiceprocessing \
+    $(PRODUCT_EXTRA_VENDOR_PACKAGES)

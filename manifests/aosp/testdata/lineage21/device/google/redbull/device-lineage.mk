@@ -1,0 +1,3 @@
+# Lineage Health
+PRODUCT_PACKAGES += \
+    vendor.lineage.health-service.default

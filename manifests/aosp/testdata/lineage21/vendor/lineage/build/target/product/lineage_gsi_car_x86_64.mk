@@ -1,0 +1,3 @@
+$(call inherit-product, vendor/lineage/config/common_full_phone.mk)
+
+PRODUCT_NAME := lineage_gsi_car_x86_64

@@ -1,0 +1,3 @@
+$(call inherit-product, vendor/lineage/config/common_full_phone.mk)
+
+PRODUCT_NAME := lineage_sdk_phone_x86
