@@ -41,7 +41,7 @@ func FuzzPolicyStrings(f *testing.F) {
 			"metadata": map[string]any{"name": name, "authority": authority},
 			"apps": []map[string]any{{
 				"package": "ru.oneme.app", "apk": apk, "module": module, "partition": "product",
-				"signers": []map[string]any{{"sha256": testSigner, "name": authority}},
+				"signers":   []map[string]any{{"sha256": testSigner, "name": authority}},
 				"overrides": []string{override}, "grantPermissions": []string{perm},
 			}},
 		}
