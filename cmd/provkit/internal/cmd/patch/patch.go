@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"strings"
 
@@ -207,7 +208,10 @@ func patchRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	out, errOut := opts.IO.Out, opts.IO.ErrOut
+	out, errOut := io.Writer(opts.IO.Out), io.Writer(termtext.NewWriter(opts.IO.ErrOut))
+	if !opts.JSON {
+		out = termtext.NewWriter(out) // tree paths and reasons quote the tree's files
+	}
 	if !opts.JSON {
 		for _, n := range plan.Notes {
 			fmt.Fprintf(errOut, "note: %s\n", n)

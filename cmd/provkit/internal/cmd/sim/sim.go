@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"os"
 	"strings"
 	"time"
@@ -142,7 +143,7 @@ func simRun(ctx context.Context, opts *Options) error {
 	}
 	var logf func(string)
 	if opts.Verbose {
-		logf = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "sim: %s\n", s) }
+		logf = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "sim: %s\n", termtext.VisibleLines(s)) }
 	}
 	s, err := provsim.Start(ctx, provsim.Options{Devices: opts.Devices, BasePort: opts.BasePort, Scenario: sc, Log: logf})
 	if err != nil {
@@ -187,7 +188,7 @@ func simRun(ctx context.Context, opts *Options) error {
 		out[i].Attached = &ok
 		attached = append(attached, d.ADBAddr())
 		if !ok {
-			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", d.Serial(), res.Message)
+			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s\n", termtext.Visible(d.Serial()), termtext.Visible(res.Message))
 		}
 	}
 	if opts.JSON {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -150,7 +151,7 @@ func infoRun(ctx context.Context, opts *Options) error {
 		if err := enc.Encode(rep); err != nil {
 			return fmt.Errorf("writing JSON: %w", err)
 		}
-	} else if err := printText(opts.IO.Out, &rep); err != nil {
+	} else if err := printText(termtext.NewWriter(opts.IO.Out), &rep); err != nil {
 		return err
 	}
 	if failed > 0 {
