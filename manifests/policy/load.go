@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -63,7 +63,7 @@ const maxPolicySize = 4 << 20
 // Load reads, parses and validates the policy file at path. Relative APK paths are resolved
 // against the file's directory.
 func Load(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}

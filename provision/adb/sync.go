@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"io/fs"
 	"os"
@@ -414,7 +415,7 @@ func (d *Device) Push(ctx context.Context, r io.Reader, remote string, mode fs.F
 
 // PushFile copies a local file to the remote path, keeping its permissions and mtime.
 func (d *Device) PushFile(ctx context.Context, local, remote string) (int64, error) {
-	f, err := os.Open(local)
+	f, err := safeopen.Open(local)
 	if err != nil {
 		return 0, fmt.Errorf("pushing %s to %s: %w", local, d.Serial(), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -60,7 +61,7 @@ Example:
 }
 
 func unsparseRun(ctx context.Context, opts *Options) error {
-	in, err := os.Open(opts.Sparse)
+	in, err := safeopen.OpenImage(opts.Sparse)
 	if err != nil {
 		return fmt.Errorf("opening sparse image: %w", err)
 	}
