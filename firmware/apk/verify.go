@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"math"
 	"os"
@@ -45,7 +46,7 @@ func VerifyFile(ctx context.Context, path string, opts Options) (*Result, error)
 		}
 	}
 	if v4path != "" {
-		vf, err := os.Open(v4path)
+		vf, err := safeopen.Open(v4path)
 		if err != nil {
 			return nil, fmt.Errorf("opening v4 signature: %w", err)
 		}
@@ -66,7 +67,7 @@ func VerifyFile(ctx context.Context, path string, opts Options) (*Result, error)
 
 // openAPK opens the regular file at path and returns its size.
 func openAPK(path string) (*os.File, int64, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("opening APK: %w", err)
 	}

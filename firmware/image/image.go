@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"io/fs"
 	"os"
@@ -261,7 +262,7 @@ func (im *Image) Close() error {
 }
 
 func (im *Image) openOSFile(path string) (io.ReaderAt, int64, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.OpenImage(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("opening image: %w", err)
 	}

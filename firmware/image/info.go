@@ -5,8 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -232,7 +232,7 @@ func (im *Image) Digests(ctx context.Context) ([]FileDigest, error) {
 }
 
 func fileDigest(ctx context.Context, path string) (FileDigest, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.OpenImage(path)
 	if err != nil {
 		return FileDigest{}, fmt.Errorf("hashing image: %w", err)
 	}

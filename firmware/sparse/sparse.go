@@ -1,6 +1,7 @@
 package sparse
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -319,7 +320,16 @@ func (im *Image) Expand(f interface {
 	io.WriteSeeker
 	Truncate(int64) error
 }) error {
-	if _, err := im.expand(f, true); err != nil {
+	return im.ExpandContext(context.Background(), f)
+}
+
+// ExpandContext is Expand that stops at the next write once ctx is done: a FILL chunk of 2^31
+// blocks reads nothing from the input, so only the writes can notice Ctrl-C.
+func (im *Image) ExpandContext(ctx context.Context, f interface {
+	io.WriteSeeker
+	Truncate(int64) error
+}) error {
+	if _, err := im.expand(&ctxWriteSeeker{ctx: ctx, ws: f}, true); err != nil {
 		return err
 	}
 	if err := f.Truncate(im.size); err != nil {
@@ -329,6 +339,34 @@ func (im *Image) Expand(f interface {
 }
 
 const copyBufSize = 1 << 20
+
+// ctxWriteSeeker fails every write once its context is done.
+type ctxWriteSeeker struct {
+	ctx context.Context
+	ws  io.WriteSeeker
+}
+
+func (c *ctxWriteSeeker) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.ws.Write(p)
+}
+
+func (c *ctxWriteSeeker) Seek(off int64, whence int) (int64, error) { return c.ws.Seek(off, whence) }
+
+// DataBytes is how many bytes of the expanded image are not holes: RAW chunks and FILL chunks of a
+// non-zero value, which Expand writes; zero FILL and DONT_CARE chunks become holes that take no
+// space. It is the disk space an expansion needs.
+func (im *Image) DataBytes() int64 {
+	var n int64
+	for _, c := range im.chunks {
+		if c.Type == ChunkRaw || (c.Type == ChunkFill && c.Value != 0) {
+			n += int64(c.Blocks) * int64(im.hdr.BlockSize)
+		}
+	}
+	return n
+}
 
 func (im *Image) expand(w io.Writer, seekHoles bool) (int64, error) {
 	bs := int64(im.hdr.BlockSize)

@@ -2,6 +2,7 @@ package termtext
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -12,7 +13,14 @@ import (
 // bytes as \xNN, and Unicode format characters (bidirectional overrides, zero-width characters) as
 // \uNNNN. A backslash is doubled only when it would otherwise read as one of these escapes, so
 // ordinary paths stay readable. Printable text, including non-Latin scripts, is kept.
-func Visible(s string) string {
+func Visible(s string) string { return visible(s, false) }
+
+// VisibleLines is Visible but keeps newlines and tabs: for multi-line text such as an error that
+// lists several problems, one per line. A carriage return, escape sequence or any other control
+// is still made visible, so no line can be rewritten.
+func VisibleLines(s string) string { return visible(s, true) }
+
+func visible(s string, lines bool) string {
 	if isPlain(s) {
 		return s
 	}
@@ -31,6 +39,8 @@ func Visible(s string) string {
 			} else {
 				b.WriteByte('\\')
 			}
+		case lines && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
 		case r == '\n':
 			b.WriteString(`\n`)
 		case r == '\r':
@@ -57,4 +67,36 @@ func isPlain(s string) bool {
 		}
 	}
 	return true
+}
+
+// Writer passes text through VisibleLines: wrap a human report's writer in it so that every name,
+// label or message it prints from an APK, an image, a tree or a phone reaches the terminal as
+// visible text. A UTF-8 sequence split across writes is held until it is complete.
+type Writer struct {
+	w    io.Writer
+	tail []byte
+}
+
+// NewWriter returns a Writer that writes to w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write escapes p and writes it; it reports len(p) written when the escaped text was written.
+func (tw *Writer) Write(p []byte) (int, error) {
+	buf := append(tw.tail, p...)
+	tw.tail = nil
+	// Hold back an incomplete UTF-8 sequence at the end (at most 3 bytes).
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-3; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	tw.tail = append([]byte(nil), buf[cut:]...)
+	if _, err := io.WriteString(tw.w, VisibleLines(string(buf[:cut]))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

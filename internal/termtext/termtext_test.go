@@ -46,3 +46,20 @@ func FuzzVisible(f *testing.F) {
 		}
 	})
 }
+
+func TestVisibleLinesAndWriter(t *testing.T) {
+	if got := VisibleLines("a\n\tb\x1b[2K\rc"); got != "a\n\tb\\x1b[2K\\rc" {
+		t.Fatalf("VisibleLines = %q", got)
+	}
+	var b strings.Builder
+	w := NewWriter(&b)
+	msg := "Тел\x1bефон\n"
+	for i := 0; i < len(msg); i++ { // one byte at a time: runes split across writes
+		if _, err := w.Write([]byte{msg[i]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.String(); got != "Тел\\x1bефон\n" {
+		t.Fatalf("Writer wrote %q", got)
+	}
+}

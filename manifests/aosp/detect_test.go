@@ -2,6 +2,8 @@ package aosp
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -114,13 +116,21 @@ func TestMarkedBlocksComeOutExactly(t *testing.T) {
 }
 
 // TestOverridesCannotInjectMake: an overrides entry is written into Android.mk; one that make would
-// expand is refused.
+// expand is refused by the policy loader (file:line) and, should a policy reach the patcher without
+// it, by the patcher too.
 func TestOverridesCannotInjectMake(t *testing.T) {
 	root := writeTree(t, lineageTree)
-	pol := loadPolicy(t, root, basePolicy+"    overrides: [\"$(HOME)\"]\n")
-	p := prepare(t, root, pol, func(o *Options) { o.Format = FormatMk })
-	if !p.Blocked() || len(p.Changes) != 0 || !strings.Contains(p.Blockers[0].Msg, "is not a module name provkit will write") {
-		t.Fatalf("blockers %v, %d changes", p.Blockers, len(p.Changes))
+	p := filepath.Join(root, "policy", "bad.yaml")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte(basePolicy+"    overrides: [\"$(HOME)\"]\n"), 0o644)
+	if _, err := policy.Load(p); err == nil || !strings.Contains(err.Error(), "bad.yaml:13: apps[0].overrides[0]") {
+		t.Fatalf("policy with a make expansion in overrides: %v", err)
+	}
+	pol := loadPolicy(t, root, basePolicy)
+	pol.Apps[0].Overrides = []string{"$(HOME)"}
+	pl := prepare(t, root, pol, func(o *Options) { o.Format = FormatMk })
+	if !pl.Blocked() || len(pl.Changes) != 0 || !strings.Contains(pl.Blockers[0].Msg, "is not a module name provkit will write") {
+		t.Fatalf("blockers %v, %d changes", pl.Blockers, len(pl.Changes))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/provkit/provkit/manifests/policy"
 )
@@ -40,14 +41,33 @@ func (s *appSpec) etcFiles() [][2]string {
 	return out
 }
 
+// commentText returns s with every character that could end or escape a comment replaced by '_':
+// only letters, digits, spaces and . _ + - are kept. The policy loader already refuses names
+// outside this set; this is the second line of defence where a policy string meets a makefile
+// (a newline, or a backslash that continues the comment onto the next line), a Blueprint file
+// or an XML comment ("--").
+func commentText(s string) string {
+	var b strings.Builder
+	prevDash := false
+	for _, r := range s {
+		ok := unicode.IsLetter(r) || unicode.IsDigit(r) || r == ' ' || r == '.' || r == '_' || r == '+' || r == '-'
+		if !ok || (r == '-' && prevDash) {
+			r = '_'
+		}
+		prevDash = r == '-'
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func header(comment, policyName string) string {
-	return fmt.Sprintf("%s %s from policy %q.\n%s Do not edit: re-run `provkit patch` to update it, `provkit patch --revert` to remove it.\n",
-		comment, generatedMarker, policyName, comment)
+	return fmt.Sprintf("%s %s from policy \"%s\".\n%s Do not edit: re-run `provkit patch` to update it, `provkit patch --revert` to remove it.\n",
+		comment, generatedMarker, commentText(policyName), comment)
 }
 
 // blockHead and blockTail frame text provkit adds to a file it does not own.
 func blockHead(comment, policyName string) string {
-	return fmt.Sprintf("%s %s %s: added by `provkit patch`; `provkit patch --revert` removes it\n", comment, blockBegin, policyName)
+	return fmt.Sprintf("%s %s %s: added by `provkit patch`; `provkit patch --revert` removes it\n", comment, blockBegin, commentText(policyName))
 }
 
 func blockTail(comment string) string { return comment + " " + blockEnd + "\n" }
@@ -178,8 +198,8 @@ func xmlAttr(s string) string {
 func xmlHeader(policyName string) string {
 	// "--" is not allowed inside an XML comment, so the revert flag is named in words.
 	return "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n" +
-		fmt.Sprintf("<!-- %s from policy %q.\n     Do not edit: provkit patch rewrites it, and removes it when reverting. -->\n",
-			generatedMarker, strings.ReplaceAll(policyName, "--", "- -"))
+		fmt.Sprintf("<!-- %s from policy \"%s\".\n     Do not edit: provkit patch rewrites it, and removes it when reverting. -->\n",
+			generatedMarker, commentText(policyName))
 }
 
 // privappPermissionsXML allowlists the app's privileged permissions (and denies the ones the

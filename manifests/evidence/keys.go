@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"os"
 	"path/filepath"
@@ -97,7 +98,7 @@ func writeNew(path string, data []byte, mode os.FileMode) error {
 var ErrKeyPermissions = errors.New("private key is readable by others")
 
 func readKeyFile(path string) ([]byte, os.FileInfo, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading key: %w", err)
 	}

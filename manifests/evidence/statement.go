@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"os"
 	"strings"
@@ -110,7 +111,7 @@ func FileSubject(path string) (Subject, error) {
 
 // FileSHA256 returns the lowercase hex SHA-256 of a regular file's bytes.
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("hashing %s: %w", path, err)
 	}
@@ -201,7 +202,7 @@ const maxEnvelope = 64 << 20
 
 // ReadFile reads an envelope file.
 func ReadFile(path string) (*Envelope, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading attestation: %w", err)
 	}

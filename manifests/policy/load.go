@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -61,7 +63,7 @@ const maxPolicySize = 4 << 20
 // Load reads, parses and validates the policy file at path. Relative APK paths are resolved
 // against the file's directory.
 func Load(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
@@ -336,6 +338,17 @@ func (v *validator) validate(p *Policy) {
 	if p.Kind != Kind {
 		v.addf(v.line("kind"), "kind", "must be %q, found %q", Kind, p.Kind)
 	}
+	// Strings that land in build files, XML, reports and terminals: a strict character set for the
+	// name (it is written into makefile, Blueprint and XML comments), no control or format
+	// characters anywhere else.
+	if n := p.Metadata.Name; n != "" && !policyName.MatchString(n) {
+		v.addf(v.line("metadata.name"), "metadata.name", "%q: use letters, digits, spaces and . _ + - (at most 128, starting with a letter or digit); the name is written into build files", n)
+	}
+	for _, ft := range []struct{ path, val string }{
+		{"metadata.authority", p.Metadata.Authority}, {"metadata.description", p.Metadata.Description}, {"metadata.version", p.Metadata.Version},
+	} {
+		v.freeText(ft.path, ft.val)
+	}
 	if len(p.Apps) == 0 {
 		v.addf(v.line("apps"), "apps", "the policy mandates no app; list at least one under 'apps:' with its package and signers")
 	}
@@ -362,7 +375,9 @@ func (v *validator) validate(p *Policy) {
 			l, pth := f("signers")
 			v.addf(l, pth, "no signer pinned: add 'signers: [{sha256: <64 hex digits>}]' (the digest 'provkit apk verify' prints)")
 		}
+		v.freeText(at+".apk", a.APK)
 		for j, s := range a.Signers {
+			v.freeText(fmt.Sprintf("%s.signers[%d].name", at, j), s.Name)
 			pth := fmt.Sprintf("%s.signers[%d].sha256", at, j)
 			if !hexDigest.MatchString(NormalizeDigest(s.SHA256)) {
 				v.addf(v.line(pth), pth, "%q is not a SHA-256 digest (64 hex digits, colons allowed)", s.SHA256)
@@ -402,19 +417,38 @@ func (v *validator) validate(p *Policy) {
 			}
 		}
 		for j, o := range a.Overrides {
-			if o == "" || strings.ContainsAny(o, " \t") {
+			if !moduleName.MatchString(o) && !packageName.MatchString(o) {
 				pth := fmt.Sprintf("%s.overrides[%d]", at, j)
-				v.addf(v.line(pth), pth, "%q is not a module or package name", o)
+				v.addf(v.line(pth), pth, "%q is not a module or package name (letters, digits, _ . + -)", o)
 			}
 		}
 	}
 	for i, fp := range p.Devices.Fingerprints {
 		pth := fmt.Sprintf("devices.fingerprints[%d]", i)
-		if fp == "" || strings.ContainsAny(fp, " \t\n") || !strings.Contains(fp, "/") || !strings.Contains(fp, ":") {
+		if !fingerprintChars.MatchString(fp) || !strings.Contains(fp, "/") || !strings.Contains(fp, ":") {
 			v.addf(v.line(pth), pth, "%q does not look like a build fingerprint (brand/product/device:release/id/incremental:type/tags)", fp)
 		}
 	}
 }
+
+// freeText reports a human text field (authority, signer name, APK path) holding a control or
+// format character: such text ends up on terminals, in reports and next to build files, where a
+// newline or an escape sequence would change what a reader sees or what a tool parses.
+func (v *validator) freeText(path, s string) {
+	if len(s) > maxFreeText {
+		v.addf(v.line(path), path, "longer than %d bytes", maxFreeText)
+		return
+	}
+	for i, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 {
+			v.addf(v.line(path), path, "holds a control character (%U at byte %d); write the text on one line, without escape sequences", r, i)
+			return
+		}
+	}
+}
+
+// maxFreeText bounds a free-text field.
+const maxFreeText = 1024
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -179,4 +179,10 @@ var (
 	packageName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$`)
 	permission  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$`)
 	moduleName  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.+-]*$`)
+	// policyName is what metadata.name may hold: it is written into makefile, Blueprint and XML
+	// comments, so no newline, '$', '#', quote, '<' or '-->' can reach them.
+	policyName = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N} ._+-]{0,127}$`)
+	// fingerprintChars are the characters of a build fingerprint (brand/product/device:release/
+	// id/incremental:type/tags).
+	fingerprintChars = regexp.MustCompile(`^[A-Za-z0-9._/:,+=~@%-]+$`)
 )

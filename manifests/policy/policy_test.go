@@ -93,6 +93,15 @@ func TestParseRejects(t *testing.T) {
 		{"list for mapping", edit(3, "metadata: [a, b]"), []string{"p.yaml:3: metadata: expected a mapping"}},
 		{"duplicate key", edit(4, "kind: PreinstallPolicy\napps:"), []string{"duplicate key"}},
 		{"bad fingerprint", edit(22, "  fingerprints: [\"not a fingerprint\"]"), []string{"p.yaml:22: devices.fingerprints[0]:"}},
+		// Hostile strings: a newline in the name would put live make code into the product makefile.
+		{"name with make code", edit(3, `metadata: {name: "x\n$(shell touch /tmp/pwned)"}`), []string{"p.yaml:3: metadata.name:", "letters, digits"}},
+		{"name with XML comment end", edit(3, `metadata: {name: "a --> <x/>"}`), []string{"p.yaml:3: metadata.name:"}},
+		{"authority with escape", edit(3, `metadata: {name: n, authority: "Ministry\x1b[2J"}`), []string{"p.yaml:3: metadata.authority:", "control character"}},
+		{"override with make code", edit(14, `    overrides: ["Foo $(shell id)"]`), []string{"p.yaml:14: apps[0].overrides[0]:"}},
+		{"override with newline", edit(14, `    overrides: ["Foo\nPRODUCT_PACKAGES += Evil"]`), []string{"p.yaml:14: apps[0].overrides[0]:"}},
+		{"apk path with newline", edit(6, `    apk: "a.apk\nLOCAL_MODULE := x"`), []string{"p.yaml:6: apps[0].apk:", "control character"}},
+		{"fingerprint with make code", edit(22, `  fingerprints: ["a/b/c:14/$(shell id)/1:user/release-keys"]`), []string{"p.yaml:22: devices.fingerprints[0]:"}},
+		{"signer name with bidi override", edit(18, "        name: \"release\\u202egnp.exe\""), []string{"p.yaml:18: apps[1].signers[0].name:", "control character"}},
 		{"no apps", "apiVersion: provkit.dev/v1\nkind: PreinstallPolicy\napps: []\n", []string{"p.yaml:3: apps: the policy mandates no app"}},
 	}
 	for _, c := range cases {

@@ -7,9 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"html/template"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -94,7 +94,7 @@ func Load(paths []string, opts Options) (*Report, error) {
 }
 
 func readBounded(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %w", err)
 	}

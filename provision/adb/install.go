@@ -6,8 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +104,7 @@ func (d *Device) Install(ctx context.Context, apk io.ReaderAt, size int64, opts 
 
 // InstallFile installs the APK at path.
 func (d *Device) InstallFile(ctx context.Context, path string, opts InstallOptions) (InstallMethod, error) {
-	f, err := os.Open(path)
+	f, err := safeopen.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("installing %s on %s: %w", path, d.Serial(), err)
 	}

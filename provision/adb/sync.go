@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"io/fs"
 	"os"
@@ -215,10 +216,44 @@ func (y *Sync) List(dir string) ([]FileInfo, error) {
 	}
 }
 
-// Pull copies the remote file to w and returns the bytes copied. A refusal from the device (no
-// such file, permission denied) is a *RemoteFileError naming the path.
+// MaxPullSize is the most any pull accepts, whatever the device declares: 4 GiB, the largest APK
+// Android installs (APKs are ZIP files without ZIP64, so no entry or offset can pass 4 GiB) and
+// more than any file provkit pulls. A device cannot make provkit fill a disk.
+const MaxPullSize = 4 << 30
+
+// ErrPullTooLarge says a device declared, or sent, more bytes than a pull accepts.
+var ErrPullTooLarge = errors.New("more data than the file's declared size")
+
+// Pull copies the remote file to w and returns the bytes copied. It first asks the device for the
+// file's size (sync STAT) and stops with ErrPullTooLarge as soon as the device sends more than it
+// declared, or declares more than MaxPullSize; a device that answers RECV with endless data costs
+// at most one chunk beyond the declared size. A refusal from the device (no such file, permission
+// denied) is a *RemoteFileError naming the path.
 func (y *Sync) Pull(remote string, w io.Writer) (int64, error) {
+	return y.PullAtMost(remote, w, MaxPullSize)
+}
+
+// PullAtMost is Pull with a ceiling lower than MaxPullSize (the largest size the caller's parser
+// accepts).
+func (y *Sync) PullAtMost(remote string, w io.Writer, ceiling int64) (int64, error) {
 	op := "pulling " + remote
+	if ceiling <= 0 || ceiling > MaxPullSize {
+		ceiling = MaxPullSize
+	}
+	fi, err := y.Stat(remote)
+	if err != nil {
+		return 0, err
+	}
+	if !fi.Mode.IsRegular() {
+		return 0, &DeviceError{Op: op, Serial: y.d.Serial(), State: StateDevice, Err: fmt.Errorf("%w: the device says it is not a regular file (%s)", ErrPullTooLarge, fi.Mode.Type())}
+	}
+	if fi.Size > ceiling {
+		return 0, &DeviceError{Op: op, Serial: y.d.Serial(), State: StateDevice, Err: fmt.Errorf("%w: the device declares %d bytes, more than the %d accepted", ErrPullTooLarge, fi.Size, ceiling)}
+	}
+	return y.pull(op, remote, w, fi.Size)
+}
+
+func (y *Sync) pull(op, remote string, w io.Writer, limit int64) (int64, error) {
 	if err := y.usable(op); err != nil {
 		return 0, err
 	}
@@ -238,6 +273,11 @@ func (y *Sync) Pull(remote string, w io.Writer) (int64, error) {
 		}
 		if c.Done {
 			return n, nil
+		}
+		if n+int64(len(c.Data)) > limit {
+			// The rest may never end: the session cannot be reused.
+			y.broken = ErrPullTooLarge
+			return n, &DeviceError{Op: op, Serial: y.d.Serial(), State: StateDevice, Err: fmt.Errorf("%w: the device declared %d bytes and sent more; stopped after %d", ErrPullTooLarge, limit, n)}
 		}
 		k, err := w.Write(c.Data)
 		n += int64(k)
@@ -336,7 +376,12 @@ func (d *Device) List(ctx context.Context, dir string) (fis []FileInfo, err erro
 
 // Pull copies a remote file to w (see Sync.Pull).
 func (d *Device) Pull(ctx context.Context, remote string, w io.Writer) (n int64, err error) {
-	err = d.withSync(ctx, func(y *Sync) error { n, err = y.Pull(remote, w); return err })
+	return d.PullAtMost(ctx, remote, w, MaxPullSize)
+}
+
+// PullAtMost copies a remote file to w, refusing one larger than ceiling (see Sync.PullAtMost).
+func (d *Device) PullAtMost(ctx context.Context, remote string, w io.Writer, ceiling int64) (n int64, err error) {
+	err = d.withSync(ctx, func(y *Sync) error { n, err = y.PullAtMost(remote, w, ceiling); return err })
 	return n, err
 }
 
@@ -370,7 +415,7 @@ func (d *Device) Push(ctx context.Context, r io.Reader, remote string, mode fs.F
 
 // PushFile copies a local file to the remote path, keeping its permissions and mtime.
 func (d *Device) PushFile(ctx context.Context, local, remote string) (int64, error) {
-	f, err := os.Open(local)
+	f, err := safeopen.Open(local)
 	if err != nil {
 		return 0, fmt.Errorf("pushing %s to %s: %w", local, d.Serial(), err)
 	}

@@ -624,7 +624,8 @@ func pullAndVerify(ctx context.Context, dev *adb.Device, remote string, opts Opt
 	defer os.Remove(f.Name())
 	defer f.Close()
 	h := sha256.New()
-	n, err := dev.Pull(ctx, remote, io.MultiWriter(f, h))
+	// Bounded by the size the device declares for the file and by the largest APK Android installs.
+	n, err := dev.PullAtMost(ctx, remote, io.MultiWriter(f, h), adb.MaxPullSize)
 	if err != nil {
 		return verified{}, fmt.Errorf("pulling %s from %s: %w", remote, dev.Serial(), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -114,7 +115,7 @@ func Run(ctx context.Context, ios *iostreams.IOStreams, args []string) int {
 		err = fmt.Errorf("%w: %w", context.Canceled, err)
 	}
 	if !cmdutil.IsSilent(err) {
-		fmt.Fprintf(ios.ErrOut, "provkit: %s\n", message(ctx, err))
+		fmt.Fprintf(ios.ErrOut, "provkit: %s\n", termtext.VisibleLines(message(ctx, err)))
 	}
 	return cmdutil.ExitCode(err)
 }

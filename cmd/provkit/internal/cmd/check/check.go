@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"github.com/provkit/provkit/internal/termtext"
 	"os"
 
 	"errors"
@@ -297,7 +298,8 @@ func WriteTable(w io.Writer, rs []pcheck.Result) {
 	fmt.Fprintln(tw, "SERIAL\tVERDICT\tREASON")
 	for _, r := range rs {
 		v := strings.ToUpper(r.Verdict)
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Serial, v, reasonText(r))
+		// Serials and reasons quote the device: made visible, so a phone cannot rewrite the table.
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", termtext.Visible(r.Serial), v, termtext.Visible(reasonText(r)))
 	}
 	tw.Flush()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"text/tabwriter"
 	"time"
 
@@ -116,14 +117,15 @@ func devicesRun(ctx context.Context, opts *Options) error {
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERIAL\tSTATE\tMODEL\tFINGERPRINT\tTRANSPORT")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Serial, r.State, dash(r.Model), dash(r.Fingerprint), r.Transport)
+		v := termtext.Visible // every field comes from the device or the adb server
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v(r.Serial), v(string(r.State)), v(dash(r.Model)), v(dash(r.Fingerprint)), v(r.Transport))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range rows {
 		if r.Error != "" {
-			fmt.Fprintf(opts.IO.ErrOut, "provkit: %s: %s\n", r.Serial, r.Error)
+			fmt.Fprintf(opts.IO.ErrOut, "provkit: %s: %s\n", termtext.Visible(r.Serial), termtext.Visible(r.Error))
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"os"
 	"strings"
@@ -239,7 +240,10 @@ func patchRun(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	out, errOut := opts.IO.Out, opts.IO.ErrOut
+	out, errOut := io.Writer(opts.IO.Out), io.Writer(termtext.NewWriter(opts.IO.ErrOut))
+	if !opts.JSON {
+		out = termtext.NewWriter(out) // tree paths and reasons quote the tree's files
+	}
 	if !opts.JSON {
 		if plan.PermissionSource != "" {
 			fmt.Fprintf(errOut, "note: privileged permissions from %s\n", plan.PermissionSource)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"os"
 	"os/exec"
 	"slices"
@@ -171,7 +172,7 @@ func simRun(ctx context.Context, opts *Options) error {
 	}
 	var logf func(string)
 	if opts.Verbose {
-		logf = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "sim: %s\n", s) }
+		logf = func(s string) { fmt.Fprintf(opts.IO.ErrOut, "sim: %s\n", termtext.VisibleLines(s)) }
 	}
 	s, err := provsim.Start(ctx, provsim.Options{Devices: opts.Devices, BasePort: opts.BasePort, Scenario: sc, Log: logf})
 	if err != nil {
@@ -226,7 +227,7 @@ func simRun(ctx context.Context, opts *Options) error {
 			case provsim.AuthAny:
 				why = " (expected: its scenario says auth: any, so it asks for the host's key first)"
 			}
-			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s%s\n", d.Serial(), res.Message, why)
+			fmt.Fprintf(opts.IO.ErrOut, "sim: %s: adb server says: %s%s\n", termtext.Visible(d.Serial()), termtext.Visible(res.Message), why)
 		}
 	}
 	if opts.JSON {

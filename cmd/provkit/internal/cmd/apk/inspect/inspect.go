@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"strings"
 
@@ -70,7 +71,7 @@ func inspectRun(ctx context.Context, opts *Options) error {
 			return fmt.Errorf("writing JSON: %w", err)
 		}
 	} else {
-		printText(opts.IO.Out, info)
+		printText(termtext.NewWriter(opts.IO.Out), info)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"math"
 	"strings"
@@ -150,7 +151,7 @@ func verifyRun(ctx context.Context, opts *Options) error {
 		}
 		reports = append(reports, rep)
 		if !opts.JSON && err == nil {
-			printText(opts.IO.Out, rep, opts.Verbose, len(opts.APKs) > 1)
+			printText(termtext.NewWriter(opts.IO.Out), rep, opts.Verbose, len(opts.APKs) > 1)
 		}
 	}
 	if opts.JSON {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"io/fs"
 	"strings"
@@ -177,7 +178,7 @@ func auditRun(ctx context.Context, opts *Options) error {
 		if err := enc.Encode(doc); err != nil {
 			return fmt.Errorf("writing JSON: %w", err)
 		}
-	} else if err := printText(opts.IO.Out, &doc); err != nil {
+	} else if err := printText(termtext.NewWriter(opts.IO.Out), &doc); err != nil {
 		return err
 	}
 	if opts.Attest.Enabled() {

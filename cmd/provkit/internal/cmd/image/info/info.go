@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"os"
 	"strings"
@@ -158,7 +159,7 @@ func infoRun(ctx context.Context, opts *Options) error {
 		if err := enc.Encode(rep); err != nil {
 			return fmt.Errorf("writing JSON: %w", err)
 		}
-	} else if err := printText(opts.IO.Out, &rep); err != nil {
+	} else if err := printText(termtext.NewWriter(opts.IO.Out), &rep); err != nil {
 		return err
 	}
 	if failed > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/termtext"
 	"io"
 	"io/fs"
 	"path"
@@ -171,9 +172,10 @@ func lsRun(ctx context.Context, opts *Options) error {
 		ws = max(ws, len(fmt.Sprint(e.Size)))
 	}
 	for _, e := range entries {
-		name := e.Name
+		// A file name in an image may hold anything but '/' and NUL: made visible.
+		name := termtext.Visible(e.Name)
 		if e.Target != "" {
-			name += " -> " + e.Target
+			name += " -> " + termtext.Visible(e.Target)
 		}
 		if _, err := fmt.Fprintf(opts.IO.Out, "%s %*d %*d %*d %s\n", modeString(e), wu, e.UID, wg, e.GID, ws, e.Size, name); err != nil {
 			return err
@@ -262,7 +264,7 @@ func listPartitions(opts *Options, im *image.Image) error {
 	if opts.JSON {
 		return writeJSON(opts.IO.Out, Listing{Image: opts.Image, Partitions: im.Partitions})
 	}
-	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(termtext.NewWriter(opts.IO.Out), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tSLOT\tFORMAT\tSIZE\tSOURCE")
 	for _, p := range im.Partitions {
 		name := p.Name

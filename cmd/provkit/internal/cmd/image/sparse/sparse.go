@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"os"
 
@@ -84,7 +85,7 @@ type Result struct {
 }
 
 func sparseRun(ctx context.Context, opts *Options) error {
-	in, err := os.Open(opts.Raw)
+	in, err := safeopen.OpenImage(opts.Raw)
 	if err != nil {
 		return fmt.Errorf("opening raw image: %w", err)
 	}
@@ -141,7 +142,7 @@ func CheckOutput(in os.FileInfo, inPath, out, what string) error {
 
 // report opens the sparse image at sparsePath and prints its summary.
 func report(ios *iostreams.IOStreams, asJSON bool, input, output, sparsePath string, sparseSize int64) error {
-	f, err := os.Open(sparsePath)
+	f, err := safeopen.Open(sparsePath)
 	if err != nil {
 		return fmt.Errorf("reopening %s: %w", sparsePath, err)
 	}

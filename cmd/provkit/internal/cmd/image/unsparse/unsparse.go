@@ -1,9 +1,13 @@
 package unsparse
 
 import (
+	"path/filepath"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
+	"golang.org/x/sys/unix"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -21,6 +25,7 @@ type Options struct {
 	Sparse string
 	Out    string
 	JSON   bool
+	Force  bool
 }
 
 // NewCmdUnsparse returns the command. runF replaces unsparseRun in tests.
@@ -56,11 +61,12 @@ Example:
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "expand even when the output's file system seems too small")
 	return cmd
 }
 
 func unsparseRun(ctx context.Context, opts *Options) error {
-	in, err := os.Open(opts.Sparse)
+	in, err := safeopen.OpenImage(opts.Sparse)
 	if err != nil {
 		return fmt.Errorf("opening sparse image: %w", err)
 	}
@@ -79,8 +85,13 @@ func unsparseRun(ctx context.Context, opts *Options) error {
 		}
 		return fmt.Errorf("reading sparse image %s: %w", opts.Sparse, err)
 	}
+	if need := im.DataBytes(); !opts.Force {
+		if avail, err := freeSpace(opts.Out); err == nil && need > avail {
+			return fmt.Errorf("expanding %s needs %d bytes (%s) of data but the file system of %s has %d bytes free; nothing was written (use --force to try anyway)", opts.Sparse, need, human(need), opts.Out, avail)
+		}
+	}
 	err = atomicfile.Write(opts.Out, 0o644, func(f *os.File) error {
-		if err := im.Expand(f); err != nil {
+		if err := im.ExpandContext(ctx, f); err != nil {
 			return fmt.Errorf("expanding %s to %s: %w", opts.Sparse, opts.Out, err)
 		}
 		return nil
@@ -89,4 +100,23 @@ func unsparseRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	return sparse.Report(opts.IO, opts.JSON, opts.Sparse, opts.Out, im, st.Size())
+}
+
+// freeSpace returns the bytes available to this user on the file system that will hold path.
+func freeSpace(path string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(path), &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
