@@ -6,12 +6,19 @@ import (
 	"strings"
 )
 
+// MaxPropsOutput bounds `getprop` (every property): a phone has about a thousand, 50-200 KiB.
+const MaxPropsOutput = 1 << 20
+
+// maxPropOutput bounds one property's value as printed (values are at most 92 bytes, ro.* ones
+// longer but short).
+const maxPropOutput = 64 << 10
+
 // GetProp returns one system property's value ("" when unset), as `getprop <name>` prints it.
 func (d *Device) GetProp(ctx context.Context, name string) (string, error) {
 	if name == "" || strings.ContainsAny(name, " \t\n'\"\\$`;|&<>()") {
 		return "", &DeviceError{Op: "reading property", Serial: d.Serial(), Err: fmt.Errorf("invalid property name %q", name)}
 	}
-	r, err := d.Shell(ctx, "getprop "+name)
+	r, err := d.ShellLimit(ctx, "getprop "+name, maxPropOutput)
 	if err != nil {
 		return "", d.fail(ctx, "reading property "+name, err)
 	}
@@ -23,7 +30,7 @@ func (d *Device) GetProp(ctx context.Context, name string) (string, error) {
 
 // GetProps returns every system property (`getprop` with no argument).
 func (d *Device) GetProps(ctx context.Context) (map[string]string, error) {
-	r, err := d.Shell(ctx, "getprop")
+	r, err := d.ShellLimit(ctx, "getprop", MaxPropsOutput)
 	if err != nil {
 		return nil, d.fail(ctx, "reading properties", err)
 	}

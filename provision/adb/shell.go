@@ -69,16 +69,32 @@ type ShellOptions struct {
 // A non-zero exit is not an error: look at ExitCode, or call Err. The error reports a command that
 // could not be run or whose connection broke.
 func (d *Device) Shell(ctx context.Context, cmd string) (*ShellResult, error) {
-	var stdout, stderr limitedBuffer
-	stdout.max, stderr.max = MaxShellOutput, MaxShellOutput
+	return d.ShellLimit(ctx, cmd, MaxShellOutput)
+}
+
+// ErrOutputTooLarge says a command printed more than its caller accepts.
+var ErrOutputTooLarge = errors.New("output too large")
+
+// maxStderr bounds the stderr a bounded command keeps: it only ever serves as a message.
+const maxStderr = 64 << 10
+
+// ShellLimit is Shell for a command whose output a parser reads: stdout is bounded by maxStdout
+// (what that parser accepts), stderr by 64 KiB, and the command is stopped as soon as it prints
+// more — a device answering with endless output costs at most maxStdout bytes of memory, not
+// MaxShellOutput.
+func (d *Device) ShellLimit(ctx context.Context, cmd string, maxStdout int) (*ShellResult, error) {
+	if maxStdout <= 0 || maxStdout > MaxShellOutput {
+		maxStdout = MaxShellOutput
+	}
+	stdout, stderr := limitedBuffer{max: maxStdout, abort: true}, limitedBuffer{max: min(maxStdout, maxStderr)}
 	code, legacy, err := d.shell(ctx, cmd, ShellOptions{Stdout: &stdout, Stderr: &stderr})
 	r := &ShellResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code, Legacy: legacy}
+	if stdout.over {
+		return r, &DeviceError{Op: fmt.Sprintf("running %q", truncate(cmd, 80)), Serial: d.Serial(), State: StateDevice,
+			Err: fmt.Errorf("%w: the command printed more than %d bytes, more than provkit reads from it", ErrOutputTooLarge, maxStdout)}
+	}
 	if err != nil {
 		return r, err
-	}
-	if stdout.over || stderr.over {
-		return r, &DeviceError{Op: fmt.Sprintf("running %q", truncate(cmd, 80)), Serial: d.Serial(), State: StateDevice,
-			Err: fmt.Errorf("output exceeds %d bytes; use ShellStream", MaxShellOutput)}
 	}
 	return r, nil
 }
@@ -233,17 +249,22 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// limitedBuffer collects up to max bytes and notes whether more came.
+// limitedBuffer collects up to max bytes and notes whether more came; with abort, the write that
+// overflows fails, which stops the command.
 type limitedBuffer struct {
 	bytes.Buffer
-	max  int
-	over bool
+	max   int
+	over  bool
+	abort bool
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
 	if room := b.max - b.Len(); len(p) > room {
 		b.over = true
 		b.Buffer.Write(p[:max(room, 0)])
+		if b.abort {
+			return max(room, 0), ErrOutputTooLarge
+		}
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)

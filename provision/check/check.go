@@ -362,7 +362,7 @@ func CheckDevice(ctx context.Context, dev *adb.Device, opts Options) (Result, er
 func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Options) (AppEvidence, error) {
 	ev := AppEvidence{Package: app.Package, VersionCode: -1}
 	pkg := app.Package
-	res, err := dev.Shell(ctx, adb.Quote("dumpsys", "package", pkg))
+	res, err := dev.ShellLimit(ctx, adb.Quote("dumpsys", "package", pkg), MaxDumpsysOutput)
 	if err != nil {
 		return ev, err
 	}
@@ -373,7 +373,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 	if err != nil {
 		return ev, fmt.Errorf("reading dumpsys package %s from %s: %w", pkg, dev.Serial(), err)
 	}
-	res, err = dev.Shell(ctx, adb.Quote("pm", "path", "--user", "0", pkg))
+	res, err = dev.ShellLimit(ctx, adb.Quote("pm", "path", "--user", "0", pkg), MaxPmOutput)
 	if err != nil {
 		return ev, err
 	}
@@ -383,7 +383,7 @@ func checkApp(ctx context.Context, dev *adb.Device, app *policy.App, opts Option
 			return ev, fmt.Errorf("reading pm path %s from %s: %w", pkg, dev.Serial(), err)
 		}
 	}
-	res, err = dev.Shell(ctx, adb.Quote("pm", "list", "packages", "-f", "-U", "--show-versioncode", "--user", "0", pkg))
+	res, err = dev.ShellLimit(ctx, adb.Quote("pm", "list", "packages", "-f", "-U", "--show-versioncode", "--user", "0", pkg), MaxPmOutput)
 	if err != nil {
 		return ev, err
 	}
@@ -585,7 +585,7 @@ func verifyRemote(ctx context.Context, dev *adb.Device, remote string, opts Opti
 		return pullAndVerify(ctx, dev, remote, opts)
 	}
 	claimed := ""
-	if res, err := dev.Shell(ctx, adb.Quote("sha256sum", remote)); err != nil {
+	if res, err := dev.ShellLimit(ctx, adb.Quote("sha256sum", remote), 4<<10); err != nil { // one line: a digest and the path
 		return verified{}, err
 	} else if res.ExitCode == 0 {
 		claimed, _ = ParseSha256sum(string(res.Stdout))

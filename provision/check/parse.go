@@ -10,9 +10,15 @@ import (
 // ErrParse is wrapped by every error about device output that does not say what it must.
 var ErrParse = errors.New("unexpected device output")
 
-// maxOutput bounds the device output a parser accepts (a full `dumpsys package` of a phone is a
-// few MiB; one package's is a few KiB).
-const maxOutput = 32 << 20
+// Bounds on the device output each parser accepts; the check asks the device for no more
+// (adb.ShellLimit stops a command that prints more), so a hostile phone costs at most this much
+// memory per command. `dumpsys package <pkg>` of one package is a few KiB on real phones (the
+// samples in testdata/real are 3-8 KiB), 4 MiB leaves a thousandfold margin; `pm path` and
+// `pm list packages <pkg>` print a line or a few.
+const (
+	MaxDumpsysOutput = 4 << 20
+	MaxPmOutput      = 1 << 20
+)
 
 // PackageDump is what `dumpsys package <pkg>` says about one package.
 type PackageDump struct {
@@ -99,8 +105,8 @@ func indentOf(line string) int {
 // installed= or enabled=, two different values for one fact, or two blocks for the package in
 // one section are errors. A package the device does not know gives a dump with Active nil.
 func ParseDumpsysPackage(out, pkg string) (*PackageDump, error) {
-	if len(out) > maxOutput {
-		return nil, fmt.Errorf("%w: dumpsys output of %d bytes, max %d", ErrParse, len(out), maxOutput)
+	if len(out) > MaxDumpsysOutput {
+		return nil, fmt.Errorf("%w: dumpsys output of %d bytes, max %d", ErrParse, len(out), MaxDumpsysOutput)
 	}
 	d := &PackageDump{}
 	var (
@@ -374,7 +380,7 @@ func addPermission(m map[string]bool, t string, lineNo int) error {
 // ParsePmPath parses `pm path <pkg>`: one "package:<apk path>" line per APK (base first, then
 // splits). An app not installed for the user prints nothing (and pm exits 1).
 func ParsePmPath(out string) ([]string, error) {
-	if len(out) > maxOutput {
+	if len(out) > MaxPmOutput {
 		return nil, fmt.Errorf("%w: pm path output of %d bytes", ErrParse, len(out))
 	}
 	var paths []string
@@ -406,7 +412,7 @@ type ListEntry struct {
 // path and package of -f are split at the last "=" (a /data/app path holds "==" of its own).
 // Unknown extra columns are ignored; a line that does not start with "package:" is an error.
 func ParsePmList(out string) ([]ListEntry, error) {
-	if len(out) > maxOutput {
+	if len(out) > MaxPmOutput {
 		return nil, fmt.Errorf("%w: pm list output of %d bytes", ErrParse, len(out))
 	}
 	var list []ListEntry

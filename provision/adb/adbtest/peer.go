@@ -43,6 +43,9 @@ type PeerOptions struct {
 	Silent bool
 	// Greedy: send WRTEs without waiting for OKAY (a peer that ignores flow control).
 	Greedy bool
+	// Prelude is shell code run before every command (after the built-in getprop and pm), e.g.
+	// a dumpsys function for a hostile device.
+	Prelude string
 }
 
 // Peer is a minimal adbd for tests, on 127.0.0.1: it runs shell and exec commands with the host's
@@ -426,6 +429,9 @@ func (p *Peer) shellPrelude() string {
 	b.WriteString("pm() { [ \"$1\" = install ] || { echo 'Error: unknown command'; return 1; }; for a; do last=$a; done; " +
 		"if [ -f \"$ROOT$last\" ]; then echo Success; else echo 'Failure [INSTALL_FAILED_INVALID_URI]'; return 1; fi; }\n")
 	b.WriteString("rm() { for a; do case \"$a\" in /*) command rm -f \"$ROOT$a\";; esac; done; }\n")
+	if p.opts.Prelude != "" {
+		b.WriteString(p.opts.Prelude + "\n")
+	}
 	return b.String()
 }
 

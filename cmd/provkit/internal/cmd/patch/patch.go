@@ -213,6 +213,21 @@ func patchRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	plan.Notes = append(envNotes, plan.Notes...)
+	// Staging files a killed run left behind: removed by a run that writes, reported by one that
+	// does not (--check and --dry-run write nothing).
+	if opts.Check || opts.DryRun {
+		for _, f := range plan.Stale() {
+			plan.Notes = append(plan.Notes, fmt.Sprintf("%s was left by an interrupted provkit run; the next apply or --revert removes it", f))
+		}
+	} else {
+		removed, kept := plan.RemoveStale()
+		for _, f := range removed {
+			plan.Notes = append(plan.Notes, fmt.Sprintf("removed %s, a staging file left by an interrupted provkit run", f))
+		}
+		for _, f := range kept {
+			plan.Notes = append(plan.Notes, fmt.Sprintf("%s is an original that an interrupted provkit run moved aside: if a file next to it is missing, it is that file (restore it with mv); otherwise delete it", f))
+		}
+	}
 	mode := "apply"
 	switch {
 	case opts.Check:
