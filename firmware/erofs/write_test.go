@@ -118,4 +118,3 @@ func (w *bufWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	}
 	return copy(w.b[off:], p), nil
 }
-
