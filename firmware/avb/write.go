@@ -21,6 +21,9 @@ import (
 // Writing: vbmeta images, descriptors, public keys and footers in libavb's format, so a partition
 // that changed can be given a new hashtree or hash footer and its vbmeta re-signed.
 
+// ErrPartitionTooSmall means an image and its AVB metadata do not fit the partition size asked for.
+var ErrPartitionTooSmall = errors.New("partition too small")
+
 // AlgorithmByName returns the algorithm avbtool calls name (e.g. "SHA256_RSA4096").
 func AlgorithmByName(name string) (Algorithm, error) {
 	for i, n := range algNames {
@@ -430,7 +433,7 @@ func place(ctx context.Context, f ReadWriterAt, end int64, vb []byte, origSize i
 			return 0, fmt.Errorf("partition size %d is not a multiple of the %d-byte block", o.PartitionSize, bs)
 		}
 		if size > o.PartitionSize {
-			return 0, fmt.Errorf("image of %d bytes with its metadata needs %d bytes, the %s partition holds %d", origSize, size, o.PartitionName, o.PartitionSize)
+			return 0, fmt.Errorf("image of %d bytes with its metadata needs %d bytes, the %s partition holds %d: %w", origSize, size, o.PartitionName, o.PartitionSize, ErrPartitionTooSmall)
 		}
 		size = o.PartitionSize
 	}

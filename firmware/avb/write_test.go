@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,39 +11,11 @@ import (
 	"github.com/provkit/provkit/internal/testtool"
 )
 
-// referenceTools returns ../shared/reference-tools relative to the repository root, skipping (or
-// failing under PROVKIT_REQUIRE_TOOLS=1) when avbtool.py is not there.
-func referenceTools(t testing.TB) string {
-	t.Helper()
-	testtool.Require(t, "python3", "openssl")
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	ref := filepath.Join(dir, "..", "shared", "reference-tools")
-	if _, err := os.Stat(filepath.Join(ref, "avbtool.py")); err != nil {
-		testtool.Missing(t, "avbtool.py not found in "+ref)
-	}
-	return ref
-}
+func referenceTools(t testing.TB) string { t.Helper(); return testtool.ReferenceTools(t) }
 
 func avbtool(t testing.TB, ref string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("python3", append([]string{filepath.Join(ref, "avbtool.py")}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("avbtool %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return testtool.Avbtool(t, ref, args...)
 }
 
 func loadSigner(t testing.TB, ref, name, alg string) Signer {
