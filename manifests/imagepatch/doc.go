@@ -17,8 +17,9 @@
 //     re-signed images given the new public key, and signed with the key given. A locked
 //     bootloader boots it only if that key is the one it trusts (the OEM's).
 //
-// It works on a directory of partition images whose changed partitions are EROFS images (raw, not
-// sparse, not inside super or a zip). Anything else is refused with an error saying what and why
+// It works on a directory of partition images whose changed partitions are EROFS: partition image
+// files (grown when the rewrite no longer fits), or logical partitions of a raw super.img, written
+// in place into their extents (the LP metadata is not rewritten, so they cannot grow). Anything else is refused with an error saying what and why
 // (ErrUnsupported), never half done: the output is written under a temporary name and renamed
 // when complete, and the input is never modified.
 package imagepatch

@@ -20,6 +20,7 @@ import (
 	"github.com/provkit/provkit/firmware/erofs"
 	"github.com/provkit/provkit/firmware/image"
 	"github.com/provkit/provkit/firmware/selinux"
+	"github.com/provkit/provkit/firmware/super"
 	"github.com/provkit/provkit/internal/unixmode"
 	"github.com/provkit/provkit/manifests/aosp"
 	"github.com/provkit/provkit/manifests/policy"
@@ -179,8 +180,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if p == nil {
 			return nil, fmt.Errorf("patching %s: the policy puts apps on %s, which this firmware does not have (partitions: %s)", o.Input, name, strings.Join(im.Names(), ", "))
 		}
-		if len(p.Layers) > 0 {
-			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only plain partition image files are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
+		if len(p.Layers) > 0 && !(len(p.Layers) == 1 && p.Layers[0] == "super" && strings.Count(p.Source, "!") == 1) {
+			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only partition image files and logical partitions of a raw super.img are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
 		}
 		switch p.Format {
 		case image.FormatEROFS:
@@ -233,7 +234,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// 5. copy every other file, then rename
 	changed := map[string]bool{}
 	for _, p := range rep.Partitions {
-		changed[p.File] = true
+		changed[strings.SplitN(p.File, "!", 2)[0]] = true
 	}
 	ents, err := os.ReadDir(o.Input)
 	if err != nil {
@@ -354,16 +355,16 @@ func loadContexts(im *image.Image, name string, fsys fs.FS) (*selinux.Contexts, 
 // returns its report, its new hashtree descriptor, and whether its footer vbmeta is signed (so
 // that chains to it must learn the new key).
 func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Partition, adds []addition, tmp string) (*Partition, avb.Descriptor, bool, error) {
-	srcPath := filepath.Join(o.Input, p.Source)
 	pr := &Partition{Name: p.Name, File: p.Source, Format: string(p.Format), Why: "files added", SizeBefore: p.Size}
-	var err error
-	if pr.SHA256Before, _, err = hashFile(srcPath); err != nil {
-		return nil, nil, false, err
-	}
 	r, size, err := p.ReaderAt()
 	if err != nil {
 		return nil, nil, false, err
 	}
+	if pr.SHA256Before, err = hashReader(ctx, r, size); err != nil {
+		return nil, nil, false, fmt.Errorf("reading %s: %w", p.Source, err)
+	}
+	// a logical partition of super.img: "super.img!product_a"
+	superFile, lpName, inSuper := strings.Cut(p.Source, "!")
 	// the file system ends where the footer says the original image ends
 	var oldFooter *avb.Image
 	fsSize := size
@@ -470,6 +471,10 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return pr, nil, willSign, nil
 	}
 	dst := filepath.Join(tmp, p.Source)
+	if inSuper {
+		dst = filepath.Join(tmp, "."+lpName+".new")
+		defer os.Remove(dst)
+	}
 	out, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, nil, false, err
@@ -505,6 +510,9 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			return nil, nil, false, fmt.Errorf("patching %s: %w: data and hash block sizes differ (%d/%d)", p.Source, ErrUnsupported, ht.DataBlockSize, ht.HashBlockSize)
 		}
 		nd, total, err := avb.AddHashtreeFooter(ctx, out, newFS, fo, signer)
+		if errors.Is(err, avb.ErrPartitionTooSmall) && inSuper {
+			return nil, nil, false, fmt.Errorf("patching %s: %w; growing a logical partition inside super (rewriting the LP metadata) is not implemented yet", p.Source, err)
+		}
 		if errors.Is(err, avb.ErrPartitionTooSmall) {
 			// the partition must grow: as small as the new image allows
 			fo.PartitionSize = 0
@@ -526,6 +534,20 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	pr.SizeAfter = final
 	if pr.SHA256After, _, err = hashFile(dst); err != nil {
 		return nil, nil, false, err
+	}
+	if inSuper {
+		if err := writeIntoSuper(ctx, filepath.Join(o.Input, superFile), filepath.Join(tmp, superFile), lpName, out, final); err != nil {
+			return nil, nil, false, err
+		}
+		if final < size { // the logical partition: the new image, then zeros
+			if err := out.Truncate(size); err != nil {
+				return nil, nil, false, err
+			}
+			if pr.SHA256After, err = hashReader(ctx, out, size); err != nil {
+				return nil, nil, false, err
+			}
+		}
+		pr.SizeAfter = size
 	}
 	return pr, desc, signed, nil
 }
@@ -667,6 +689,63 @@ func resignVBMetas(ctx context.Context, o Options, im *image.Image, rep *Report,
 		}
 	}
 	return nil
+}
+
+// writeIntoSuper copies the input super image to dst (once) and writes the new partition image
+// into the logical partition's extents; the LP metadata stays as it is.
+func writeIntoSuper(ctx context.Context, src, dst, lpName string, r io.ReaderAt, size int64) error {
+	if _, err := os.Stat(dst); errors.Is(err, fs.ErrNotExist) {
+		if err := copyFile(ctx, src, dst); err != nil {
+			return err
+		}
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	sim, err := super.Open(in, st.Size(), nil)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", src, err)
+	}
+	out, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := sim.WriteInPlace(ctx, out, lpName, r, size); err != nil {
+		out.Close()
+		return fmt.Errorf("writing %s into %s: %w", lpName, filepath.Base(dst), err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func hashReader(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n := min(int64(len(buf)), size-off)
+		k, err := r.ReadAt(buf[:n], off)
+		if int64(k) < n {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
+		h.Write(buf[:n])
+		off += n
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func (r *Report) findPartition(name string) (*Partition, bool) {

@@ -70,7 +70,7 @@ func write(t *testing.T, p string, data []byte) {
 // avbtool, signed with the 4096-bit test key). chained puts product behind a chain descriptor,
 // its footer vbmeta signed with the 4096-bit test key too. The tests re-sign with the 2048-bit
 // test key, standing in for the OEM's.
-func newFirmware(t *testing.T, chained bool) *fixture {
+func newFirmware(t *testing.T, chained bool, big int) *fixture {
 	testtool.Require(t, "mkfs.erofs", "fsck.erofs")
 	fx := &fixture{dir: t.TempDir(), ref: testtool.ReferenceTools(t)}
 	src := filepath.Join(fx.dir, "src")
@@ -78,6 +78,9 @@ func newFirmware(t *testing.T, chained bool) *fixture {
 	write(t, filepath.Join(src, "etc/permissions/existing.xml"), []byte("<permissions/>\n"))
 	write(t, filepath.Join(src, "app/Other/Other.apk"), bytes.Repeat([]byte("other"), 3000))
 	write(t, filepath.Join(src, "build.prop"), []byte("ro.product.product.name=acme\n"))
+	if big > 0 { // compresses well: the uncompressed rewrite needs more room than the original
+		write(t, filepath.Join(src, "app/Other/big.txt"), bytes.Repeat([]byte("compressible "), big/13))
+	}
 	if err := os.Symlink("Other.apk", filepath.Join(src, "app/Other/link")); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +192,7 @@ func digestDir(t *testing.T, dir string) map[string]string {
 func TestPatchMakesFirmwareCompliant(t *testing.T) {
 	for _, chained := range []bool{false, true} {
 		t.Run(fmt.Sprintf("chained=%v", chained), func(t *testing.T) {
-			fx := newFirmware(t, chained)
+			fx := newFirmware(t, chained, 0)
 			pol, err := policy.Load(fx.policyPath)
 			if err != nil {
 				t.Fatal(err)
@@ -303,7 +306,7 @@ func TestPatchMakesFirmwareCompliant(t *testing.T) {
 }
 
 func TestPatchRefusesFailingAPK(t *testing.T) {
-	fx := newFirmware(t, false)
+	fx := newFirmware(t, false, 0)
 	other, err := demoapk.NewKey("someone else")
 	if err != nil {
 		t.Fatal(err)

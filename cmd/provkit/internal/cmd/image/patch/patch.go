@@ -52,9 +52,10 @@ re-signed one, is re-signed with --avb-key, keeping every other descriptor, prop
 rollback index. A locked bootloader boots the result only if --avb-key is the key it trusts
 (the OEM's): the report prints the new key's SHA-256.
 
-<firmware> is a directory of partition images (product.img, vbmeta.img, ...). Not written
-yet: ext4 partitions, partitions inside super.img, zips, sparse images (each refused with a
-clear error). The input is never modified; the output directory is written under a temporary
+<firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...). A
+logical partition of a raw super.img is rewritten in place and must still fit it (the LP
+metadata is not rewritten). Not written yet: ext4 partitions, sparse images, zips (each refused
+with a clear error). The input is never modified; the output directory is written under a temporary
 name and renamed when complete; it must not exist.
 
 --dry-run reports what would change and writes nothing. --json prints one JSON document
