@@ -19,7 +19,7 @@
 //
 // It works on a directory of partition images whose changed partitions are EROFS: partition image
 // files (grown when the rewrite no longer fits), or logical partitions of a raw super.img, written
-// in place into their extents (the LP metadata is not rewritten, so they cannot grow). Anything else is refused with an error saying what and why
+// into their extents (grown within their group when needed, the LP metadata rewritten). Anything else is refused with an error saying what and why
 // (ErrUnsupported), never half done: the output is written under a temporary name and renamed
 // when complete, and the input is never modified.
 package imagepatch

@@ -510,9 +510,6 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			return nil, nil, false, fmt.Errorf("patching %s: %w: data and hash block sizes differ (%d/%d)", p.Source, ErrUnsupported, ht.DataBlockSize, ht.HashBlockSize)
 		}
 		nd, total, err := avb.AddHashtreeFooter(ctx, out, newFS, fo, signer)
-		if errors.Is(err, avb.ErrPartitionTooSmall) && inSuper {
-			return nil, nil, false, fmt.Errorf("patching %s: %w; growing a logical partition inside super (rewriting the LP metadata) is not implemented yet", p.Source, err)
-		}
 		if errors.Is(err, avb.ErrPartitionTooSmall) {
 			// the partition must grow: as small as the new image allows
 			fo.PartitionSize = 0
@@ -547,7 +544,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 				return nil, nil, false, err
 			}
 		}
-		pr.SizeAfter = size
+		pr.SizeAfter = max(size, final)
 	}
 	return pr, desc, signed, nil
 }
@@ -699,22 +696,33 @@ func writeIntoSuper(ctx context.Context, src, dst, lpName string, r io.ReaderAt,
 			return err
 		}
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	sim, err := super.Open(in, st.Size(), nil)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", src, err)
-	}
 	out, err := os.OpenFile(dst, os.O_RDWR, 0)
 	if err != nil {
 		return err
+	}
+	st, err := out.Stat()
+	if err != nil {
+		out.Close()
+		return err
+	}
+	sim, err := super.Open(out, st.Size(), nil)
+	if err != nil {
+		out.Close()
+		return fmt.Errorf("reading %s: %w", src, err)
+	}
+	if lp, ok := sim.Partition(lpName); ok && lp.Size < size {
+		// grow the logical partition: new LP metadata in every slot copy, then read it again
+		md, err := sim.Grow(lpName, size)
+		if err == nil {
+			err = sim.WriteMetadata(out, md)
+		}
+		if err == nil {
+			sim, err = super.Open(out, st.Size(), nil)
+		}
+		if err != nil {
+			out.Close()
+			return fmt.Errorf("growing %s in %s to %d bytes: %w", lpName, filepath.Base(dst), size, err)
+		}
 	}
 	if err := sim.WriteInPlace(ctx, out, lpName, r, size); err != nil {
 		out.Close()

@@ -53,8 +53,8 @@ rollback index. A locked bootloader boots the result only if --avb-key is the ke
 (the OEM's): the report prints the new key's SHA-256.
 
 <firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...). A
-logical partition of a raw super.img is rewritten in place and must still fit it (the LP
-metadata is not rewritten). Not written yet: ext4 partitions, sparse images, zips (each refused
+logical partition of a raw super.img is rewritten in its extents, and grown (LP metadata
+rewritten in every slot) when it must, within its group. Not written yet: ext4 partitions, sparse images, zips (each refused
 with a clear error). The input is never modified; the output directory is written under a temporary
 name and renamed when complete; it must not exist.
 
