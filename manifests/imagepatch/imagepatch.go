@@ -310,7 +310,7 @@ func prepareApp(ctx context.Context, o Options, app *policy.App, rep *Report) ([
 
 // loadContexts reads the labels of a partition: the system partition's plat_file_contexts first
 // (when present), then the partition's own etc/selinux/*file_contexts (later specs win).
-func loadContexts(im *image.Image, name string, fsys fs.FS) (*selinux.Contexts, []string, error) {
+func loadContexts(im *image.Image, name string, fsys fs.FS, root string) (*selinux.Contexts, []string, error) {
 	c := &selinux.Contexts{}
 	var used []string
 	if name != "system" {
@@ -328,13 +328,13 @@ func loadContexts(im *image.Image, name string, fsys fs.FS) (*selinux.Contexts, 
 			}
 		}
 	}
-	ents, err := fs.ReadDir(fsys, "etc/selinux")
+	ents, err := fs.ReadDir(fsys, root+"etc/selinux")
 	if err == nil {
 		for _, e := range ents {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), "file_contexts") {
 				continue
 			}
-			p := "etc/selinux/" + e.Name()
+			p := root + "etc/selinux/" + e.Name()
 			b, err := fs.ReadFile(fsys, p)
 			if err != nil {
 				return nil, nil, fmt.Errorf("reading %s:%s: %w", name, p, err)
@@ -342,7 +342,7 @@ func loadContexts(im *image.Image, name string, fsys fs.FS) (*selinux.Contexts, 
 			if err := c.Parse(bytes.NewReader(b), name+":"+p); err != nil {
 				return nil, nil, err
 			}
-			used = append(used, "/"+name+"/"+p)
+			used = append(used, "/"+name+"/"+strings.TrimPrefix(p, root))
 		}
 	}
 	if len(used) == 0 {
@@ -378,7 +378,14 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("reading %s: %w", p.Source, err)
 	}
-	labels, _, err := loadContexts(im, p.Name, efs)
+	// a system-as-root image holds the system partition under system/ (mounted at /)
+	root := ""
+	if p.Name == "system" {
+		if fi, err := fs.Stat(efs, "system/build.prop"); err == nil && !fi.IsDir() {
+			root = "system/"
+		}
+	}
+	labels, _, err := loadContexts(im, p.Name, efs, root)
 	if err != nil {
 		return nil, nil, false, err
 	}
@@ -392,7 +399,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	}
 	mtime := nodes[0].Mtime // AOSP builds stamp every file alike; new files take the root's time
 	label := func(rel string, t selinux.FileType) (map[string][]byte, string, error) {
-		dp := "/" + p.Name + "/" + rel
+		dp := "/" + p.Name + "/" + strings.TrimPrefix(rel, root)
 		l, ok := labels.Label(dp, t)
 		if !ok {
 			return nil, "", fmt.Errorf("labelling %s: no file_contexts entry gives it a label", dp)
@@ -400,6 +407,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return map[string][]byte{"security.selinux": append([]byte(l), 0)}, l, nil
 	}
 	for _, a := range adds {
+		a.rel = root + a.rel
 		// parent directories, AOSP defaults
 		parts := strings.Split(a.rel, "/")
 		for i := 1; i < len(parts); i++ {
@@ -435,7 +443,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			defer f.Close()
 			n.Data = f
 		}
-		f := File{Path: "/" + p.Name + "/" + a.rel, Size: a.size, Mode: "0644", Label: l, SHA256: sum}
+		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
 		if j, ok := index[a.rel]; ok {
 			if nodes[j].Mode&unixmode.IFMT == unixmode.IFDIR {
 				return nil, nil, false, fmt.Errorf("patching %s: %s exists and is a directory", p.Source, f.Path)
@@ -484,7 +492,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("writing %s: %w", p.Source, err)
 	}
-	if err := checkFiles(ctx, out, newFS, pr.Files, p.Name); err != nil {
+	if err := checkFiles(ctx, out, newFS, pr.Files, p.Name, root); err != nil {
 		return nil, nil, false, err
 	}
 	final := newFS
@@ -551,13 +559,13 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 
 // checkFiles reads the new files back from the written file system and checks their digests: an
 // APK replaced while it was copied is never shipped.
-func checkFiles(ctx context.Context, r io.ReaderAt, size int64, files []File, part string) error {
+func checkFiles(ctx context.Context, r io.ReaderAt, size int64, files []File, part, root string) error {
 	f, err := erofs.Open(r, size)
 	if err != nil {
 		return fmt.Errorf("reading back the new %s file system: %w", part, err)
 	}
 	for _, fl := range files {
-		rel := strings.TrimPrefix(fl.Path, "/"+part+"/")
+		rel := root + strings.TrimPrefix(fl.Path, "/"+part+"/")
 		fh, err := f.Open(rel)
 		if err != nil {
 			return fmt.Errorf("reading back %s: %w", fl.Path, err)
