@@ -118,3 +118,28 @@ func (w *bufWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	}
 	return copy(w.b[off:], p), nil
 }
+
+// BenchmarkRewrite reads an lz4hc image of thousands of files (benchImage) as a tree and writes it
+// anew, uncompressed, to a temporary file: the file-system half of `provkit image patch`.
+func BenchmarkRewrite(b *testing.B) {
+	img, _ := benchImage(b)
+	f := openImage(b, img, Options{})
+	out := filepath.Join(b.TempDir(), "out.erofs")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		nodes, opts, err := Tree(context.Background(), f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fh, err := os.Create(out)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size, err := Write(context.Background(), fh, nodes, opts)
+		fh.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(size)
+	}
+}
