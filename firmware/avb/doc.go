@@ -1,6 +1,9 @@
 // Package avb reads Android Verified Boot 2.0 metadata (libavb / avbtool format) read-only through
 // io.ReaderAt, checks its signature, and checks the partitions it describes against their bytes, so a
-// firmware image can be certified offline.
+// firmware image can be certified offline. It also writes them (write.go): descriptors, public keys,
+// signed vbmeta images (BuildVBMeta; OptionsOf + Replace rebuild one keeping every other descriptor,
+// property, flag and rollback index) and hashtree/hash footers laid out as avbtool lays them out
+// (without FEC), byte for byte.
 //
 // Terms:
 //

@@ -4,6 +4,11 @@
 // inodes and directory blocks on its path, and then only the compressed clusters that hold the bytes
 // asked for.
 //
+// Write (write.go) makes a new uncompressed image from a tree of Nodes (Tree reads one from an
+// existing image, compressed or not): extended inodes keep every entry's mode, uid/gid, mtime and
+// xattrs, hard links stay links, data is stored in whole blocks (FLAT_PLAIN). It never writes
+// compressed data, so a rewritten lz4hc image is larger than the original.
+//
 // The reader is read-only and checks what it reads: bad magic, a wrong superblock checksum, unknown
 // incompatible features, inode numbers past the end of the image, directory loops, cluster indexes
 // or extents past the end, absurd sizes and decompressed-size mismatches all end in an error that

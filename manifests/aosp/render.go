@@ -275,3 +275,34 @@ func sorted(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// EtcFile is one of an app's permission XMLs as `provkit patch` writes it, and where the platform
+// reads it: /<partition>/etc/<Dir>/<Name>.
+type EtcFile struct {
+	Dir  string // permissions, default-permissions or sysconfig
+	Name string
+	Data []byte
+}
+
+// AppEtcFiles renders the privapp-permissions (privileged apps), default-permissions (apps with
+// grantPermissions) and sysconfig XMLs of app, with the same renderers `provkit patch` uses, so
+// that a built image patched by `provkit image patch` holds the same files as one built from a
+// patched tree. facts are the verified APK's (the default-permissions file binds the grants to
+// its first signer).
+func AppEtcFiles(policyName string, app *policy.App, facts *APKFacts) []EtcFile {
+	s := &appSpec{app: app, facts: facts}
+	var out []EtcFile
+	for _, e := range s.etcFiles() {
+		var data string
+		switch e[1] {
+		case "permissions":
+			data = s.privappPermissionsXML(policyName)
+		case "default-permissions":
+			data = s.defaultPermissionsXML(policyName)
+		default:
+			data = s.sysconfigXML(policyName)
+		}
+		out = append(out, EtcFile{Dir: e[1], Name: e[0], Data: []byte(data)})
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/cat"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/info"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/ls"
+	imagepatch "github.com/provkit/provkit/cmd/provkit/internal/cmd/image/patch"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/sparse"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image/unsparse"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
@@ -21,6 +22,7 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	func(ios *iostreams.IOStreams) *cobra.Command { return ls.NewCmdLs(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return cat.NewCmdCat(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return audit.NewCmdAudit(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return imagepatch.NewCmdPatch(ios, nil) },
 }
 
 // NewCmdImage returns the "image" command group.

@@ -46,3 +46,7 @@ func (apkInspector) APKPackage(ctx context.Context, path string) (string, error)
 	}
 	return info.Package, nil
 }
+
+// NewInspector is the APK inspector `provkit patch` verifies APKs with; `provkit image patch`
+// uses the same one, so an APK is judged alike whichever way it is installed.
+func NewInspector() aosp.Inspector { return newInspector() }

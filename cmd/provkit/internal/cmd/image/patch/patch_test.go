@@ -1,0 +1,118 @@
+package patch
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/manifests/aosp"
+	"github.com/provkit/provkit/manifests/imagepatch"
+	"github.com/provkit/provkit/manifests/policy"
+)
+
+const pin = "3f2a5c7e9b1d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f99"
+
+type fakeInspector struct{ facts aosp.APKFacts }
+
+func (f fakeInspector) InspectAPK(context.Context, string) (*aosp.APKFacts, error) {
+	c := f.facts
+	return &c, nil
+}
+
+func setup(t *testing.T) (dir, pol, key string) {
+	t.Helper()
+	dir = t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "fw"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fw", "product.img"), make([]byte, 8192), 0o644)
+	os.WriteFile(filepath.Join(dir, "app.apk"), []byte("apk"), 0o644)
+	pol = filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(`apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: m}
+apps:
+  - package: ru.oneme.app
+    apk: app.apk
+    partition: product
+    signers: [{sha256: "`+pin+`"}]
+`), 0o644)
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key = filepath.Join(dir, "oem.pem")
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), 0o600)
+	return dir, pol, key
+}
+
+func run(t *testing.T, insp aosp.Inspector, args ...string) (string, error) {
+	t.Helper()
+	ios, _, out, _ := iostreams.Test()
+	cmd := NewCmdPatch(ios, func(ctx context.Context, o *Options) error {
+		o.Inspector = insp
+		return patchRun(ctx, o)
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestUsage(t *testing.T) {
+	dir, pol, key := setup(t)
+	fw := filepath.Join(dir, "fw")
+	for name, args := range map[string][]string{
+		"no policy":     {"--avb-key", key, fw, "--out", filepath.Join(dir, "o")},
+		"no key":        {"--policy", pol, fw, "--out", filepath.Join(dir, "o")},
+		"no out":        {"--policy", pol, "--avb-key", key, fw},
+		"bad algorithm": {"--policy", pol, "--avb-key", key, "--avb-algorithm", "MD5", fw, "--out", filepath.Join(dir, "o")},
+		"key mismatch":  {"--policy", pol, "--avb-key", key, "--avb-algorithm", "SHA256_RSA4096", fw, "--out", filepath.Join(dir, "o")},
+	} {
+		_, err := run(t, fakeInspector{}, args...)
+		if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage {
+			t.Errorf("%s: exit %d (%v), want %d", name, code, err, cmdutil.ExitUsage)
+		}
+	}
+}
+
+// TestFailingAPKExits4 pins a signer the APK does not have: exit 4, the JSON report names the
+// blocker, nothing is written.
+func TestFailingAPKExits4(t *testing.T) {
+	dir, pol, key := setup(t)
+	out := filepath.Join(dir, "out")
+	bad := fakeInspector{aosp.APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{strings.Repeat("ab", 32)}}}}
+	stdout, err := run(t, bad, "--policy", pol, "--avb-key", key, "--json", filepath.Join(dir, "fw"), "--out", out)
+	if code := cmdutil.ExitCode(err); code != cmdutil.ExitNotCompliant {
+		t.Fatalf("exit %d (%v), want %d", code, err, cmdutil.ExitNotCompliant)
+	}
+	var rep imagepatch.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout)
+	}
+	if len(rep.Blockers) == 0 || rep.KeySHA256 == "" {
+		t.Errorf("report %+v", rep)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("output written")
+	}
+}
+
+// TestUnsupportedLayoutIsAnError: a raw (non file system) product partition is refused, exit 1.
+func TestUnsupportedLayoutIsAnError(t *testing.T) {
+	dir, pol, key := setup(t)
+	good := fakeInspector{aosp.APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{pin}}}}
+	_, err := run(t, good, "--policy", pol, "--avb-key", key, filepath.Join(dir, "fw"), "--out", filepath.Join(dir, "out"))
+	if code := cmdutil.ExitCode(err); code != cmdutil.ExitError || !strings.Contains(err.Error(), "not supported by image patch") {
+		t.Fatalf("exit %d: %v", code, err)
+	}
+}

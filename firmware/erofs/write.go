@@ -1,0 +1,430 @@
+package erofs
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/provkit/provkit/internal/unixmode"
+)
+
+// Writing: a new uncompressed EROFS image from a tree of Nodes. Every inode is extended (64 bytes,
+// so each keeps its own mtime, 32-bit uid/gid and nlink), xattrs are inline, data is FLAT_PLAIN
+// (whole blocks), directories are sorted dirent blocks as the kernel's binary search wants them.
+
+// Node is one entry of a tree to write.
+type Node struct {
+	Path   string // slash-separated, relative to the root; "." is the root
+	Mode   uint32 // unix mode with its type bits (unixmode.IFREG|0o644, ...)
+	UID    uint32
+	GID    uint32
+	Mtime  time.Time
+	Xattrs map[string][]byte
+	Size   int64       // regular files: the number of bytes Data holds
+	Data   io.ReaderAt // regular files
+	Link   string      // symlinks: the target
+	Rdev   uint32      // character and block devices, as the inode stores it
+	// Ino groups hard links: nodes with the same non-zero Ino share one inode.
+	Ino uint64
+}
+
+// WriteOptions are the image-wide settings.
+type WriteOptions struct {
+	UUID       [16]byte
+	VolumeName string
+	BuildTime  time.Time
+}
+
+// Tree returns every entry of f as Nodes (data read lazily from f), root first, parents before
+// children, and the image-wide settings to write it again with.
+func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
+	sb := f.Superblock()
+	opts := WriteOptions{UUID: sb.UUID, VolumeName: sb.VolumeName, BuildTime: time.Unix(int64(sb.BuildTime), int64(sb.BuildTimeNsec%1e9))}
+	var out []Node
+	err := fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		in, err := f.resolve("lstat", p, false)
+		if err != nil {
+			return err
+		}
+		n := Node{Path: p, Mode: uint32(in.mode), UID: in.uid, GID: in.gid, Mtime: in.mtime, Xattrs: in.Xattrs(), Ino: in.nid}
+		switch in.mode & unixmode.IFMT {
+		case unixmode.IFREG:
+			r, err := f.newDataReader(in)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", p, err)
+			}
+			n.Size, n.Data = in.size, r
+		case unixmode.IFLNK:
+			if n.Link, err = f.readLink(in); err != nil {
+				return fmt.Errorf("reading %s: %w", p, err)
+			}
+		case unixmode.IFCHR, unixmode.IFBLK:
+			n.Rdev = in.u
+		}
+		out = append(out, n)
+		return nil
+	})
+	if err != nil {
+		return nil, opts, fmt.Errorf("reading EROFS tree: %w", err)
+	}
+	return out, opts, nil
+}
+
+type wnode struct {
+	*Node
+	children []*wnode // directories: sorted by name
+	parent   *wnode
+	owner    *wnode // hard links: the node whose inode this one shares (itself when first)
+	nlink    uint32
+	nid      uint64
+	ibody    []byte // inline xattr body
+	blkaddr  uint32
+	dataSize int64
+	dirData  []byte
+}
+
+const blkSize = 4096
+
+func ftypeOf(mode uint32) uint8 {
+	switch mode & unixmode.IFMT {
+	case unixmode.IFREG:
+		return ftReg
+	case unixmode.IFDIR:
+		return ftDir
+	case unixmode.IFCHR:
+		return ftChr
+	case unixmode.IFBLK:
+		return ftBlk
+	case unixmode.IFIFO:
+		return ftFifo
+	case unixmode.IFSOCK:
+		return ftSock
+	case unixmode.IFLNK:
+		return ftSymlink
+	}
+	return ftUnknown
+}
+
+var xattrPrefixes = []struct {
+	prefix string
+	index  uint8
+}{
+	{"system.posix_acl_access", xattrIndexPosixACLAccess},
+	{"system.posix_acl_default", xattrIndexPosixACLDefault},
+	{"security.", xattrIndexSecurity},
+	{"trusted.", xattrIndexTrusted},
+	{"user.", xattrIndexUser},
+	{"lustre.", xattrIndexLustre},
+}
+
+// encodeXattrs builds an inline xattr body (header, entries padded to 4 bytes), names sorted.
+func encodeXattrs(x map[string][]byte) ([]byte, error) {
+	if len(x) == 0 {
+		return nil, nil
+	}
+	names := make([]string, 0, len(x))
+	for k := range x {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	b := make([]byte, xattrIbodyHeaderSize)
+	for _, name := range names {
+		var idx uint8
+		suffix := ""
+		for _, p := range xattrPrefixes {
+			if strings.HasPrefix(name, p.prefix) {
+				idx, suffix = p.index, name[len(p.prefix):]
+				break
+			}
+		}
+		if idx == 0 {
+			return nil, fmt.Errorf("xattr %q has no prefix EROFS can store (security., user., trusted., system.posix_acl_*)", name)
+		}
+		v := x[name]
+		if len(suffix) > 255 || len(v) > 65535 {
+			return nil, fmt.Errorf("xattr %q: name or value too long", name)
+		}
+		e := []byte{byte(len(suffix)), idx, 0, 0}
+		binary.LittleEndian.PutUint16(e[2:], uint16(len(v)))
+		e = append(append(e, suffix...), v...)
+		for len(e)%4 != 0 {
+			e = append(e, 0)
+		}
+		b = append(b, e...)
+	}
+	if len(b) > 65535*4 {
+		return nil, errors.New("xattrs too large for an inline body")
+	}
+	return b, nil
+}
+
+// buildDir encodes a directory's dirent blocks: "." and ".." and the children, sorted by name,
+// packed so that no dirent or name crosses a block.
+func buildDir(n *wnode) []byte {
+	type ent struct {
+		name string
+		nid  uint64
+		ft   uint8
+	}
+	parent := n.parent
+	if parent == nil {
+		parent = n
+	}
+	ents := []ent{{".", n.nid, ftDir}, {"..", parent.nid, ftDir}}
+	for _, c := range n.children {
+		ents = append(ents, ent{path.Base(c.Path), c.owner.nid, ftypeOf(c.Mode)})
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+	var out []byte
+	for i := 0; i < len(ents); {
+		used, j := 0, i
+		for j < len(ents) && used+direntSize+len(ents[j].name) <= blkSize {
+			used += direntSize + len(ents[j].name)
+			j++
+		}
+		blk := make([]byte, 0, blkSize)
+		nameOff := direntSize * (j - i)
+		for _, e := range ents[i:j] {
+			d := make([]byte, direntSize)
+			binary.LittleEndian.PutUint64(d, e.nid)
+			binary.LittleEndian.PutUint16(d[8:], uint16(nameOff))
+			d[10] = e.ft
+			blk = append(blk, d...)
+			nameOff += len(e.name)
+		}
+		for _, e := range ents[i:j] {
+			blk = append(blk, e.name...)
+		}
+		i = j
+		if i < len(ents) {
+			blk = append(blk, make([]byte, blkSize-len(blk))...)
+		}
+		out = append(out, blk...)
+	}
+	return out
+}
+
+// Write writes nodes as a new uncompressed EROFS image to w and returns its size in bytes (a
+// multiple of 4096). Parents must come before their children; the root "." must be present.
+func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) (int64, error) {
+	byPath := make(map[string]*wnode, len(nodes))
+	byIno := map[uint64]*wnode{}
+	var root *wnode
+	var order []*wnode // inodes in nid order: breadth first from the root
+	for i := range nodes {
+		n := &wnode{Node: &nodes[i]}
+		p := n.Path
+		if p != "." && (p == "" || !fs.ValidPath(p)) {
+			return 0, fmt.Errorf("writing EROFS: invalid path %q", p)
+		}
+		if _, dup := byPath[p]; dup {
+			return 0, fmt.Errorf("writing EROFS: %s appears twice", p)
+		}
+		byPath[p] = n
+		if p == "." {
+			if n.Mode&unixmode.IFMT != unixmode.IFDIR {
+				return 0, errors.New("writing EROFS: the root is not a directory")
+			}
+			root = n
+		} else {
+			parent := byPath[path.Dir(p)]
+			if parent == nil || parent.Mode&unixmode.IFMT != unixmode.IFDIR {
+				return 0, fmt.Errorf("writing EROFS: %s: parent directory missing or listed after it", p)
+			}
+			n.parent = parent
+			parent.children = append(parent.children, n)
+		}
+		n.owner = n
+		if n.Ino != 0 && n.Mode&unixmode.IFMT != unixmode.IFDIR {
+			if o := byIno[n.Ino]; o != nil {
+				n.owner = o
+			} else {
+				byIno[n.Ino] = n
+			}
+		}
+		n.owner.nlink++
+		if n.Mode&unixmode.IFMT == unixmode.IFDIR {
+			n.nlink++ // "."
+			if n.parent != nil {
+				n.parent.nlink++ // ".."
+			}
+		}
+	}
+	if root == nil {
+		return 0, errors.New("writing EROFS: no root directory")
+	}
+	root.nlink++ // the root's ".." is itself
+	// breadth-first order, children by name
+	queue := []*wnode{root}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if n.owner == n {
+			order = append(order, n)
+		}
+		sort.Slice(n.children, func(i, j int) bool { return n.children[i].Path < n.children[j].Path })
+		queue = append(queue, n.children...)
+	}
+	// inode slots
+	const metaBlk = 1
+	var metaSize int64
+	for _, n := range order {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		var err error
+		if n.ibody, err = encodeXattrs(n.Xattrs); err != nil {
+			return 0, fmt.Errorf("writing EROFS: %s: %w", n.Path, err)
+		}
+		n.nid = uint64(metaSize / inodeCompactSize)
+		metaSize += (int64(inodeExtendedSize+len(n.ibody)) + inodeCompactSize - 1) / inodeCompactSize * inodeCompactSize
+	}
+	if root.nid != 0 {
+		return 0, errors.New("writing EROFS: root inode is not first")
+	}
+	// data blocks
+	next := int64(metaBlk) + (metaSize+blkSize-1)/blkSize
+	for _, n := range order {
+		switch n.Mode & unixmode.IFMT {
+		case unixmode.IFDIR:
+			n.dirData = buildDir(n)
+			n.dataSize = int64(len(n.dirData))
+		case unixmode.IFREG:
+			if n.Size < 0 || (n.Size > 0 && n.Data == nil) {
+				return 0, fmt.Errorf("writing EROFS: %s: size %d without data", n.Path, n.Size)
+			}
+			n.dataSize = n.Size
+		case unixmode.IFLNK:
+			if n.Link == "" || len(n.Link) > 4095 {
+				return 0, fmt.Errorf("writing EROFS: %s: symlink target of %d bytes", n.Path, len(n.Link))
+			}
+			n.dataSize = int64(len(n.Link))
+		}
+		if n.dataSize > 0 {
+			if next > 1<<32-1 {
+				return 0, errors.New("writing EROFS: image larger than 16 TiB")
+			}
+			n.blkaddr = uint32(next)
+			next += (n.dataSize + blkSize - 1) / blkSize
+		}
+	}
+	total := next * blkSize
+	// inodes
+	meta := make([]byte, (metaSize+blkSize-1)/blkSize*blkSize)
+	le := binary.LittleEndian
+	for i, n := range order {
+		b := meta[n.nid*inodeCompactSize:]
+		le.PutUint16(b[0:], 1|LayoutFlatPlain<<inodeFormatLayoutShift)
+		if len(n.ibody) > 0 {
+			le.PutUint16(b[2:], uint16((len(n.ibody)-xattrIbodyHeaderSize)/4+1))
+		}
+		le.PutUint16(b[4:], uint16(n.Mode))
+		le.PutUint64(b[8:], uint64(n.dataSize))
+		switch n.Mode & unixmode.IFMT {
+		case unixmode.IFCHR, unixmode.IFBLK:
+			le.PutUint32(b[16:], n.Rdev)
+		default:
+			le.PutUint32(b[16:], n.blkaddr)
+		}
+		le.PutUint32(b[20:], uint32(i+1))
+		le.PutUint32(b[24:], n.UID)
+		le.PutUint32(b[28:], n.GID)
+		sec, nsec := n.Mtime.Unix(), n.Mtime.Nanosecond()
+		if sec < 0 {
+			sec, nsec = 0, 0
+		}
+		le.PutUint64(b[32:], uint64(sec))
+		le.PutUint32(b[40:], uint32(nsec))
+		le.PutUint32(b[44:], n.nlink)
+		copy(b[inodeExtendedSize:], n.ibody)
+	}
+	if _, err := w.WriteAt(meta, metaBlk*blkSize); err != nil {
+		return 0, fmt.Errorf("writing EROFS inodes: %w", err)
+	}
+	// data
+	buf := make([]byte, 1<<20)
+	for _, n := range order {
+		if n.dataSize == 0 {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		off := int64(n.blkaddr) * blkSize
+		var err error
+		switch n.Mode & unixmode.IFMT {
+		case unixmode.IFDIR:
+			_, err = w.WriteAt(n.dirData, off)
+		case unixmode.IFLNK:
+			_, err = w.WriteAt([]byte(n.Link), off)
+		case unixmode.IFREG:
+			err = copyData(ctx, w, off, n.Data, n.Size, buf)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
+		}
+		// zero the tail of the last block so the image is deterministic
+		if tail := (blkSize - n.dataSize%blkSize) % blkSize; tail > 0 {
+			if _, err := w.WriteAt(make([]byte, tail), off+n.dataSize); err != nil {
+				return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
+			}
+		}
+	}
+	// superblock (block 0)
+	sb := make([]byte, blkSize)
+	s := sb[SuperblockOffset:]
+	le.PutUint32(s[0:], Magic)
+	s[12] = 12
+	le.PutUint16(s[14:], uint16(root.nid))
+	le.PutUint64(s[16:], uint64(len(order)))
+	bt := opts.BuildTime
+	if bt.Unix() > 0 {
+		le.PutUint64(s[24:], uint64(bt.Unix()))
+		le.PutUint32(s[32:], uint32(bt.Nanosecond()))
+	}
+	le.PutUint32(s[36:], uint32(next))
+	le.PutUint32(s[40:], metaBlk)
+	copy(s[48:64], opts.UUID[:])
+	if len(opts.VolumeName) > 16 {
+		return 0, fmt.Errorf("writing EROFS: volume name %q longer than 16 bytes", opts.VolumeName)
+	}
+	copy(s[64:80], opts.VolumeName)
+	if _, err := w.WriteAt(sb, 0); err != nil {
+		return 0, fmt.Errorf("writing EROFS superblock: %w", err)
+	}
+	return total, nil
+}
+
+func copyData(ctx context.Context, w io.WriterAt, off int64, r io.ReaderAt, size int64, buf []byte) error {
+	for pos := int64(0); pos < size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(int64(len(buf)), size-pos)
+		k, err := r.ReadAt(buf[:n], pos)
+		if int64(k) < n {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("reading at %d: %w", pos, err)
+		}
+		if _, err := w.WriteAt(buf[:n], off+pos); err != nil {
+			return err
+		}
+		pos += n
+	}
+	return nil
+}
