@@ -1,10 +1,13 @@
 package line
 
 import (
+	"crypto/ed25519"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/manifests/evidence"
 	"io"
 	"os"
 	"os/exec"
@@ -57,6 +60,10 @@ type Config struct {
 	HookTimeout time.Duration
 	// Report receives updates (from several goroutines, serialised by the station).
 	Report func(Update)
+	// AttestKey, when set, signs an in-toto attestation of each phone's check (the same statement
+	// as `provkit check --attest`, with the flashed firmware's digest as a further subject) and
+	// records it with the verdict in the ledger.
+	AttestKey ed25519.PrivateKey
 	// StopAfter, when > 0, stops the station once this many phones got a verdict or were
 	// skipped and none is in progress (0: run until ctx is cancelled). For tests and benchmarks.
 	StopAfter int
@@ -442,6 +449,13 @@ func (s *Station) runOne(ctx context.Context, p Phone, serial string, identErr e
 	} else {
 		v = s.steps(rctx, ctx, p, serial, run, started, &ev)
 	}
+	if s.cfg.AttestKey != nil && ev.Check != nil {
+		if att, err := s.attest(ev, fw); err != nil {
+			s.report(Update{Type: UpdateWarning, Serial: serial, Message: "attesting: " + err.Error()})
+		} else {
+			v.Attestation = att
+		}
+	}
 	v.Evidence = ev
 	if err := run.Finish(bg, v); err != nil {
 		s.report(Update{Type: UpdateWarning, Serial: serial, Message: err.Error()})
@@ -462,6 +476,28 @@ func (s *Station) runOne(ctx context.Context, p Phone, serial string, identErr e
 	s.mu.Unlock()
 	s.report(Update{Type: UpdateVerdict, Serial: serial, Key: p.Key, Verdict: v.Verdict, Reasons: v.Reasons, RunID: run.ID, Started: started})
 	s.hook(bg, serial, run.ID, v)
+}
+
+// attest signs the statement of one phone's check; the predicate's result is the verdict's
+// evidence (flash and check), and the flashed firmware is a subject when there was one.
+func (s *Station) attest(ev verdictEvidence, fw string) (json.RawMessage, error) {
+	st, err := pcheck.Statement(s.cfg.Policy, []pcheck.Result{*ev.Check})
+	if err != nil {
+		return nil, err
+	}
+	if fw != "" {
+		st.Subject = append(st.Subject, evidence.Subject{Name: "firmware", Digest: map[string]string{"sha256": fw}})
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	st.Predicate.Result = raw
+	env, err := evidence.Sign(st, s.cfg.AttestKey)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(env)
 }
 
 // skip says why a phone is not run (or "").

@@ -1,11 +1,17 @@
 package demo
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"strconv"
+
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"github.com/provkit/provkit/manifests/evidence"
+	"github.com/provkit/provkit/manifests/report"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,7 +97,8 @@ var devices = []device{
 }
 
 // keptFiles are the files the demo writes into its directory.
-var keptFiles = []string{"messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml"}
+var keptFiles = []string{"messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml",
+	"keys", "check.dsse.json", "report.html"}
 
 func demoRun(ctx context.Context, opts *Options) error {
 	ios := opts.IO
@@ -240,8 +247,78 @@ Try it on real phones: provkit check --policy policy.yaml --all   (docs/checking
 	if opts.Keep != "" {
 		say("The APKs, policy.yaml and scenario.yaml are in %s: 'provkit sim --scenario %s' serves the same phones.", dir, filepath.Join(dir, "scenario.yaml"))
 	}
+	evDir, err := writeEvidence(opts, dir, p, results)
+	if err != nil {
+		return err
+	}
+	say(`
+Evidence (docs/evidence.md): the check is signed as an in-toto attestation and rendered as a report:
+  %s          signed with %s
+  %s              open it in a browser, or print it
+  provkit attest verify --key %s %s`,
+		filepath.Join(evDir, "check.dsse.json"), filepath.Join(evDir, "keys", evidence.PrivateKeyFile), filepath.Join(evDir, "report.html"),
+		filepath.Join(evDir, "keys", evidence.PublicKeyFile), filepath.Join(evDir, "check.dsse.json"))
 	if len(wrong) > 0 {
 		return fmt.Errorf("the demo did not reach the expected verdicts: %s", strings.Join(wrong, "; "))
 	}
 	return nil
+}
+
+// writeEvidence signs the check's results with a fresh key and renders the report, into the
+// --keep directory or else a new directory that the demo leaves for the user to open.
+func writeEvidence(opts *Options, dir string, p *policy.Policy, results []pcheck.Result) (string, error) {
+	evDir := opts.Keep
+	if evDir == "" {
+		d, err := os.MkdirTemp("", "provkit-demo-evidence-")
+		if err != nil {
+			return "", fmt.Errorf("creating the evidence directory: %w", err)
+		}
+		evDir = d
+		// The policy goes with the evidence, so that 'attest verify --policy' can be tried.
+		b, err := os.ReadFile(filepath.Join(dir, "policy.yaml"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(evDir, "policy.yaml"), b, 0o644)
+		}
+		if err != nil {
+			return "", fmt.Errorf("copying the policy: %w", err)
+		}
+	}
+	keys := filepath.Join(evDir, "keys")
+	if _, err := evidence.GenerateKeys(keys); err != nil {
+		return "", err
+	}
+	key, err := evidence.LoadPrivateKey(filepath.Join(keys, evidence.PrivateKeyFile))
+	if err != nil {
+		return "", err
+	}
+	st, err := pcheck.Statement(p, results)
+	if err != nil {
+		return "", err
+	}
+	raw, err := json.Marshal(map[string]any{"devices": results, "summary": pcheck.Summarize(p, results)})
+	if err != nil {
+		return "", err
+	}
+	st.Predicate.Result = raw
+	env, err := evidence.Sign(st, key)
+	if err != nil {
+		return "", err
+	}
+	envPath := filepath.Join(evDir, "check.dsse.json")
+	if err := evidence.WriteEnvelope(envPath, env); err != nil {
+		return "", err
+	}
+	r, err := report.Load([]string{envPath}, report.Options{Key: key.Public().(ed25519.PublicKey)})
+	if err != nil {
+		return "", err
+	}
+	r.Title = "provkit demo: " + strconv.Itoa(len(results)) + " simulated phones"
+	var buf bytes.Buffer
+	if err := r.Render(&buf); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(evDir, "report.html"), buf.Bytes(), 0o644); err != nil {
+		return "", fmt.Errorf("writing the report: %w", err)
+	}
+	return evDir, nil
 }

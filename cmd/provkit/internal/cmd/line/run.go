@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/manifests/evidence"
 	"io"
 	"os"
 	"sort"
@@ -45,6 +46,7 @@ type RunOptions struct {
 	MaxPhones   int
 	PollEvery   time.Duration
 	PullAll     bool
+	AttestKey   string
 
 	targets []pline.TCPTarget
 }
@@ -155,6 +157,7 @@ Ctrl-C stops the station: phones mid-step are recorded as interrupted, and it ex
 	f.IntVar(&opts.MaxPhones, "max-phones", 0, "stop after `<n>` phones got a verdict or were skipped (0: run until Ctrl-C)")
 	f.DurationVar(&opts.PollEvery, "poll", time.Second, "how often the --tcp addresses are polled (`<duration>`)")
 	f.BoolVar(&opts.PullAll, "pull-all", false, "pull and verify every APK (as 'provkit check --pull-all')")
+	f.StringVar(&opts.AttestKey, "attest-key", "", "sign an in-toto attestation of each phone's verdict with this Ed25519 private `<key>` and record it in the ledger")
 	return cmd
 }
 
@@ -171,6 +174,13 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	cfg := pline.Config{Name: opts.Station, Policy: pol, PolicySHA256: hex.EncodeToString(sum[:]), Jobs: opts.Jobs,
 		Timeout: opts.Timeout, BootTimeout: opts.BootTimeout, Force: opts.Force, PullAll: opts.PullAll,
 		OnPass: opts.OnPass, OnFail: opts.OnFail, HookOutput: opts.IO.ErrOut, StopAfter: opts.MaxPhones}
+	if opts.AttestKey != "" {
+		key, err := evidence.LoadPrivateKey(opts.AttestKey)
+		if err != nil {
+			return err
+		}
+		cfg.AttestKey = key
+	}
 	if opts.Firmware != "" {
 		fi, err := os.Stat(opts.Firmware)
 		if err != nil {
