@@ -3,6 +3,7 @@ package aosp
 import (
 	"errors"
 	"fmt"
+	"github.com/provkit/provkit/internal/safeopen"
 	"io"
 	"io/fs"
 	"os"
@@ -98,21 +99,14 @@ func (t *tree) read(rel string) ([]byte, error) {
 // before it is opened: opening a FIFO a hostile or half-written tree holds would block forever, and a
 // device or directory is not a build file either.
 func openRegular(abs string) (*os.File, error) {
-	fi, err := os.Stat(abs)
+	// safeopen opens without blocking and checks the opened file, so a FIFO swapped in after a
+	// check cannot hang the patch; the tree's own wording names what was found instead.
+	f, err := safeopen.Open(abs)
 	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "open", Path: abs, Err: errNotRegular(fi.Mode())}
-	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err = f.Stat(); err != nil || !fi.Mode().IsRegular() { // replaced in between
-		f.Close()
-		if err == nil {
-			err = &fs.PathError{Op: "open", Path: abs, Err: errNotRegular(fi.Mode())}
+		if errors.Is(err, safeopen.ErrNotRegular) {
+			if fi, serr := os.Stat(abs); serr == nil {
+				return nil, &fs.PathError{Op: "open", Path: abs, Err: errNotRegular(fi.Mode())}
+			}
 		}
 		return nil, err
 	}
