@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/provkit/provkit/internal/testline"
-	"github.com/provkit/provkit/internal/testtool"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/adbtest"
 	"github.com/provkit/provkit/provision/sim"
@@ -26,7 +24,6 @@ import (
 // plugged again is; Ctrl-C prints the tally and exits 4 because one phone failed. The CSV holds
 // one row per check, written as it happened.
 func TestShopCounterInTmux(t *testing.T) {
-	tmux := testtool.Require(t, "tmux")[0]
 	srv := adbtest.StartServer(t)
 	fix := testline.New(t, testline.Options{Missing: 2})
 	sc, err := sim.LoadScenario(fix.Scenario)
@@ -45,27 +42,8 @@ func TestShopCounterInTmux(t *testing.T) {
 
 	dir := t.TempDir()
 	csvPath := filepath.Join(dir, "stock.csv")
-	sock := filepath.Join(dir, "tmux.sock")
-	script := filepath.Join(dir, "counter.sh")
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	// The shell ignores Ctrl-C so that it survives to print provkit's exit status; provkit itself
-	// installs its own handler (Go re-enables an inherited ignored SIGINT that it asks for).
-	body := "#!/bin/sh\ntrap '' INT\nexport " + asProvkitEnv + "=1 HOME=" + q(srv.Home) + " ANDROID_USER_HOME=" + q(filepath.Join(srv.Home, ".android")) +
-		" ANDROID_ADB_SERVER_PORT=" + strconv.Itoa(srv.Port) + "\n" +
-		q(os.Args[0]) + " check --watch --policy " + q(fix.Policy) + " --csv " + q(csvPath) + "\necho \"exit=$?\"\nsleep 600\n"
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tm := func(args ...string) string {
-		out, err := exec.Command(tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	tm("new-session", "-d", "-x", "160", "-y", "40", script)
-	tm("set-option", "-g", "remain-on-exit", "on") // a dead pane stays readable for the failure message
-	defer exec.Command(tmux, "-S", sock, "kill-server").Run()
+	tm := tmuxRun(t, "160", "40", []string{"HOME=" + srv.Home, "ANDROID_USER_HOME=" + filepath.Join(srv.Home, ".android"),
+		"ANDROID_ADB_SERVER_PORT=" + strconv.Itoa(srv.Port)}, "check", "--watch", "--policy", fix.Policy, "--csv", csvPath)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitScreen := func(what string, cond func(string) bool) string {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/provkit/provkit/internal/testline"
-	"github.com/provkit/provkit/internal/testtool"
 	"github.com/provkit/provkit/provision/ledger"
 	"github.com/provkit/provkit/provision/sim"
 )
@@ -76,28 +73,9 @@ func TestLineInterruptExits130(t *testing.T) {
 // On a terminal (tmux), the station draws a status row per phone with its step and the flash's
 // progress, and the verdict line replaces it.
 func TestLineStatusAreaInTmux(t *testing.T) {
-	tmux := testtool.Require(t, "tmux")[0]
 	fix, s := startSlowPhones(t, 2)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "tmux.sock")
-	script := filepath.Join(dir, "run.sh")
-	var q []string
-	for _, a := range append([]string{os.Args[0]}, lineArgs(fix, s, filepath.Join(dir, "ledger.db"))...) {
-		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
-	}
-	body := "#!/bin/sh\nexport " + asProvkitEnv + "=1 HOME=" + dir + "\n" + strings.Join(q, " ") + " --max-phones 2\necho \"exit=$?\"\nsleep 600\n"
-	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tm := func(args ...string) string {
-		out, err := exec.Command(tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
-	tm("new-session", "-d", "-x", "120", "-y", "30", script)
-	defer exec.Command(tmux, "-S", sock, "kill-server").Run()
+	tm := tmuxRun(t, "120", "30", []string{"HOME=" + dir}, append(lineArgs(fix, s, filepath.Join(dir, "ledger.db")), "--max-phones", "2")...)
 	deadline := time.Now().Add(2 * time.Minute)
 	sawProgress := false
 	for {
