@@ -12,6 +12,7 @@ import (
 	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
 	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
 	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
+	flashcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/flash"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/patch"
 	simcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/sim"
@@ -70,6 +71,7 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	func(ios *iostreams.IOStreams) *cobra.Command { return devicescmd.NewCmdDevices(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return checkcmd.NewCmdCheck(ios, nil) },
 	func(ios *iostreams.IOStreams) *cobra.Command { return democmd.NewCmdDemo(ios, nil) },
+	func(ios *iostreams.IOStreams) *cobra.Command { return flashcmd.NewCmdFlash(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr
