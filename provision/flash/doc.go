@@ -18,7 +18,8 @@
 //   - Slot: "a", "b", "all" (both suffixes) or "other" (the one not currently active); empty means
 //     the device's current slot, which fastboot resolves itself.
 //
-// Not yet here (issue 12 continues): the runner that executes a plan over a fastboot client for many
-// devices at once. The intended library entry point for it is Run(ctx, client, plan, progress)
-// returning a per-device result with the partitions, bytes and SHA-256 of what was sent.
+//   - Run: executes a plan on one device through a Dialer (called again after every reboot, once the
+//     device has dropped the old session), stops at the first failing step and returns a Result with
+//     each step's evidence: command, partition, bytes and SHA-256 of the image sent, duration, error.
+//     This is the library entry point for a factory station: one Run per device, in parallel.
 package flash
