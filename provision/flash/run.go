@@ -118,11 +118,11 @@ func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr 
 			sent(sr.Bytes, sr.Bytes)
 			return nil
 		}
-		var done int64
+		var before, done int64 // bytes of the download stream sent before the current piece, and with it
 		err = (*c).Flash(ctx, st.Partition, r, st.Image.Size, fastboot.FlashOptions{MaxDownload: opts.MaxDownload,
-			OnPiece: func(i, n int, size int64) { sent(done, st.Image.Size); done += size }})
+			OnPiece: func(i, n int, size int64) { sent(done, st.Image.Size); before = done; done += size }})
 		if err != nil {
-			return err
+			return fmt.Errorf("partition %s, in the download that starts at byte %d of what is sent: %w", st.Partition, before, err)
 		}
 		sr.Bytes = st.Image.Size
 		return nil

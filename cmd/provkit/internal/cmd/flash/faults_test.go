@@ -75,7 +75,7 @@ func TestFlashFaultsOthersFinish(t *testing.T) {
 		t.Errorf("healthy phone not flashed: %+v", ok)
 	}
 	for _, d := range []DeviceResult{drop, fails} {
-		if d.OK || !strings.Contains(d.Error, d.Device) || !strings.Contains(d.Error, "system_a") {
+		if d.OK || !strings.Contains(d.Error, d.Device) || !strings.Contains(d.Error, "system_a") || !strings.Contains(d.Error, "at byte ") {
 			t.Errorf("fault not reported with device and partition: %+v", d)
 		}
 	}
