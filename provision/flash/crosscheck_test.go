@@ -81,7 +81,9 @@ func TestCrossCheckFastbootFlashall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dial := func(ctx context.Context) (*fastboot.Client, error) { return fastboot.Dial(ctx, "tcp:"+devs[1].FastbootAddr()) }
+	dial := func(ctx context.Context) (*fastboot.Client, error) {
+		return fastboot.Dial(ctx, "tcp:"+devs[1].FastbootAddr())
+	}
 	if _, err := Run(ctx, dial, plan, RunOptions{}, nil); err != nil {
 		t.Fatal(err)
 	}
