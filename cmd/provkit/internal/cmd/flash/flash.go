@@ -36,6 +36,7 @@ type Options struct {
 	Jobs       int
 	DryRun     bool
 	JSON       bool
+	Timeout    time.Duration
 }
 
 // NewCmdFlash returns the command. runF replaces flashRun in tests.
@@ -77,6 +78,9 @@ Example:
 			if len(opts.TCP) == 0 {
 				return cmdutil.FlagErrorf("name the devices with --tcp <host:port>")
 			}
+			if opts.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive, got %v", opts.Timeout)
+			}
 			if opts.Jobs <= 0 {
 				return cmdutil.FlagErrorf("--jobs must be at least 1, got %d", opts.Jobs)
 			}
@@ -101,6 +105,7 @@ Example:
 	f.BoolVar(&opts.Wipe, "wipe", false, "erase userdata and metadata")
 	f.BoolVar(&opts.SkipReboot, "skip-reboot", false, "leave the device in fastboot mode at the end")
 	f.IntVar(&opts.Jobs, "jobs", 8, "devices flashed at once (`<n>`)")
+	f.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up on a device after `<duration>` (a stalled phone fails, the others go on)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print each device's plan, send nothing that writes")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document with the evidence")
 	return cmd
@@ -236,6 +241,11 @@ func auditFirmware(ctx context.Context, opts *Options) (bool, error) {
 
 func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr string, outMu *sync.Mutex) DeviceResult {
 	res := DeviceResult{Device: "tcp:" + addr}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
 	fail := func(err error) DeviceResult {
 		res.Error = fmt.Sprintf("%s: %v", res.Device, err)
 		return res
