@@ -433,3 +433,19 @@ func checkName(s string) error {
 	}
 	return nil
 }
+
+// WaitGone waits, at most d, until the device closes the session, as it does when it reboots after
+// answering OKAY. It reports whether the device went away in that time. Dialing again before then
+// could reach the device that is about to go down.
+func (c *Client) WaitGone(d time.Duration) bool {
+	if err := c.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return true
+	}
+	var buf [512]byte
+	for {
+		if _, err := c.conn.Read(buf[:]); err != nil {
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
+	}
+}

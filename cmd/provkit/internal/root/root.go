@@ -14,6 +14,7 @@ import (
 	checkcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/check"
 	democmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/demo"
 	devicescmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/devices"
+	flashcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/flash"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmd/image"
 	keyscmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/keys"
 	ledgercmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/ledger"
@@ -100,6 +101,7 @@ var subcommands = []func(*iostreams.IOStreams) *cobra.Command{
 	attestcmd.NewCmdAttest,
 	func(ios *iostreams.IOStreams) *cobra.Command { return reportcmd.NewCmdReport(ios, nil) },
 	versioncmd.NewCmdVersion,
+	func(ios *iostreams.IOStreams) *cobra.Command { return flashcmd.NewCmdFlash(ios, nil) },
 }
 
 // Run executes provkit with args and returns the process exit code. Errors are printed to stderr

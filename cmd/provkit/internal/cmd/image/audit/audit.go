@@ -321,3 +321,6 @@ func verdict(pass bool) string {
 	}
 	return "FAIL"
 }
+
+// FileSystems is fileSystems for other commands that audit firmware the same way (provkit flash).
+func FileSystems(im *image.Image) (map[string]fs.FS, []PartitionUsed, error) { return fileSystems(im) }

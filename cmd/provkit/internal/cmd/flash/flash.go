@@ -1,0 +1,299 @@
+package flash
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	auditcmd "github.com/provkit/provkit/cmd/provkit/internal/cmd/image/audit"
+	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
+	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/firmware/image"
+	"github.com/provkit/provkit/internal/termtext"
+	"github.com/provkit/provkit/manifests/audit"
+	"github.com/provkit/provkit/manifests/policy"
+	"github.com/provkit/provkit/provision/fastboot"
+	pflash "github.com/provkit/provkit/provision/flash"
+)
+
+// Options holds what "flash" needs.
+type Options struct {
+	IO         *iostreams.IOStreams
+	Firmware   string
+	PolicyPath string
+	NoAudit    bool
+	TCP        []string
+	Partition  string
+	Slot       string
+	SetActive  bool
+	Wipe       bool
+	SkipReboot bool
+	Jobs       int
+	DryRun     bool
+	JSON       bool
+	Timeout    time.Duration
+}
+
+// NewCmdFlash returns the command. runF replaces flashRun in tests.
+func NewCmdFlash(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "flash --policy <file> <firmware> --tcp <host:port>... [--jobs <n>] [--dry-run] [--json]",
+		Short: "Flash audited firmware onto phones in fastboot mode, many at once",
+		Long: `Flash firmware onto phones in fastboot mode, as 'fastboot update' does, after auditing it
+against the policy with the engine of 'provkit image audit': a firmware that is not compliant is
+refused before a byte is sent (exit 4) unless --no-audit.
+
+<firmware> is a factory zip (read in place), a directory with android-info.txt and *.img, or one
+image with --partition <name>. The plan: android-info.txt requirements checked against getvar;
+bootloader and radio, each followed by reboot-bootloader; boot-time images; with super_empty.img,
+reboot into fastbootd, update-super and each logical image; --wipe, --set-active, reboot.
+
+Devices are given with --tcp (repeatable); up to --jobs are flashed at once and one failing never
+stops the others. Progress goes to stderr, one line per step. --dry-run prints each device's plan
+without sending anything that writes. --json prints one document: audit summary and, per device,
+the steps with bytes, SHA-256 of the image sent, duration and error.
+
+Example:
+  provkit flash --policy policy.yaml --tcp 127.0.0.1:5554 --tcp 127.0.0.1:5556 factory/
+  provkit flash --policy policy.yaml --dry-run --tcp 127.0.0.1:5554 oriole-factory.zip
+  provkit flash --no-audit --partition boot --tcp 127.0.0.1:5554 boot.img` +
+			cmdutil.ExitStatus(
+				"0    every device flashed",
+				"1    error: unreadable firmware or policy",
+				"2    usage: bad flags or arguments",
+				"3    some devices could not be flashed",
+				"4    the firmware is not compliant with the policy (nothing was sent)"),
+		Args: cmdutil.ExactArgs(1, "<firmware>"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Firmware = args[0]
+			if opts.PolicyPath == "" && !opts.NoAudit {
+				return cmdutil.FlagErrorf("--policy <file> is required (or --no-audit); see '%s --help'", cmd.CommandPath())
+			}
+			if len(opts.TCP) == 0 {
+				return cmdutil.FlagErrorf("name the devices with --tcp <host:port>")
+			}
+			if opts.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive, got %v", opts.Timeout)
+			}
+			if opts.Jobs <= 0 {
+				return cmdutil.FlagErrorf("--jobs must be at least 1, got %d", opts.Jobs)
+			}
+			switch opts.Slot {
+			case "", "a", "b", "all", "other":
+			default:
+				return cmdutil.FlagErrorf("--slot %q: want a, b, all or other", opts.Slot)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return flashRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.PolicyPath, "policy", "", "the preinstall policy `<file>` the firmware is audited against")
+	f.BoolVar(&opts.NoAudit, "no-audit", false, "flash without auditing the firmware first")
+	f.StringArrayVar(&opts.TCP, "tcp", nil, "a device in fastboot mode over TCP, `<host:port>` (repeatable)")
+	f.StringVar(&opts.Partition, "partition", "", "flash one image file to partition `<name>`")
+	f.StringVar(&opts.Slot, "slot", "", "A/B slot `{a|b|all|other}` (default: the current slot)")
+	f.BoolVar(&opts.SetActive, "set-active", false, "make the flashed slot active")
+	f.BoolVar(&opts.Wipe, "wipe", false, "erase userdata and metadata")
+	f.BoolVar(&opts.SkipReboot, "skip-reboot", false, "leave the device in fastboot mode at the end")
+	f.IntVar(&opts.Jobs, "jobs", 8, "devices flashed at once (`<n>`)")
+	f.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up on a device after `<duration>` (a stalled phone fails, the others go on)")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print each device's plan, send nothing that writes")
+	f.BoolVar(&opts.JSON, "json", false, "print one JSON document with the evidence")
+	return cmd
+}
+
+// AuditSummary is the audit's verdict in the flash report.
+type AuditSummary struct {
+	Skipped   bool   `json:"skipped,omitempty"`
+	Policy    string `json:"policy,omitempty"`
+	Compliant bool   `json:"compliant"`
+}
+
+// DeviceResult is one device's outcome.
+type DeviceResult struct {
+	Device string         `json:"device"`
+	OK     bool           `json:"ok"`
+	Plan   []string       `json:"plan,omitempty"`
+	Result *pflash.Result `json:"result,omitempty"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// Document is the JSON output.
+type Document struct {
+	Firmware string         `json:"firmware"`
+	DryRun   bool           `json:"dryRun,omitempty"`
+	Audit    AuditSummary   `json:"audit"`
+	Devices  []DeviceResult `json:"devices"`
+}
+
+func flashRun(ctx context.Context, opts *Options) error {
+	doc := Document{Firmware: opts.Firmware, DryRun: opts.DryRun, Audit: AuditSummary{Skipped: opts.NoAudit}}
+	if !opts.NoAudit {
+		ok, err := auditFirmware(ctx, opts)
+		if err != nil {
+			return err
+		}
+		doc.Audit.Policy, doc.Audit.Compliant = opts.PolicyPath, ok
+		if !ok {
+			fmt.Fprintf(opts.IO.ErrOut, "refusing %s: not compliant with %s (see 'provkit image audit'); nothing was sent\n",
+				termtext.Visible(opts.Firmware), termtext.Visible(opts.PolicyPath))
+			if opts.JSON {
+				writeJSON(opts, doc)
+			}
+			return cmdutil.Silent(cmdutil.ExitNotCompliant)
+		}
+	}
+	fw, err := pflash.OpenFirmware(opts.Firmware, pflash.FirmwareOptions{Partition: opts.Partition})
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+
+	results := make([]DeviceResult, len(opts.TCP))
+	var wg sync.WaitGroup
+	var outMu sync.Mutex
+	sem := make(chan struct{}, opts.Jobs)
+	for i, addr := range opts.TCP {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = flashDevice(ctx, opts, fw, addr, &outMu)
+		}()
+	}
+	wg.Wait()
+	doc.Devices = results
+	failed := 0
+	for _, r := range results {
+		if !r.OK {
+			failed++
+		}
+	}
+	if opts.JSON {
+		if err := writeJSON(opts, doc); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			if opts.DryRun {
+				fmt.Fprintf(opts.IO.Out, "%s:\n", termtext.Visible(r.Device))
+				for _, c := range r.Plan {
+					fmt.Fprintf(opts.IO.Out, "  fastboot %s\n", termtext.Visible(c))
+				}
+			}
+			if r.OK {
+				if !opts.DryRun {
+					fmt.Fprintf(opts.IO.Out, "%s\tflashed\t%d bytes\t%s\n", termtext.Visible(r.Device), r.Result.Bytes, r.Result.Duration.Round(time.Millisecond))
+				}
+			} else {
+				fmt.Fprintf(opts.IO.Out, "%s\tFAILED\t%s\n", termtext.Visible(r.Device), termtext.Visible(r.Error))
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if failed > 0 {
+		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
+	}
+	return nil
+}
+
+func writeJSON(opts *Options, doc Document) error {
+	enc := json.NewEncoder(opts.IO.Out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("writing JSON: %w", err)
+	}
+	return nil
+}
+
+func auditFirmware(ctx context.Context, opts *Options) (bool, error) {
+	pol, err := policy.Load(opts.PolicyPath)
+	if err != nil {
+		return false, err
+	}
+	im, err := image.Open(ctx, opts.Firmware, &image.Options{Partition: opts.Partition})
+	if err != nil {
+		return false, err
+	}
+	defer im.Close()
+	parts, _, err := auditcmd.FileSystems(im)
+	if err != nil {
+		return false, err
+	}
+	rep, err := audit.Run(ctx, pol, parts, audit.Options{Jobs: 4})
+	if err != nil {
+		return false, fmt.Errorf("auditing %s: %w", opts.Firmware, err)
+	}
+	return rep.Compliant, nil
+}
+
+func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr string, outMu *sync.Mutex) DeviceResult {
+	res := DeviceResult{Device: "tcp:" + addr}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	fail := func(err error) DeviceResult {
+		res.Error = fmt.Sprintf("%s: %v", res.Device, err)
+		return res
+	}
+	dial := func(ctx context.Context) (*fastboot.Client, error) { return fastboot.Dial(ctx, res.Device) }
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c, err := dial(dctx)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	get := func(name string) (string, error) { return c.GetVar(ctx, name) }
+	if err := pflash.CheckRequirements(fw.Info, get); err != nil {
+		c.Close()
+		return fail(err)
+	}
+	po := pflash.PlanOptions{Slot: opts.Slot, SetActive: opts.SetActive, Wipe: opts.Wipe, SkipReboot: opts.SkipReboot}
+	if v, err := c.GetVar(ctx, "slot-count"); err == nil {
+		po.SlotCount, _ = strconv.Atoi(v)
+	}
+	if v, err := c.GetVar(ctx, "current-slot"); err == nil {
+		po.CurrentSlot = v
+	}
+	c.Close()
+	plan, err := pflash.BuildPlan(fw, po)
+	if err != nil {
+		return fail(err)
+	}
+	for _, s := range plan.Steps {
+		res.Plan = append(res.Plan, s.Command())
+	}
+	if opts.DryRun {
+		res.OK = true
+		return res
+	}
+	progress := func(ev pflash.Event) {
+		if ev.Done || ev.Sent != 0 || opts.JSON {
+			return
+		}
+		outMu.Lock()
+		fmt.Fprintf(opts.IO.ErrOut, "%s [%d/%d] %s\n", termtext.Visible(res.Device), ev.Index+1, ev.Steps, termtext.Visible(ev.Command))
+		outMu.Unlock()
+	}
+	r, err := pflash.Run(ctx, dial, plan, pflash.RunOptions{}, progress)
+	res.Result = r
+	if err != nil {
+		return fail(err)
+	}
+	res.OK = true
+	return res
+}
