@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/internal/testtool"
+	"github.com/provkit/provkit/manifests/evidence"
 )
 
 const missingAppPolicy = `apiVersion: provkit.dev/v1
@@ -68,5 +70,33 @@ func TestFlashRefusesNonCompliantFirmware(t *testing.T) {
 	case <-contacted:
 		t.Error("a device was contacted although the firmware was refused")
 	default:
+	}
+
+	// With --attest the refusal is signed evidence: not compliant, the audit rule failed, and the
+	// firmware's image is a subject by its SHA-256.
+	keys := filepath.Join(t.TempDir(), "keys")
+	if _, err := evidence.GenerateKeys(keys); err != nil {
+		t.Fatal(err)
+	}
+	att := filepath.Join(t.TempDir(), "flash.dsse.json")
+	opts.Attest = attestflag.Flags{Path: att, KeyPath: filepath.Join(keys, evidence.PrivateKeyFile)}
+	if err := flashRun(ctx, opts); cmdutil.ExitCode(err) != cmdutil.ExitNotCompliant {
+		t.Fatalf("attested run: exit %d (%v)", cmdutil.ExitCode(err), err)
+	}
+	env, err := evidence.ReadFile(att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := evidence.LoadPublicKey(filepath.Join(keys, evidence.PublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := evidence.Verify(env, pub, evidence.VerifyOptions{Files: []string{filepath.Join(dir, "system.img")}, PolicyPath: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Statement.Predicate
+	if p.Kind != evidence.KindFlash || p.Verdict != evidence.VerdictNotCompliant || len(p.Rules) == 0 || p.Rules[0].Rule != "firmware-audit" || p.Rules[0].Pass {
+		t.Fatalf("statement %+v", p)
 	}
 }

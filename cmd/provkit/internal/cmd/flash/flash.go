@@ -1,9 +1,17 @@
 package flash
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
+	"github.com/provkit/provkit/manifests/evidence"
 	"strconv"
 	"sync"
 	"time"
@@ -37,6 +45,7 @@ type Options struct {
 	DryRun     bool
 	JSON       bool
 	Timeout    time.Duration
+	Attest     attestflag.Flags
 }
 
 // NewCmdFlash returns the command. runF replaces flashRun in tests.
@@ -89,8 +98,14 @@ Example:
 			default:
 				return cmdutil.FlagErrorf("--slot %q: want a, b, all or other", opts.Slot)
 			}
+			if opts.Attest.Enabled() && opts.PolicyPath == "" {
+				return cmdutil.FlagErrorf("--attest needs --policy <file>: an attestation says what the firmware was judged against")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if err := opts.Attest.Validate(); err != nil {
+				return err
 			}
 			return flashRun(cmd.Context(), opts)
 		},
@@ -108,6 +123,7 @@ Example:
 	f.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up on a device after `<duration>` (a stalled phone fails, the others go on)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print each device's plan, send nothing that writes")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document with the evidence")
+	opts.Attest.Register(cmd)
 	return cmd
 }
 
@@ -148,6 +164,9 @@ func flashRun(ctx context.Context, opts *Options) error {
 				termtext.Visible(opts.Firmware), termtext.Visible(opts.PolicyPath))
 			if opts.JSON {
 				writeJSON(opts, doc)
+			}
+			if err := attestFlash(opts, doc); err != nil {
+				return err
 			}
 			return cmdutil.Silent(cmdutil.ExitNotCompliant)
 		}
@@ -200,6 +219,11 @@ func flashRun(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
+	if !opts.DryRun {
+		if err := attestFlash(opts, doc); err != nil {
+			return err
+		}
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -207,6 +231,66 @@ func flashRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
 	}
 	return nil
+}
+
+// attestFlash writes the signed attestation of a flash (with --attest): the subjects are the
+// firmware file(s) by SHA-256 and each device by address, whose digest is over the SHA-256 of
+// every image sent to it, in order; the rules are the firmware's audit and each device's flash.
+func attestFlash(opts *Options, doc Document) error {
+	if !opts.Attest.Enabled() {
+		return nil
+	}
+	pol, err := policy.Load(opts.PolicyPath)
+	if err != nil {
+		return err
+	}
+	c, err := evidence.NewCompliance(evidence.KindFlash, pol)
+	if err != nil {
+		return err
+	}
+	st := &evidence.Statement{Predicate: c}
+	files := []string{opts.Firmware}
+	if fi, err := os.Stat(opts.Firmware); err == nil && fi.IsDir() {
+		files, _ = filepath.Glob(filepath.Join(opts.Firmware, "*.img"))
+	}
+	for _, f := range files {
+		sub, err := evidence.FileSubject(f)
+		if err != nil {
+			return err
+		}
+		st.Subject = append(st.Subject, sub)
+	}
+	audit := evidence.RuleResult{Subject: "firmware", Rule: "firmware-audit", Pass: doc.Audit.Compliant || doc.Audit.Skipped, Detail: "compliant with the policy (provkit image audit)"}
+	switch {
+	case doc.Audit.Skipped:
+		audit.Detail = "not audited (--no-audit)"
+	case !doc.Audit.Compliant:
+		audit.Detail = "not compliant with the policy: refused, nothing was sent"
+	}
+	c.Rules = append(c.Rules, audit)
+	c.Verdict = evidence.VerdictCompliant
+	if !audit.Pass {
+		c.Verdict = evidence.VerdictNotCompliant
+	}
+	for _, d := range doc.Devices {
+		h := sha256.New()
+		if d.Result != nil {
+			for _, s := range d.Result.Steps {
+				io.WriteString(h, s.SHA256+"\n")
+			}
+		}
+		st.Subject = append(st.Subject, evidence.Subject{Name: "device:" + d.Device, Digest: map[string]string{"sha256": hex.EncodeToString(h.Sum(nil))},
+			Annotations: map[string]string{"address": d.Device}})
+		r := evidence.RuleResult{Subject: "device:" + d.Device, Rule: "flashed", Pass: d.OK, Detail: d.Error}
+		if d.OK && d.Result != nil {
+			r.Detail = fmt.Sprintf("%d bytes in %d steps", d.Result.Bytes, len(d.Result.Steps))
+		}
+		c.Rules = append(c.Rules, r)
+		if !d.OK && c.Verdict == evidence.VerdictCompliant {
+			c.Verdict = evidence.VerdictError
+		}
+	}
+	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
 }
 
 func writeJSON(opts *Options, doc Document) error {
