@@ -29,7 +29,7 @@ devices:
 
 // TestCrossCheckFastbootFlashall flashes the same directory with Debian's "fastboot flashall"
 // into one simulated phone and with Run into another: every partition must end up identical.
-// (No super_empty.img: the simulator has no update-super yet.)
+// (Dynamic partitions: see TestCrossCheckSuperWithFastboot.)
 func TestCrossCheckFastbootFlashall(t *testing.T) {
 	fb := testtool.Require(t, "fastboot")[0]
 	sc, err := sim.ParseScenario([]byte(twoSims), t.TempDir())

@@ -70,8 +70,10 @@ func TestPlanOrderLikeFastbootUpdate(t *testing.T) {
 		"flash bootloader_a bootloader-oriole-1.2.img", "reboot bootloader",
 		"flash radio_a radio-oriole-g5123.img", "reboot bootloader",
 		"flash boot_a boot.img", "flash vendor_boot_a vendor_boot.img", "flash dtbo_a dtbo.img", "flash vbmeta_a vbmeta.img",
-		"reboot fastboot", "update-super super super_empty.img",
-		"flash system_a system.img", "flash vendor_a vendor.img",
+		"reboot fastboot", "update-super super super_empty.img wipe",
+		"resize-logical-partition system_a 0", "resize-logical-partition vendor_a 0",
+		"resize-logical-partition system_a 6", "flash system_a system.img",
+		"resize-logical-partition vendor_a 6", "flash vendor_a vendor.img",
 		"erase userdata", "erase metadata", "set_active a", "reboot",
 	}
 	if got := commands(p); strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -1,12 +1,14 @@
 package flash
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
+	"github.com/provkit/provkit/firmware/sparse"
 	"github.com/provkit/provkit/firmware/super"
 )
 
@@ -20,6 +22,7 @@ const (
 	StepUpdateSuper StepKind = "update-super"
 	StepErase       StepKind = "erase"
 	StepSetActive   StepKind = "set_active"
+	StepResize      StepKind = "resize-logical-partition"
 )
 
 // Step is one fastboot command of a plan.
@@ -34,6 +37,10 @@ type Step struct {
 	Target string
 	// Logical is true for partitions inside super (flashed from fastbootd).
 	Logical bool
+	// Size is the new size of a resize step, in bytes.
+	Size int64
+	// Wipe makes an update-super step replace the device's whole partition table.
+	Wipe bool
 }
 
 // Command is the step as the fastboot program's command line would say it.
@@ -42,7 +49,12 @@ func (s Step) Command() string {
 	case StepFlash:
 		return fmt.Sprintf("flash %s %s", s.Partition, s.Image.Path)
 	case StepUpdateSuper:
+		if s.Wipe {
+			return fmt.Sprintf("update-super %s %s wipe", s.Partition, s.Image.Path)
+		}
 		return fmt.Sprintf("update-super %s %s", s.Partition, s.Image.Path)
+	case StepResize:
+		return fmt.Sprintf("resize-logical-partition %s %d", s.Partition, s.Size)
 	case StepErase:
 		return "erase " + s.Partition
 	case StepSetActive:
@@ -78,6 +90,31 @@ type PlanOptions struct {
 	Wipe bool
 	// SkipReboot leaves the device in fastboot mode at the end.
 	SkipReboot bool
+	// SkipSecondary leaves the other slot's logical partitions alone (fastboot --skip-secondary).
+	SkipSecondary bool
+}
+
+// secondaryImages are the images fastboot's table also lists for the other slot (boot_other.img,
+// system_other.img, vendor_other.img): flashall resets those partitions of the other slot too.
+var secondaryImages = map[string]bool{"boot": true, "system": true, "vendor": true}
+
+// expandedSize is the size an image has once written: a sparse image's expanded size, or the
+// file's. fastboot resizes a logical partition to it before flashing.
+func expandedSize(im *Image) (int64, error) {
+	r, err := im.Open()
+	if err != nil {
+		return 0, fmt.Errorf("opening %s: %w", im.Path, err)
+	}
+	defer r.Close()
+	var h [28]byte
+	if n, _ := r.ReadAt(h[:], 0); n == len(h) && binary.LittleEndian.Uint32(h[:]) == sparse.Magic {
+		sp, err := sparse.Open(io.NewSectionReader(r, 0, im.Size), im.Size)
+		if err != nil {
+			return 0, fmt.Errorf("reading %s: %w", im.Path, err)
+		}
+		return sp.Size(), nil
+	}
+	return im.Size, nil
 }
 
 // bootTime lists the images fastboot's update flashes from the bootloader, in its order.
@@ -156,21 +193,51 @@ func BuildPlan(fw *Firmware, o PlanOptions) (*Plan, error) {
 			p.Steps = append(p.Steps, Step{Kind: StepFlash, Partition: t, Image: im})
 		}
 	}
-	// 3. dynamic partitions through fastbootd.
+	// 3. dynamic partitions through fastbootd, as fastboot's flashall does: the new table, then
+	// every logical partition of the images (and of the other slot, which fastboot's
+	// system_other/vendor_other entries reach) resized to 0 so that allocation starts afresh,
+	// then each image: resized to its size, flashed. The order is fastboot's image table order.
 	if se, ok := fw.Image("super_empty"); ok {
 		p.Steps = append(p.Steps, Step{Kind: StepReboot, Target: "fastboot"},
-			Step{Kind: StepUpdateSuper, Partition: "super", Image: se})
-		for _, part := range p.Logical {
-			im, ok := fw.Image(stripSlot(part))
-			if !ok {
-				continue
+			Step{Kind: StepUpdateSuper, Partition: "super", Image: se, Wipe: o.Wipe})
+		inSuper := map[string]bool{}
+		for _, n := range p.Logical {
+			inSuper[n] = true
+		}
+		var images []*Image
+		for i := range fw.Images {
+			if isLogical[fw.Images[i].Partition] {
+				images = append(images, &fw.Images[i])
 			}
-			// super_empty.img names logical partitions with their suffix on A/B devices: flash
-			// only those of the target slots.
-			if sfx := strings.TrimPrefix(part, stripSlot(part)); sfx != "" && len(slots) > 0 && !contains(slots, sfx[1:]) {
-				continue
+		}
+		sort.Slice(images, func(i, j int) bool { return images[i].Partition < images[j].Partition })
+		var other string
+		if len(slots) == 1 && !o.SkipSecondary {
+			other = map[string]string{"a": "b", "b": "a"}[slots[0]]
+		}
+		for _, im := range images {
+			names := withSlots(im.Partition)
+			if other != "" && secondaryImages[im.Partition] {
+				names = append(names, im.Partition+"_"+other)
 			}
-			p.Steps = append(p.Steps, Step{Kind: StepFlash, Partition: part, Image: im, Logical: true})
+			for _, n := range names {
+				if inSuper[n] {
+					p.Steps = append(p.Steps, Step{Kind: StepResize, Partition: n, Logical: true})
+				}
+			}
+		}
+		for _, im := range images {
+			size, err := expandedSize(im)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range withSlots(im.Partition) {
+				if !inSuper[n] {
+					continue
+				}
+				p.Steps = append(p.Steps, Step{Kind: StepResize, Partition: n, Size: size, Logical: true},
+					Step{Kind: StepFlash, Partition: n, Image: im, Logical: true})
+			}
 		}
 	}
 	// 4. wipe, set_active, reboot.

@@ -111,7 +111,11 @@ func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr 
 			if err := (*c).Download(ctx, io.NewSectionReader(r, 0, st.Image.Size), st.Image.Size); err != nil {
 				return fmt.Errorf("sending %s: %w", st.Image.Path, err)
 			}
-			if _, err := (*c).Command(ctx, "update-super:"+st.Partition); err != nil {
+			cmd := "update-super:" + st.Partition
+			if st.Wipe {
+				cmd += ":wipe"
+			}
+			if _, err := (*c).Command(ctx, cmd); err != nil {
 				return err
 			}
 			sr.Bytes = st.Image.Size
@@ -128,6 +132,9 @@ func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr 
 		return nil
 	case StepErase:
 		return (*c).Erase(ctx, st.Partition)
+	case StepResize:
+		_, err := (*c).Command(ctx, fmt.Sprintf("resize-logical-partition:%s:%d", st.Partition, st.Size))
+		return err
 	case StepSetActive:
 		return (*c).SetActive(ctx, st.Target)
 	case StepReboot:

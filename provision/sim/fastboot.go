@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/provkit/provkit/firmware/super"
 )
 
 // PartitionConfig describes one partition of a simulated device.
@@ -46,6 +48,12 @@ type fastbootState struct {
 	maxDownload int64
 	dir         string
 	flashed     []string // partitions flashed, in order (for tests and reports)
+
+	// The super partition's LP metadata (nil: no super), the same in every slot, and the
+	// partition-type of each logical partition (by name without slot suffix).
+	lpGeo        super.Geometry
+	lp           *super.Metadata
+	logicalTypes map[string]string
 }
 
 func (s *fastbootState) closePartitions() {
@@ -76,8 +84,11 @@ func (d *Device) initPartitions() error {
 	}
 	fb.dir = dir
 	for _, pc := range d.cfg.Partitions {
+		if pc.Logical {
+			continue // in super, below
+		}
 		names := []string{pc.Name}
-		if d.cfg.Slotted {
+		if d.cfg.Slotted && pc.Name != superName { // one super serves both slots
 			names = []string{pc.Name + "_a", pc.Name + "_b"}
 		}
 		for _, n := range names {
@@ -105,7 +116,7 @@ func (d *Device) initPartitions() error {
 			fb.parts[n] = &partition{cfg: pc, file: f}
 		}
 	}
-	return nil
+	return d.initSuper(dir)
 }
 
 func sanitize(s string) string {
@@ -118,16 +129,22 @@ func sanitize(s string) string {
 }
 
 // ReadPartition returns the current contents of a partition (name as fastboot sees it, with a slot
-// suffix on A/B devices).
+// suffix on A/B devices); a logical partition is read through super's metadata.
 func (d *Device) ReadPartition(name string) ([]byte, error) {
 	d.fb.mu.Lock()
-	p := d.fb.parts[name]
+	var r io.ReaderAt
+	var size int64
+	if p := d.fb.parts[name]; p != nil {
+		r, size = p.file, p.cfg.Size
+	} else if v := d.fb.logicalLocked(name); v != nil {
+		r, size = v, v.size
+	}
 	d.fb.mu.Unlock()
-	if p == nil {
+	if r == nil {
 		return nil, fmt.Errorf("reading partition %q of %s: no such partition", name, d.cfg.Serial)
 	}
-	b := make([]byte, p.cfg.Size)
-	if _, err := p.file.ReadAt(b, 0); err != nil && err != io.EOF {
+	b := make([]byte, size)
+	if _, err := r.ReadAt(b, 0); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("reading partition %q of %s: %w", name, d.cfg.Serial, err)
 	}
 	return b, nil
@@ -284,8 +301,16 @@ func (d *Device) serveFastboot(c net.Conn) {
 			d.fb.currentSlot = slot
 			d.fb.mu.Unlock()
 			f.writeMsg("OKAY")
-		case strings.HasPrefix(cmd, "resize-logical-partition:"):
-			if err := d.fbResize(strings.TrimPrefix(cmd, "resize-logical-partition:")); err != nil {
+		case strings.HasPrefix(cmd, "resize-logical-partition:"), strings.HasPrefix(cmd, "create-logical-partition:"),
+			strings.HasPrefix(cmd, "delete-logical-partition:"):
+			op, arg, _ := strings.Cut(cmd, ":")
+			if err := d.fbLogicalOp(strings.TrimSuffix(op, "-logical-partition"), arg); err != nil {
+				f.writeMsg("FAIL" + err.Error())
+				continue
+			}
+			f.writeMsg("OKAY")
+		case strings.HasPrefix(cmd, "update-super:"):
+			if err := d.fbUpdateSuper(strings.TrimPrefix(cmd, "update-super:"), download); err != nil {
 				f.writeMsg("FAIL" + err.Error())
 				continue
 			}
@@ -309,63 +334,64 @@ func (d *Device) serveFastboot(c net.Conn) {
 func (d *Device) fbPartitionName(name string) string {
 	d.fb.mu.Lock()
 	defer d.fb.mu.Unlock()
-	if _, ok := d.fb.parts[name]; ok || !d.cfg.Slotted {
+	exists := func(n string) bool {
+		if _, ok := d.fb.parts[n]; ok {
+			return true
+		}
+		return d.fb.lp != nil && d.fb.lp.Find(n) >= 0
+	}
+	if exists(name) || !d.cfg.Slotted {
 		return name
 	}
-	if _, ok := d.fb.parts[name+"_"+d.fb.currentSlot]; ok {
+	if exists(name + "_" + d.fb.currentSlot) {
 		return name + "_" + d.fb.currentSlot
 	}
 	return name
 }
 
-// fbPart returns a partition as the current mode sees it: the bootloader knows only physical
-// partitions; logical ones live in super and are reached through fastbootd.
-func (d *Device) fbPart(name string) (*partition, error) {
-	d.fb.mu.Lock()
-	p := d.fb.parts[name]
-	d.fb.mu.Unlock()
-	if p == nil {
-		return nil, fmt.Errorf("partition %s not found", name)
+// target is a partition as a fastboot command reaches it.
+type target struct {
+	name    string
+	logical bool
+	typ     string
+	size    int64
+	rw      interface {
+		io.ReaderAt
+		io.WriterAt
 	}
-	if p.cfg.Logical && d.Mode() != ModeFastbootd {
-		return nil, fmt.Errorf("logical partition %s: use fastbootd", name)
-	}
-	return p, nil
+	phys *partition // nil for a logical partition
 }
 
-// fbResize serves resize-logical-partition:<name>:<size>, which fastboot sends before flashing a
-// logical partition. The simulator's logical partitions have a fixed capacity; a size within it is
-// accepted.
-func (d *Device) fbResize(arg string) error {
+// fbPart returns a partition as the current mode sees it: the bootloader knows only physical
+// partitions; logical ones live in super and are reached through fastbootd.
+func (d *Device) fbPart(name string) (*target, error) {
+	d.fb.mu.Lock()
+	defer d.fb.mu.Unlock()
+	if p := d.fb.parts[name]; p != nil {
+		return &target{name: name, typ: p.cfg.Type, size: p.cfg.Size, rw: p.file, phys: p}, nil
+	}
+	v := d.fb.logicalLocked(name)
+	if v == nil {
+		return nil, fmt.Errorf("partition %s not found", name)
+	}
 	if d.Mode() != ModeFastbootd {
-		return errors.New("unknown command")
+		return nil, fmt.Errorf("logical partition %s: use fastbootd", name)
 	}
-	name, size, ok := strings.Cut(arg, ":")
-	n, err := strconv.ParseInt(size, 10, 64)
-	if !ok || err != nil || n < 0 {
-		return errors.New("Invalid partition size")
+	return &target{name: name, logical: true, typ: d.fb.logicalTypes[stripSlotSuffix(name)], size: v.size, rw: v}, nil
+}
+
+func stripSlotSuffix(s string) string {
+	if strings.HasSuffix(s, "_a") || strings.HasSuffix(s, "_b") {
+		return s[:len(s)-2]
 	}
-	p, err := d.fbPart(d.fbPartitionName(name))
-	if err != nil {
-		return err
-	}
-	if !p.cfg.Logical {
-		return fmt.Errorf("%s is not a logical partition", name)
-	}
-	if !d.cfg.Unlocked {
-		return errors.New("Command not available on locked devices")
-	}
-	if n > p.cfg.Size {
-		return errors.New("Not enough space to resize partition")
-	}
-	return nil
+	return s
 }
 
 func (d *Device) fbFlash(name string, img []byte) error {
 	if !d.cfg.Unlocked {
 		return errors.New("Flashing is not allowed in Lock State")
 	}
-	if d.cfg.Faults.FastbootFailFlash != "" && strings.TrimSuffix(strings.TrimSuffix(name, "_a"), "_b") == d.cfg.Faults.FastbootFailFlash {
+	if f := d.cfg.Faults.FastbootFailFlash; f != "" && (name == f || stripSlotSuffix(name) == f) {
 		return errors.New("flash write failure")
 	}
 	p, err := d.fbPart(name)
@@ -373,19 +399,25 @@ func (d *Device) fbFlash(name string, img []byte) error {
 		return err
 	}
 	if IsSparse(img) {
-		if err := applySparse(p.file, p.cfg.Size, bytes.NewReader(img), int64(len(img))); err != nil {
+		if err := applySparse(p.rw, p.size, bytes.NewReader(img), int64(len(img))); err != nil {
 			return fmt.Errorf("bad sparse image: %v", err)
 		}
 	} else {
-		if int64(len(img)) > p.cfg.Size {
+		if int64(len(img)) > p.size {
+			if p.logical {
+				return errors.New("Partition not large enough")
+			}
 			return fmt.Errorf("image too large for partition")
 		}
-		if _, err := p.file.WriteAt(img, 0); err != nil {
+		if _, err := p.rw.WriteAt(img, 0); err != nil {
 			return fmt.Errorf("write failed: %v", err)
 		}
 	}
 	d.fb.mu.Lock()
 	d.fb.flashed = append(d.fb.flashed, name)
+	if name == superName {
+		d.fb.reloadSuperLocked()
+	}
 	d.fb.mu.Unlock()
 	return nil
 }
@@ -398,19 +430,33 @@ func (d *Device) fbErase(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.file.Truncate(0); err != nil {
+	if p.logical {
+		zero := make([]byte, 1<<20)
+		for off := int64(0); off < p.size; off += int64(len(zero)) {
+			if _, err := p.rw.WriteAt(zero[:min(int64(len(zero)), p.size-off)], off); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := p.phys.file.Truncate(0); err != nil {
 		return err
 	}
-	return p.file.Truncate(p.cfg.Size)
+	if err := p.phys.file.Truncate(p.size); err != nil {
+		return err
+	}
+	if name == superName {
+		d.fb.mu.Lock()
+		d.fb.reloadSuperLocked()
+		d.fb.mu.Unlock()
+	}
+	return nil
 }
 
 func (d *Device) hasLogical() bool {
-	for _, pc := range d.cfg.Partitions {
-		if pc.Logical {
-			return true
-		}
-	}
-	return false
+	d.fb.mu.Lock()
+	defer d.fb.mu.Unlock()
+	return d.fb.lp != nil
 }
 
 func yesNo(b bool) string {
@@ -463,7 +509,12 @@ func (d *Device) fbVar(name string) (string, bool) {
 	case "has-slot":
 		for _, pc := range d.cfg.Partitions {
 			if pc.Name == arg {
-				return yesNo(d.cfg.Slotted), true
+				return yesNo(d.cfg.Slotted && arg != superName), true
+			}
+		}
+		for _, n := range fb.logicalNames() {
+			if n == arg+"_a" {
+				return "yes", true
 			}
 		}
 		return "no", true
@@ -474,14 +525,14 @@ func (d *Device) fbVar(name string) (string, bool) {
 		}
 		switch base {
 		case "partition-size":
-			return fmt.Sprintf("0x%x", p.cfg.Size), true
+			return fmt.Sprintf("0x%x", p.size), true
 		case "partition-type":
-			if p.cfg.Type == "" {
+			if p.typ == "" {
 				return "raw", true
 			}
-			return p.cfg.Type, true
+			return p.typ, true
 		default:
-			return yesNo(p.cfg.Logical), true
+			return yesNo(p.logical), true
 		}
 	case "slot-successful", "slot-unbootable", "slot-retry-count":
 		if !d.cfg.Slotted || (arg != "a" && arg != "b") {
@@ -519,11 +570,13 @@ func (d *Device) fbGetvar(f *fbConn, name string) {
 	}
 	d.fb.mu.Lock()
 	names := make([]string, 0, len(d.fb.parts))
-	for n, p := range d.fb.parts {
-		if p.cfg.Logical && !userspace {
-			continue // unknown to the bootloader
-		}
+	for n := range d.fb.parts {
 		names = append(names, n)
+	}
+	if userspace && d.fb.lp != nil { // logical partitions are unknown to the bootloader
+		for _, p := range d.fb.lp.Partitions {
+			names = append(names, p.Name)
+		}
 	}
 	d.fb.mu.Unlock()
 	sort.Strings(names)
