@@ -179,7 +179,7 @@ func flashRun(ctx context.Context, opts *Options) error {
 
 	results := make([]DeviceResult, len(opts.TCP))
 	var wg sync.WaitGroup
-	var outMu sync.Mutex
+	prog := newProgress(opts.IO.ErrOut, opts.IO.IsStderrTTY(), opts.JSON || opts.DryRun)
 	sem := make(chan struct{}, opts.Jobs)
 	for i, addr := range opts.TCP {
 		wg.Add(1)
@@ -187,10 +187,11 @@ func flashRun(ctx context.Context, opts *Options) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = flashDevice(ctx, opts, fw, addr, &outMu)
+			results[i] = flashDevice(ctx, opts, fw, addr, prog)
 		}()
 	}
 	wg.Wait()
+	prog.wait()
 	doc.Devices = results
 	failed := 0
 	for _, r := range results {
@@ -323,7 +324,7 @@ func auditFirmware(ctx context.Context, opts *Options) (bool, error) {
 	return rep.Compliant, nil
 }
 
-func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr string, outMu *sync.Mutex) DeviceResult {
+func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr string, prog *progress) DeviceResult {
 	res := DeviceResult{Device: "tcp:" + addr}
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -365,16 +366,10 @@ func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr s
 		res.OK = true
 		return res
 	}
-	progress := func(ev pflash.Event) {
-		if ev.Done || ev.Sent != 0 || opts.JSON {
-			return
-		}
-		outMu.Lock()
-		fmt.Fprintf(opts.IO.ErrOut, "%s [%d/%d] %s\n", termtext.Visible(res.Device), ev.Index+1, ev.Steps, termtext.Visible(ev.Command))
-		outMu.Unlock()
-	}
+	progress, end := prog.device(res.Device, plan)
 	r, err := pflash.Run(ctx, dial, plan, pflash.RunOptions{}, progress)
 	res.Result = r
+	end(err == nil)
 	if err != nil {
 		return fail(err)
 	}
