@@ -486,6 +486,9 @@ func (e *Editor) invalidate() {
 func putTime(raw []byte, lo, extra int, extraIsize uint16, t time.Time) {
 	le := binary.LittleEndian
 	secs := t.Unix()
+	if t.IsZero() {
+		secs, t = 0, time.Unix(0, 0)
+	}
 	le.PutUint32(raw[lo:], uint32(secs))
 	if extra >= 0 && extra+4 <= 128+int(extraIsize) {
 		epoch := uint32((secs-int64(int32(uint32(secs))))>>32) & 3

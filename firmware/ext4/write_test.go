@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +21,8 @@ import (
 
 // writeVariants are the layouts the editor is judged on: mke2fs's ext4 defaults (journal,
 // metadata_csum, 64bit, flex_bg), AOSP's mkuserimg_mke2fs options (no journal), 1 KiB blocks in
-// many groups (most of them BLOCK_UNINIT), and gdt_csum without metadata_csum.
+// many groups (most of them BLOCK_UNINIT, and so few inodes per group that new ones land in
+// INODE_UNINIT groups), and gdt_csum without metadata_csum.
 var writeVariants = []struct {
 	name   string
 	sizeMB int
@@ -27,7 +30,7 @@ var writeVariants = []struct {
 }{
 	{"ext4-journal", 24, []string{"-t", "ext4", "-b", "4096", "-I", "256", "-O", "metadata_csum,64bit"}},
 	{"android-nojournal", 24, []string{"-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-O", "^has_journal,metadata_csum,^64bit"}},
-	{"1k-many-groups", 40, []string{"-t", "ext4", "-b", "1024", "-I", "256", "-O", "metadata_csum,^resize_inode"}},
+	{"1k-many-groups", 40, []string{"-t", "ext4", "-b", "1024", "-I", "256", "-N", "800", "-O", "metadata_csum,^resize_inode"}},
 	{"uninit-bg", 24, []string{"-t", "ext4", "-b", "4096", "-I", "256", "-O", "^metadata_csum,uninit_bg"}},
 }
 
@@ -238,4 +241,118 @@ func fileSum(t *testing.T, p string) [32]byte {
 		t.Fatal(err)
 	}
 	return sha256.Sum256(b)
+}
+
+// TestEditorFragmented fills an image, frees every other small file with debugfs, and adds a file
+// that needs more than the inode's four extents: the editor writes an extent leaf block, and
+// e2fsck and debugfs agree with it.
+func TestEditorFragmented(t *testing.T) {
+	testtool.Require(t, "mke2fs", "debugfs", "e2fsck")
+	ctx := context.Background()
+	v := writeVariants[1]
+	dir := t.TempDir()
+	img := mkfsForWrite(t, dir, buildWriteTree(t, dir), v.sizeMB, v.args...)
+	editImage(t, img, func(e *Editor) {
+		n := int64(e.freeBlocks()-4) * e.fsys.bs
+		if err := e.Create(ctx, "filler", Meta{Perm: 0o600}, bytes.NewReader(make([]byte, n)), n); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var rm strings.Builder
+	for i := 0; i < 40; i += 2 {
+		fmt.Fprintf(&rm, "rm /frag/f%03d\n", i)
+	}
+	cf := filepath.Join(dir, "rm")
+	os.WriteFile(cf, []byte(rm.String()), 0o644)
+	runCmd(t, "debugfs", "-w", "-f", cf, img)
+	e2fsckClean(t, img)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 15*4096/16-3)
+	editImage(t, img, func(e *Editor) {
+		if err := e.Create(ctx, "frag/spread", Meta{Perm: 0o644}, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Create(ctx, "frag/nospace", Meta{Perm: 0o644}, bytes.NewReader(data), int64(len(data))); !errors.Is(err, ErrNoSpace) {
+			t.Errorf("a file bigger than the free space: %v, want ErrNoSpace", err)
+		}
+	})
+	e2fsckClean(t, img)
+	if got := debugfsOut(t, img, "cat /frag/spread"); got != string(data) {
+		t.Errorf("debugfs cat: %d bytes, want %d", len(got), len(data))
+	}
+	if st := debugfsOut(t, img, "stat /frag/spread"); !strings.Contains(st, "(ETB0)") {
+		t.Errorf("the file has no extent tree block:\n%s", st)
+	}
+	for i := 1; i < 40; i += 2 {
+		if got := debugfsOut(t, img, fmt.Sprintf("cat /frag/f%03d", i)); got != string(bytes.Repeat([]byte{byte(i)}, 3000)) {
+			t.Errorf("frag/f%03d changed", i)
+		}
+	}
+}
+
+// memImage is an in-memory image for the editor.
+type memImage []byte
+
+func (m memImage) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(m)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (m memImage) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 || off+int64(len(p)) > int64(len(m)) {
+		return 0, errors.New("write past the end")
+	}
+	return copy(m[off:], p), nil
+}
+
+// FuzzEdit mutates small images and adds a directory and files to them: the editor must return
+// an error or succeed, never panic or loop, whatever the bitmaps, descriptors, directories and
+// extent trees say.
+func FuzzEdit(f *testing.F) {
+	for _, img := range tinyImages(f) {
+		f.Add(img)
+	}
+	f.Fuzz(func(t *testing.T, img []byte) {
+		if len(img) > 1<<20 {
+			return
+		}
+		editHostile(append([]byte(nil), img...))
+	})
+}
+
+func editHostile(img []byte) {
+	m := memImage(img)
+	e, err := Edit(m, int64(len(m)))
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	meta := Meta{Perm: 0o644, Xattrs: map[string][]byte{"security.selinux": []byte("u:object_r:system_file:s0\x00")}}
+	_ = e.Mkdir("d/new", meta)
+	_ = e.Create(ctx, "d/new/f", meta, bytes.NewReader(make([]byte, 5000)), 5000)
+	for i := 0; i < 20; i++ {
+		_ = e.Create(ctx, fmt.Sprintf("d/%s%d", strings.Repeat("n", 100), i), meta, strings.NewReader("x"), 1)
+	}
+	_ = e.Close()
+}
+
+// TestEditMutations runs the fuzz body over a few thousand seeded random byte mutations of the
+// seed images, so every test run covers hostile metadata (the fuzzer itself is slow on images
+// this size).
+func TestEditMutations(t *testing.T) {
+	seeds := tinyImagesT(t)
+	rnd := rand.New(rand.NewSource(15))
+	for it := 0; it < 3000 && len(seeds) > 0; it++ {
+		img := append([]byte(nil), seeds[it%len(seeds)]...)
+		// mutate the metadata area (first 16 KiB: superblock, descriptors, bitmaps, inodes)
+		for k := 0; k < 1+rnd.Intn(8); k++ {
+			img[rnd.Intn(16<<10)] = byte(rnd.Intn(256))
+		}
+		editHostile(img)
+	}
 }
