@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provkit/provkit/firmware/ext4"
 	"github.com/provkit/provkit/internal/testtool"
 	"github.com/provkit/provkit/manifests/policy"
 )
@@ -33,7 +34,7 @@ func ext4Label(rel string) string {
 // newExt4Firmware builds, with the real tools, product.img as AOSP's mkuserimg_mke2fs would: ext4
 // made by mke2fs -d (with or without a journal), every path labelled with debugfs ea_set as
 // e2fsdroid labels it, a hashtree footer by avbtool, and vbmeta.img holding its descriptor.
-func newExt4Firmware(t *testing.T, journal bool) *fixture {
+func newExt4Firmware(t *testing.T, journal, full bool) *fixture {
 	testtool.Require(t, "mke2fs", "debugfs", "e2fsck")
 	fx := &fixture{dir: t.TempDir(), ref: testtool.ReferenceTools(t)}
 	src := filepath.Join(fx.dir, "src")
@@ -73,6 +74,35 @@ func newExt4Firmware(t *testing.T, journal bool) *fixture {
 	write(t, cf, []byte(cmds.String()))
 	if out, err := exec.Command("debugfs", "-w", "-f", cf, img).CombinedOutput(); err != nil || strings.Contains(string(out), "rror") {
 		t.Fatalf("debugfs ea_set: %v\n%s", err, out)
+	}
+	if full { // a build that used all its room: two free blocks left
+		out, err := exec.Command("dumpe2fs", "-h", img).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var free int64
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "Free blocks:") {
+				fmt.Sscan(strings.TrimPrefix(l, "Free blocks:"), &free)
+			}
+		}
+		f, err := os.OpenFile(img, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		ed, err := ext4.Edit(f, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := (free - 2) * 4096
+		if err := ed.Create(context.Background(), "filler", ext4.Meta{Perm: 0o644}, bytes.NewReader(make([]byte, n)), n); err != nil {
+			t.Fatal(err)
+		}
+		if err := ed.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
 	}
 	testtool.Avbtool(t, fx.ref, "add_hashtree_footer", "--do_not_generate_fec", "--image", img, "--partition_name", "product",
 		"--partition_size", "18874368", "--hash_algorithm", "sha256", "--salt", "00112233")
@@ -118,7 +148,7 @@ func debugfs(t *testing.T, img, req string) string {
 func TestPatchExt4(t *testing.T) {
 	for _, journal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("journal=%v", journal), func(t *testing.T) {
-			fx := newExt4Firmware(t, journal)
+			fx := newExt4Firmware(t, journal, false)
 			pol, err := policy.Load(fx.policyPath)
 			if err != nil {
 				t.Fatal(err)
@@ -202,5 +232,29 @@ func TestPatchExt4(t *testing.T) {
 				t.Errorf("patching twice: %v, want ErrUnsupported (replacing)", err)
 			}
 		})
+	}
+}
+
+// TestPatchExt4Full: an ext4 partition without room for the app is refused with ErrNoSpace and a
+// message that says the image must be made larger; nothing is written.
+func TestPatchExt4Full(t *testing.T) {
+	fx := newExt4Firmware(t, false, true)
+	pol, err := policy.Load(fx.policyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(fx.dir, "out")
+	_, err = Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}})
+	if !errors.Is(err, ext4.ErrNoSpace) || !strings.Contains(err.Error(), "made larger") || !strings.Contains(err.Error(), "product.img") {
+		t.Fatalf("err %v, want ext4.ErrNoSpace naming product.img", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("output written")
+	}
+	ents, _ := os.ReadDir(fx.dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary %s left behind", e.Name())
+		}
 	}
 }
