@@ -5,14 +5,18 @@
 #            avbtool add_hashtree_footer + make_vbmeta_image (what people do by hand today)
 #   provkit: provkit image patch
 # Prints the wall time and peak RSS of each and the ratio provkit/manual (lower is better).
-# ext4 is not measured: image patch does not write ext4 yet.
+# FS=ext4 measures an ext4 product image instead (mke2fs -d, no journal, metadata_csum, labels
+# set with debugfs ea_set); its manual route is avbtool erase_footer, debugfs -w (mkdir, write,
+# ea_set, in place), avbtool add_hashtree_footer + make_vbmeta_image.
 #
-# Usage: scripts/bench-image-patch.sh      (SIZE_MB=2048 FILES=3000 by default; needs mkfs.erofs,
-#        fsck.erofs, python3, openssl and ../shared/reference-tools/avbtool.py; ~5x SIZE_MB of disk)
+# Usage: scripts/bench-image-patch.sh      (SIZE_MB=2048 FILES=3000 FS=erofs by default; needs
+#        mkfs.erofs, fsck.erofs (or mke2fs, debugfs), python3, openssl and
+#        ../shared/reference-tools/avbtool.py; ~5x SIZE_MB of disk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb="${SIZE_MB:-2048}"
 files="${FILES:-3000}"
+fstype="${FS:-erofs}"
 ref="$(cd .. && pwd)/shared/reference-tools"
 avbtool="python3 $ref/avbtool.py"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-image-patch.XXXXXX")"
@@ -34,7 +38,20 @@ for i in $(seq 1 "$files"); do
 done
 sed -e 's#/product(/\.\*)?#(/.*)?#' -e 's#/product/#/#' "$src/etc/selinux/product_file_contexts" >"$work/fc"
 fw="$work/fw"; mkdir -p "$fw"
-mkfs.erofs --quiet -zlz4hc --file-contexts="$work/fc" -T1230768000 "$fw/product.img" "$src"
+if [ "$fstype" = ext4 ]; then
+  mke2fs -q -F -t ext4 -b 4096 -I 256 -m 0 -O ^has_journal,metadata_csum -E root_owner=0:0 -d "$src" \
+    "$fw/product.img" "$(( size_mb * 11 / 10 + 16 ))M"
+  printf 'u:object_r:system_file:s0\0' >"$work/l.sys"
+  printf 'u:object_r:system_app_file:s0\0' >"$work/l.app"
+  (cd "$src" && find . | while read -r p; do
+    n="${p#.}"; l="$work/l.sys"
+    case "$n" in /app*) l="$work/l.app";; esac
+    echo "ea_set -f $l ${n:-/} security.selinux"
+  done) >"$work/label.cmds"
+  debugfs -w -f "$work/label.cmds" "$fw/product.img" >/dev/null 2>&1
+else
+  mkfs.erofs --quiet -zlz4hc --file-contexts="$work/fc" -T1230768000 "$fw/product.img" "$src"
+fi
 img_size=$(stat -c %s "$fw/product.img")
 part=$(( (img_size * 11 / 10 / 4096 + 1024) * 4096 ))
 $avbtool add_hashtree_footer --do_not_generate_fec --image "$fw/product.img" --partition_name product \
@@ -70,13 +87,47 @@ manual() {
     --include_descriptors_from_image "$x/out/product.img" --padding_size 4096
   rm -rf "$x/tree"
 }
-export -f manual; export work fw part ref avbtool
+manual_ext4() {
+  set -e
+  local x="$work/manual"
+  rm -rf "$x"; mkdir -p "$x/out"
+  cp "$fw/product.img" "$x/out/product.img"
+  $avbtool erase_footer --image "$x/out/product.img"
+  echo '<config/>' >"$x/sysconfig.xml"
+  echo '<exceptions/>' >"$x/defperm.xml"
+  cat >"$x/cmds" <<CMDS
+mkdir /app/RuOnemeApp
+write $work/demo/messenger.apk /app/RuOnemeApp/RuOnemeApp.apk
+mkdir /etc/sysconfig
+write $x/sysconfig.xml /etc/sysconfig/preinstalled-packages-ru.oneme.app.xml
+mkdir /etc/default-permissions
+write $x/defperm.xml /etc/default-permissions/default-permissions-ru.oneme.app.xml
+ea_set -f $work/l.app /app/RuOnemeApp security.selinux
+ea_set -f $work/l.app /app/RuOnemeApp/RuOnemeApp.apk security.selinux
+ea_set -f $work/l.sys /etc/sysconfig security.selinux
+ea_set -f $work/l.sys /etc/sysconfig/preinstalled-packages-ru.oneme.app.xml security.selinux
+ea_set -f $work/l.sys /etc/default-permissions security.selinux
+ea_set -f $work/l.sys /etc/default-permissions/default-permissions-ru.oneme.app.xml security.selinux
+CMDS
+  debugfs -w -f "$x/cmds" "$x/out/product.img"
+  $avbtool add_hashtree_footer --do_not_generate_fec --image "$x/out/product.img" --partition_name product \
+    --partition_size "$part" --hash_algorithm sha256
+  $avbtool make_vbmeta_image --output "$x/out/vbmeta.img" --key "$ref/testkey_rsa2048.pem" --algorithm SHA256_RSA2048 \
+    --include_descriptors_from_image "$x/out/product.img" --padding_size 4096
+}
+export -f manual manual_ext4; export work fw part ref avbtool
 
-echo "product image: $((img_size / 1048576)) MiB EROFS lz4hc, $files files; partition $((part / 1048576)) MiB" >&2
-m=$(measure manual bash -c manual)
+echo "product image: $((img_size / 1048576)) MiB $fstype, $files files; partition $((part / 1048576)) MiB" >&2
+if [ "$fstype" = ext4 ]; then
+  m=$(measure manual bash -c manual_ext4)
+  e2fsck -fn "$work/manual/out/product.img" >/dev/null
+else
+  m=$(measure manual bash -c manual)
+fi
 rm -rf "$work/manual"
 p=$(measure provkit "$work/provkit" image patch --policy "$work/demo/policy.yaml" --avb-key "$ref/testkey_rsa2048.pem" "$fw" --out "$work/patched")
 python3 "$ref/avbtool.py" verify_image --image "$work/patched/vbmeta.img" >/dev/null
+if [ "$fstype" = ext4 ]; then e2fsck -fn "$work/patched/product.img" >/dev/null; fi
 printf "%-8s %10s %12s\n" route seconds "peak RSS MiB"
 for r in "$m" "$p"; do
   read -r n s k <<<"$r"

@@ -1,5 +1,6 @@
 // Package ext4 reads ext2/ext3/ext4 file systems as Android builds them (mke2fs + e2fsdroid),
-// read-only and through an io.ReaderAt, and presents them as an io/fs file system.
+// through an io.ReaderAt, and presents them as an io/fs file system. Its Editor adds directories
+// and files to an ext4 image in place (see Edit).
 //
 // Terms (see the kernel's Documentation/filesystems/ext4/):
 //
@@ -21,7 +22,21 @@
 //     blocks, directory blocks and xattr blocks. provkit verifies each one it reads and reports a
 //     mismatch as an error (ErrChecksum).
 //   - shared_blocks: an Android (e2fsdroid) read-only feature meaning several files may share
-//     physical blocks (deduplication); this reader never writes, so sharing is simply allowed.
+//     physical blocks (deduplication); the Editor never frees or rewrites existing blocks, so
+//     sharing is simply allowed.
+//   - Bitmaps: one block bitmap and one inode bitmap per group, a set bit meaning "in use". With
+//     uninit_bg or metadata_csum a group may be flagged BLOCK_UNINIT or INODE_UNINIT (its bitmap was
+//     never written and is implied) and may leave the end of its inode table unused
+//     (bg_itable_unused).
+//
+// The Editor (Edit) allocates from the bitmaps (one contiguous run when one is long enough),
+// writes file data, inodes with the SELinux label and other xattrs in the inode's extra space,
+// directory entries in linear directories (appending blocks, and an extent leaf block when the
+// inode's four extents are used), then the bitmaps, group descriptors and superblock counters with
+// every metadata_csum or gdt_csum checksum. It refuses, before changing anything, what it cannot
+// keep consistent: htree, inline or encrypted parent directories, xattrs that do not fit in the
+// inode, quota, bigalloc, a journal needing recovery, and files larger than the free space
+// (ErrNoSpace). It neither replaces nor deletes files and never grows the file system.
 //
 // Open reads the superblock and group descriptors. Everything else is read on demand: looking up
 // a path reads the directories on the way, reading a file reads only the extent tree nodes and data

@@ -14,7 +14,9 @@ import (
 
 // tinyImages builds 128 KiB seed images with mke2fs: ext4 with metadata_csum, ext2 with block
 // maps, and ext4 with inline data; each holds a directory, a file, fast and slow symlinks.
-func tinyImages(f *testing.F) [][]byte {
+func tinyImages(f *testing.F) [][]byte { return tinyImagesT(f) }
+
+func tinyImagesT(f testing.TB) [][]byte {
 	f.Helper()
 	if _, err := exec.LookPath("mke2fs"); err != nil {
 		return nil

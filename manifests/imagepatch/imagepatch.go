@@ -18,6 +18,7 @@ import (
 
 	"github.com/provkit/provkit/firmware/avb"
 	"github.com/provkit/provkit/firmware/erofs"
+	"github.com/provkit/provkit/firmware/ext4"
 	"github.com/provkit/provkit/firmware/image"
 	"github.com/provkit/provkit/firmware/selinux"
 	"github.com/provkit/provkit/firmware/super"
@@ -184,9 +185,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only partition image files and logical partitions of a raw super.img are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
 		}
 		switch p.Format {
-		case image.FormatEROFS:
-		case image.FormatExt4:
-			return nil, fmt.Errorf("patching %s partition (%s): %w: ext4 file systems are not written yet (EROFS is)", name, p.Source, ErrUnsupported)
+		case image.FormatEROFS, image.FormatExt4:
 		default:
 			return nil, fmt.Errorf("patching %s partition (%s): %w: it holds %s, not a file system image patch writes", name, p.Source, ErrUnsupported, p.Format)
 		}
@@ -374,30 +373,28 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		}
 		fsSize = int64(p.Footer.OriginalImageSize)
 	}
-	efs, err := erofs.Open(io.NewSectionReader(r, 0, fsSize), fsSize)
+	fsr := io.NewSectionReader(r, 0, fsSize)
+	var src fs.FS
+	switch p.Format {
+	case image.FormatExt4:
+		src, err = ext4.Open(fsr, fsSize)
+	default:
+		src, err = erofs.Open(fsr, fsSize)
+	}
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("reading %s: %w", p.Source, err)
 	}
 	// a system-as-root image holds the system partition under system/ (mounted at /)
 	root := ""
 	if p.Name == "system" {
-		if fi, err := fs.Stat(efs, "system/build.prop"); err == nil && !fi.IsDir() {
+		if fi, err := fs.Stat(src, "system/build.prop"); err == nil && !fi.IsDir() {
 			root = "system/"
 		}
 	}
-	labels, _, err := loadContexts(im, p.Name, efs, root)
+	labels, _, err := loadContexts(im, p.Name, src, root)
 	if err != nil {
 		return nil, nil, false, err
 	}
-	nodes, wopts, err := erofs.Tree(ctx, efs)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("reading %s: %w", p.Source, err)
-	}
-	index := map[string]int{}
-	for i, n := range nodes {
-		index[n.Path] = i
-	}
-	mtime := nodes[0].Mtime // AOSP builds stamp every file alike; new files take the root's time
 	label := func(rel string, t selinux.FileType) (map[string][]byte, string, error) {
 		dp := "/" + p.Name + "/" + strings.TrimPrefix(rel, root)
 		l, ok := labels.Label(dp, t)
@@ -406,59 +403,19 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		}
 		return map[string][]byte{"security.selinux": append([]byte(l), 0)}, l, nil
 	}
-	for _, a := range adds {
-		a.rel = root + a.rel
-		// parent directories, AOSP defaults
-		parts := strings.Split(a.rel, "/")
-		for i := 1; i < len(parts); i++ {
-			d := strings.Join(parts[:i], "/")
-			if j, ok := index[d]; ok {
-				if nodes[j].Mode&unixmode.IFMT != unixmode.IFDIR {
-					return nil, nil, false, fmt.Errorf("patching %s: /%s/%s exists and is not a directory", p.Source, p.Name, d)
-				}
-				continue
-			}
-			x, _, err := label(d, selinux.Dir)
-			if err != nil {
-				return nil, nil, false, err
-			}
-			index[d] = len(nodes)
-			nodes = append(nodes, erofs.Node{Path: d, Mode: unixmode.IFDIR | 0o755, Mtime: mtime, Xattrs: x})
-		}
-		x, l, err := label(a.rel, selinux.Regular)
+	// write fills the new image's file system and returns its size
+	var write func(out *os.File) (int64, error)
+	openFS := func(r io.ReaderAt, size int64) (fs.FS, error) { return erofs.Open(r, size) }
+	if xfs, ok := src.(*ext4.FS); ok {
+		openFS = func(r io.ReaderAt, size int64) (fs.FS, error) { return ext4.Open(r, size) }
+		ops, err := planExt4(xfs, p, adds, root, label, pr)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		n := erofs.Node{Path: a.rel, Mode: unixmode.IFREG | 0o644, Mtime: mtime, Xattrs: x, Size: a.size}
-		sum := a.sum
-		if a.data != nil {
-			n.Data = bytes.NewReader(a.data)
-			s := sha256.Sum256(a.data)
-			sum = hex.EncodeToString(s[:])
-		} else {
-			f, err := os.Open(a.src)
-			if err != nil {
-				return nil, nil, false, err
-			}
-			defer f.Close()
-			n.Data = f
-		}
-		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
-		if j, ok := index[a.rel]; ok {
-			if nodes[j].Mode&unixmode.IFMT == unixmode.IFDIR {
-				return nil, nil, false, fmt.Errorf("patching %s: %s exists and is a directory", p.Source, f.Path)
-			}
-			nodes[j] = n
-			f.Replaced = true
-		} else {
-			index[a.rel] = len(nodes)
-			nodes = append(nodes, n)
-		}
-		pr.Files = append(pr.Files, f)
+		write = func(out *os.File) (int64, error) { return writeExt4(ctx, fsr, fsSize, out, ops, p) }
+	} else if write, err = planEROFS(ctx, src.(*erofs.FS), p, adds, root, label, pr); err != nil {
+		return nil, nil, false, err
 	}
-	// parents before children
-	sort.SliceStable(nodes, func(i, j int) bool { return depth(nodes[i].Path) < depth(nodes[j].Path) })
-
 	var ht *avb.Hashtree
 	if oldFooter != nil {
 		for _, d := range oldFooter.VBMeta.Descriptors {
@@ -488,11 +445,11 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return nil, nil, false, err
 	}
 	defer out.Close()
-	newFS, err := erofs.Write(ctx, out, nodes, wopts)
+	newFS, err := write(out)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("writing %s: %w", p.Source, err)
+		return nil, nil, false, err
 	}
-	if err := checkFiles(ctx, out, newFS, pr.Files, p.Name, root); err != nil {
+	if err := checkFiles(ctx, out, newFS, openFS, pr.Files, p.Name, root); err != nil {
 		return nil, nil, false, err
 	}
 	final := newFS
@@ -557,10 +514,200 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	return pr, desc, signed, nil
 }
 
+// labelFunc gives the xattrs (security.selinux) and label of a new path inside a partition.
+type labelFunc func(rel string, t selinux.FileType) (map[string][]byte, string, error)
+
+// planEROFS adds the files to the EROFS tree of efs (replacing files already there) and returns
+// the function that writes the new file system.
+func planEROFS(ctx context.Context, efs *erofs.FS, p *image.Partition, adds []addition, root string, label labelFunc, pr *Partition) (func(*os.File) (int64, error), error) {
+	nodes, wopts, err := erofs.Tree(ctx, efs)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p.Source, err)
+	}
+	index := map[string]int{}
+	for i, n := range nodes {
+		index[n.Path] = i
+	}
+	mtime := nodes[0].Mtime // AOSP builds stamp every file alike; new files take the root's time
+	apks := map[string]string{}
+	for _, a := range adds {
+		a.rel = root + a.rel
+		// parent directories, AOSP defaults
+		parts := strings.Split(a.rel, "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/")
+			if j, ok := index[d]; ok {
+				if nodes[j].Mode&unixmode.IFMT != unixmode.IFDIR {
+					return nil, fmt.Errorf("patching %s: /%s/%s exists and is not a directory", p.Source, p.Name, d)
+				}
+				continue
+			}
+			x, _, err := label(d, selinux.Dir)
+			if err != nil {
+				return nil, err
+			}
+			index[d] = len(nodes)
+			nodes = append(nodes, erofs.Node{Path: d, Mode: unixmode.IFDIR | 0o755, Mtime: mtime, Xattrs: x})
+		}
+		x, l, err := label(a.rel, selinux.Regular)
+		if err != nil {
+			return nil, err
+		}
+		n := erofs.Node{Path: a.rel, Mode: unixmode.IFREG | 0o644, Mtime: mtime, Xattrs: x, Size: a.size}
+		sum := a.sum
+		if a.data != nil {
+			n.Data = bytes.NewReader(a.data)
+			s := sha256.Sum256(a.data)
+			sum = hex.EncodeToString(s[:])
+		} else {
+			apks[a.rel] = a.src // opened when written
+		}
+		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
+		if j, ok := index[a.rel]; ok {
+			if nodes[j].Mode&unixmode.IFMT == unixmode.IFDIR {
+				return nil, fmt.Errorf("patching %s: %s exists and is a directory", p.Source, f.Path)
+			}
+			nodes[j] = n
+			f.Replaced = true
+		} else {
+			index[a.rel] = len(nodes)
+			nodes = append(nodes, n)
+		}
+		pr.Files = append(pr.Files, f)
+	}
+	// parents before children
+	sort.SliceStable(nodes, func(i, j int) bool { return depth(nodes[i].Path) < depth(nodes[j].Path) })
+
+	return func(out *os.File) (int64, error) {
+		for i := range nodes {
+			if src, ok := apks[nodes[i].Path]; ok {
+				f, err := os.Open(src)
+				if err != nil {
+					return 0, err
+				}
+				defer f.Close()
+				nodes[i].Data = f
+			}
+		}
+		newFS, err := erofs.Write(ctx, out, nodes, wopts)
+		if err != nil {
+			return 0, fmt.Errorf("writing %s: %w", p.Source, err)
+		}
+		return newFS, nil
+	}, nil
+}
+
+// ext4Op is one directory or file the ext4 editor adds.
+type ext4Op struct {
+	rel  string
+	dir  bool
+	meta ext4.Meta
+	add  addition
+}
+
+// planExt4 lists the directories and files to add to the ext4 file system xfs. Files already
+// there are refused: the ext4 editor adds, it does not replace.
+func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, label labelFunc, pr *Partition) ([]ext4Op, error) {
+	rootInfo, err := xfs.Stat(".")
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p.Source, err)
+	}
+	mtime := rootInfo.ModTime() // AOSP builds stamp every file alike; new files take the root's time
+	planned := map[string]bool{}
+	var ops []ext4Op
+	for _, a := range adds {
+		a.rel = root + a.rel
+		parts := strings.Split(a.rel, "/")
+		for i := 1; i < len(parts); i++ {
+			d := strings.Join(parts[:i], "/")
+			if planned[d] {
+				continue
+			}
+			fi, err := xfs.Stat(d)
+			switch {
+			case err == nil && !fi.IsDir():
+				return nil, fmt.Errorf("patching %s: /%s/%s exists and is not a directory", p.Source, p.Name, d)
+			case err == nil:
+				continue
+			case !errors.Is(err, fs.ErrNotExist):
+				return nil, fmt.Errorf("reading %s: %w", p.Source, err)
+			}
+			x, _, err := label(d, selinux.Dir)
+			if err != nil {
+				return nil, err
+			}
+			planned[d] = true
+			ops = append(ops, ext4Op{rel: d, dir: true, meta: ext4.Meta{Perm: 0o755, Mtime: mtime, Xattrs: x}})
+		}
+		x, l, err := label(a.rel, selinux.Regular)
+		if err != nil {
+			return nil, err
+		}
+		sum := a.sum
+		if a.data != nil {
+			s := sha256.Sum256(a.data)
+			sum = hex.EncodeToString(s[:])
+		}
+		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
+		if _, err := xfs.Lstat(a.rel); err == nil || planned[a.rel] {
+			return nil, fmt.Errorf("patching %s: %s exists; %w: replacing a file in an ext4 file system is not written yet (only adding)", p.Source, f.Path, ErrUnsupported)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("reading %s: %w", p.Source, err)
+		}
+		planned[a.rel] = true
+		ops = append(ops, ext4Op{rel: a.rel, meta: ext4.Meta{Perm: 0o644, Mtime: mtime, Xattrs: x}, add: a})
+		pr.Files = append(pr.Files, f)
+	}
+	return ops, nil
+}
+
+// writeExt4 copies the file system (the first fsSize bytes of r) to out and adds ops to it in
+// place; the image keeps its size.
+func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, ops []ext4Op, p *image.Partition) (int64, error) {
+	if _, err := io.Copy(out, io.NewSectionReader(r, 0, fsSize)); err != nil {
+		return 0, fmt.Errorf("copying %s: %w", p.Source, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ed, err := ext4.Edit(out, fsSize)
+	if err != nil {
+		return 0, fmt.Errorf("writing %s: %w", p.Source, wrapUnsupported(err))
+	}
+	for _, op := range ops {
+		if op.dir {
+			err = ed.Mkdir(op.rel, op.meta)
+		} else if op.add.data != nil {
+			err = ed.Create(ctx, op.rel, op.meta, bytes.NewReader(op.add.data), op.add.size)
+		} else {
+			var f *os.File
+			if f, err = os.Open(op.add.src); err == nil {
+				err = ed.Create(ctx, op.rel, op.meta, f, op.add.size)
+				f.Close()
+			}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("writing /%s/%s into %s: %w", p.Name, op.rel, p.Source, wrapUnsupported(err))
+		}
+	}
+	if err := ed.Close(); err != nil {
+		return 0, fmt.Errorf("writing %s: %w", p.Source, err)
+	}
+	return fsSize, nil
+}
+
+// wrapUnsupported marks the ext4 editor's refusals as this package's ErrUnsupported.
+func wrapUnsupported(err error) error {
+	if errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, ErrUnsupported) {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return err
+}
+
 // checkFiles reads the new files back from the written file system and checks their digests: an
 // APK replaced while it was copied is never shipped.
-func checkFiles(ctx context.Context, r io.ReaderAt, size int64, files []File, part, root string) error {
-	f, err := erofs.Open(r, size)
+func checkFiles(ctx context.Context, r io.ReaderAt, size int64, open func(io.ReaderAt, int64) (fs.FS, error), files []File, part, root string) error {
+	f, err := open(r, size)
 	if err != nil {
 		return fmt.Errorf("reading back the new %s file system: %w", part, err)
 	}

@@ -108,7 +108,12 @@ func newFirmware(t *testing.T, chained bool, big int) *fixture {
 	}
 	testtool.Avbtool(t, fx.ref, footer...)
 	testtool.Avbtool(t, fx.ref, vbmeta...)
+	fx.addPolicy(t)
+	return fx
+}
 
+// addPolicy writes the messenger APK and a policy that puts it on product.
+func (fx *fixture) addPolicy(t *testing.T) {
 	key, err := demoapk.NewKey("Messenger release")
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +136,6 @@ apps:
     partition: product
     grantPermissions: [android.permission.POST_NOTIFICATIONS]
 `, key.CertSHA256())))
-	return fx
 }
 
 func auditDir(t *testing.T, pol *policy.Policy, dir string) *audit.Report {
