@@ -20,7 +20,8 @@ import (
 // device refuses to boot (ro.control_privapp_permissions=enforce) or silently drops the grant.
 //
 // Each file starts with '#' lines; the one that starts "# source:" names the repository, path and
-// commit the table was read from. Then one permission name a line. Permissions outside the
+// commit the table was read from. Then one permission name a line, optionally followed by " # "
+// and a note (the android:featureFlag that guards the declaration). Permissions outside the
 // platform's manifest (an OEM's, Google's) are not in the tables and are not checked.
 //
 //go:embed privperms/api*.txt
@@ -89,6 +90,9 @@ func parsePrivTable(api int, name string, src []byte) (*privTable, error) {
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, " #"); i > 0 {
+			line = strings.TrimSpace(line[:i]) // a trailing note, e.g. the featureFlag guarding it
+		}
 		switch {
 		case line == "":
 		case strings.HasPrefix(line, "#"):

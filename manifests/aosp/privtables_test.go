@@ -103,7 +103,7 @@ func TestParsePrivTableRejects(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	tb, err := parsePrivTable(34, "api34.txt", []byte("# header\n# source: repo path @ c\n\nandroid.permission.A\ncom.android.permission.B\n"))
+	tb, err := parsePrivTable(34, "api34.txt", []byte("# header\n# source: repo path @ c\n\nandroid.permission.A # featureFlag a.b\ncom.android.permission.B\n"))
 	if err != nil || len(tb.perms) != 2 || tb.source != "repo path @ c" {
 		t.Fatalf("table %+v, %v", tb, err)
 	}
