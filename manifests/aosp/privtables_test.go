@@ -26,11 +26,13 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 		"CREATE_USERS", "REQUEST_INSTALL_PACKAGES", "SYSTEM_ALERT_WINDOW", "NETWORK_SETTINGS", "INJECT_EVENTS"}
 	// introduced[p] is the first level whose table has p (privileged from its introduction on).
 	introduced := map[string]int{
-		"SCHEDULE_EXACT_ALARM":      31, // Android 12: signature|privileged|appop
 		"SEND_SAFETY_CENTER_UPDATE": 33, // Android 13: internal|privileged
 		"READ_SAFETY_CENTER_STATUS": 33,
 		"QUERY_CLONED_APPS":         34, // Android 14
 		"SATELLITE_COMMUNICATION":   34,
+		"SCHEDULE_EXACT_ALARM":      34, // normal|appop until Android 13, signature|privileged|appop in 14
+		"QUERY_USERS":               34, // signature|role in 13, signature|privileged|role in 14
+		"THREAD_NETWORK_PRIVILEGED": 35, // Android 15
 	}
 	for _, api := range levels {
 		set, src, ok := PrivilegedPermissions(api)
