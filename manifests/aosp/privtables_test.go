@@ -26,6 +26,9 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 		"CREATE_USERS", "REQUEST_INSTALL_PACKAGES", "SYSTEM_ALERT_WINDOW", "NETWORK_SETTINGS", "INJECT_EVENTS"}
 	// introduced[p] is the first level whose table has p (privileged from its introduction on).
 	introduced := map[string]int{
+		"LOADER_USAGE_STATS":        30, // Android 11: signature|privileged|appop
+		"UWB_PRIVILEGED":            31, // Android 12
+		"UPDATE_FONTS":              31,
 		"SEND_SAFETY_CENTER_UPDATE": 33, // Android 13: internal|privileged
 		"READ_SAFETY_CENTER_STATUS": 33,
 		"QUERY_CLONED_APPS":         34, // Android 14
