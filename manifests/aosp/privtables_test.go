@@ -27,6 +27,8 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 	// introduced[p] is the first level whose table has p (privileged from its introduction on).
 	introduced := map[string]int{
 		"LOADER_USAGE_STATS":        30, // Android 11: signature|privileged|appop
+		"MANAGE_ROLLBACKS":          30, // signature|verifier in Android 10
+		"SYSTEM_CAMERA":             30, // Android 11: "system|signature", system being the old name of privileged
 		"UWB_PRIVILEGED":            31, // Android 12
 		"UPDATE_FONTS":              31,
 		"SEND_SAFETY_CENTER_UPDATE": 33, // Android 13: internal|privileged
@@ -36,6 +38,11 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 		"SCHEDULE_EXACT_ALARM":      34, // normal|appop until Android 13, signature|privileged|appop in 14
 		"QUERY_USERS":               34, // signature|role in 13, signature|privileged|role in 14
 		"THREAD_NETWORK_PRIVILEGED": 35, // Android 15
+	}
+	// Privileged at some levels only: the levels that have it.
+	only := map[string][]int{
+		"INTERACT_ACROSS_PROFILES": {29},     // signature|privileged in 10, signature|appop from 11
+		"RENOUNCE_PERMISSIONS":     {31, 32}, // signature|privileged in 12, signature|role from 13
 	}
 	for _, api := range levels {
 		set, src, ok := PrivilegedPermissions(api)
@@ -57,6 +64,15 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 		for _, p := range never {
 			if set["android.permission."+p] {
 				t.Errorf("API %d: %s is not privileged", api, p)
+			}
+		}
+		for p, at := range only {
+			want := false
+			for _, l := range at {
+				want = want || l == api
+			}
+			if got := set["android.permission."+p]; got != want {
+				t.Errorf("API %d: %s in table = %v, want %v (privileged at API %v only)", api, p, got, want, at)
 			}
 		}
 		for p, from := range introduced {
