@@ -31,6 +31,7 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 		"SYSTEM_CAMERA":             30, // Android 11: "system|signature", system being the old name of privileged
 		"UWB_PRIVILEGED":            31, // Android 12
 		"UPDATE_FONTS":              31,
+		"RENOUNCE_PERMISSIONS":      31, // YAAP, the API 33 source, lowers it to normal; AOSP does not
 		"SEND_SAFETY_CENTER_UPDATE": 33, // Android 13: internal|privileged
 		"READ_SAFETY_CENTER_STATUS": 33,
 		"QUERY_CLONED_APPS":         34, // Android 14
@@ -41,8 +42,7 @@ func TestPrivilegedTablesKnownFacts(t *testing.T) {
 	}
 	// Privileged at some levels only: the levels that have it.
 	only := map[string][]int{
-		"INTERACT_ACROSS_PROFILES": {29},     // signature|privileged in 10, signature|appop from 11
-		"RENOUNCE_PERMISSIONS":     {31, 32}, // signature|privileged in 12, signature|role from 13
+		"INTERACT_ACROSS_PROFILES": {29}, // signature|privileged in 10, signature|appop from 11
 	}
 	for _, api := range levels {
 		set, src, ok := PrivilegedPermissions(api)
