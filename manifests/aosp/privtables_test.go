@@ -206,7 +206,7 @@ func TestPatchUsesLevelTableWithoutFrameworks(t *testing.T) {
 		wantWhere string
 	}{
 		{"tree level", "  PLATFORM_SDK_VERSION := 34\n", 0, 34, "", versionDefaults + ":1"},
-		{"flag", "  PLATFORM_SDK_VERSION := 34\n", newest, newest, "", "given"},
+		{"flag", "  PLATFORM_SDK_VERSION := 34\n", newest, newest, "", "--api-level"},
 		{"unknown", "", 0, newest, "unknown, so the newest built-in table", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

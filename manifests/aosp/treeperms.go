@@ -55,7 +55,7 @@ func builtinCatalog(api int) (*permCatalog, string) {
 // level was chosen when it was not read from the tree or the table is another level's.
 func loadPermCatalog(t *tree, api int) (c *permCatalog, notes []string, err error) {
 	if !t.exists(frameworkManifest) {
-		where := "given"
+		where := "--api-level"
 		if api == 0 {
 			var why string
 			if api, why = treeSDKLevel(t); api == 0 {
