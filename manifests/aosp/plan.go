@@ -73,6 +73,10 @@ type Options struct {
 	Revert bool
 	// Inspector establishes APK facts.
 	Inspector Inspector
+	// APILevel chooses the built-in table of privileged permissions when the tree has no
+	// frameworks/base/core/res/AndroidManifest.xml; 0: the tree's own level (version_defaults.mk or
+	// the release configuration), else the newest table.
+	APILevel int
 }
 
 // Change is one file the patch creates, modifies or deletes.
@@ -208,6 +212,9 @@ func Prepare(ctx context.Context, o Options) (*Plan, error) {
 	}
 	if o.Placement != PlaceInherit && o.Placement != PlaceAppend {
 		return nil, fmt.Errorf("%w: placement %q: use inherit or append", ErrBadOptions, o.Placement)
+	}
+	if o.APILevel < 0 || o.APILevel > 0 && o.APILevel < 21 || o.APILevel >= 1000 {
+		return nil, fmt.Errorf("%w: API level %d: give an Android API level such as 34", ErrBadOptions, o.APILevel)
 	}
 	if len(o.ScanDirs) == 0 {
 		o.ScanDirs = productDirs
@@ -454,10 +461,14 @@ func (pl *planner) patch(ctx context.Context) error {
 		}
 		if app.Privileged {
 			if pl.perms == nil {
-				if pl.perms, err = loadPermCatalog(pl.t); err != nil {
+				var notes []string
+				if pl.perms, notes, err = loadPermCatalog(pl.t, pl.o.APILevel); err != nil {
 					return err
 				}
 				pl.p.PermissionSource = pl.perms.Source
+				for _, n := range notes {
+					pl.note("privileged permissions: %s", n)
+				}
 			}
 			rep.Uncovered = pl.perms.uncovered(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions)
 			if len(rep.Uncovered) > 0 {

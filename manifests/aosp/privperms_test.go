@@ -24,7 +24,13 @@ func TestBuiltinKnowsGSFAllowlist(t *testing.T) {
 		"com.google.android.providers.gsf.permission.READ_GSERVICES")
 	got := UncoveredPrivileged(req, nil, nil)
 	if len(got) != 19 {
-		t.Fatalf("built-in list: %d of GSF's requested permissions need an allowlist entry, want 19: %v", len(got), got)
+		t.Fatalf("newest table: %d of GSF's requested permissions need an allowlist entry, want 19: %v", len(got), got)
+	}
+	// Every level's table agrees: GSF's allowlist has been the same 19 privileged permissions.
+	for _, api := range PrivilegedLevels() {
+		if got := UncoveredPrivilegedAt(api, req, nil, nil); len(got) != 19 {
+			t.Errorf("API %d table: %d of GSF's requested permissions need an allowlist entry, want 19: %v", api, len(got), got)
+		}
 	}
 	if got := UncoveredPrivileged(req, req[:10], req[10:19]); len(got) != 0 {
 		t.Fatalf("all decided, still uncovered: %v", got)
@@ -95,7 +101,7 @@ func TestPermCatalogFromTree(t *testing.T) {
 </manifest>
 `
 	root := writeTree(t, files)
-	c, err := loadPermCatalog(newTree(root))
+	c, _, err := loadPermCatalog(newTree(root), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,32 +31,54 @@ type permCatalog struct {
 	fromTree bool
 	// Source says where the catalog comes from, for the report.
 	Source string
+	// API is the level of the built-in table used (0 when read from the tree).
+	API int
 }
 
-func builtinCatalog() *permCatalog {
-	c := &permCatalog{privileged: map[string]Loc{}, declared: map[string]bool{},
-		Source: fmt.Sprintf("provkit's built-in list of %d privileged platform permissions (the tree has no %s)", len(privilegedPermissions), frameworkManifest)}
-	for p := range privilegedPermissions {
+// builtinCatalog is the built-in table for API level api (0: unknown), with a note when it is not
+// api's own table.
+func builtinCatalog(api int) (*permCatalog, string) {
+	t, why := tableFor(api)
+	c := &permCatalog{privileged: map[string]Loc{}, declared: map[string]bool{}, API: t.api,
+		Source: fmt.Sprintf("provkit's built-in table of the %d privileged platform permissions of API %d (%s), as the tree has no %s", len(t.perms), t.api, t.source, frameworkManifest)}
+	for p := range t.perms {
 		c.privileged[p] = Loc{}
 		c.declared[p] = true
 	}
-	return c
+	return c, why
 }
 
 // loadPermCatalog reads the privileged permissions of the tree: those the platform's manifest
 // declares with the privileged flag in their protectionLevel, and those other packages of the tree
-// declare so. Without the platform's manifest it falls back to the built-in list.
-func loadPermCatalog(t *tree) (*permCatalog, error) {
+// declare so. Without the platform's manifest it uses the built-in table of api (the --api-level
+// given, when not 0), else of the tree's own API level, else the newest table; notes say which
+// level was chosen when it was not read from the tree or the table is another level's.
+func loadPermCatalog(t *tree, api int) (c *permCatalog, notes []string, err error) {
 	if !t.exists(frameworkManifest) {
-		return builtinCatalog(), nil
+		where := "--api-level"
+		if api == 0 {
+			var why string
+			if api, why = treeSDKLevel(t); api == 0 {
+				notes = append(notes, why)
+			}
+			where = why
+		}
+		c, why := builtinCatalog(api)
+		if why != "" {
+			notes = append(notes, why)
+		}
+		if api != 0 {
+			c.Source += fmt.Sprintf("; API level %d from %s", api, where)
+		}
+		return c, notes, nil
 	}
-	c := &permCatalog{privileged: map[string]Loc{}, declared: map[string]bool{}, fromTree: true}
+	c = &permCatalog{privileged: map[string]Loc{}, declared: map[string]bool{}, fromTree: true}
 	src, err := t.read(frameworkManifest)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := c.add(frameworkManifest, src); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	platform := len(c.privileged)
 	others := 0
@@ -75,10 +97,10 @@ func loadPermCatalog(t *tree) (*permCatalog, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.Source = fmt.Sprintf("%s (%d privileged permissions) and the tree's other AndroidManifest.xml files (%d more)", frameworkManifest, platform, others)
-	return c, nil
+	return c, nil, nil
 }
 
 // add reads the <permission> declarations of one manifest.

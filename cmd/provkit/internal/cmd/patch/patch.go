@@ -37,6 +37,7 @@ type Options struct {
 	Scan       []string
 	DexPreopt  bool
 	Preprocess bool
+	APILevel   int
 
 	Verbose bool
 
@@ -143,6 +144,7 @@ Example:
 	f.StringArrayVar(&opts.Scan, "scan", nil, "look for conflicts only under `<dir>` (repeatable); default device, vendor, product")
 	f.BoolVar(&opts.DexPreopt, "dex-preopt", false, "keep dex pre-optimisation on for the app")
 	f.BoolVar(&opts.Preprocess, "preprocessed", false, "require the APK to be installed byte for byte even below targetSdk 30 (default: decided from the APK: preprocessed when aligned with uncompressed JNI libraries and, if privileged, dex)")
+	f.IntVar(&opts.APILevel, "api-level", 0, "Android API `<level>` (29-35) whose built-in privileged permission table checks a tree without frameworks/base; default: the tree's PLATFORM_SDK_VERSION, else the newest table")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the unified diff, write nothing")
 	f.BoolVar(&opts.Check, "check", false, "write nothing; exit 4 when the tree is not compliant")
 	opts.Attest.Register(cmd)
@@ -205,6 +207,7 @@ func patchRun(ctx context.Context, opts *Options) error {
 		Policy: pol, Tree: opts.Tree, Product: product, Format: opts.Format, Dir: opts.Dir,
 		Vendor: opts.Vendor, Placement: opts.Placement, Vars: vars, DexPreopt: opts.DexPreopt,
 		Preprocessed: opts.Preprocess, ScanDirs: opts.Scan, Revert: opts.Revert, Verbose: opts.Verbose, Inspector: ins,
+		APILevel: opts.APILevel,
 	})
 	if err != nil {
 		if errors.Is(err, aosp.ErrBadOptions) {
