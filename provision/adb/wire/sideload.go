@@ -39,9 +39,9 @@ type SideloadKind int
 
 // Kinds of device message.
 const (
-	SideloadBlock SideloadKind = iota // a block request
-	SideloadOK                        // "DONEDONE"
-	SideloadFailed                    // "FAILFAIL" or any "FAIL..." status
+	SideloadBlock  SideloadKind = iota // a block request
+	SideloadOK                         // "DONEDONE"
+	SideloadFailed                     // "FAILFAIL" or any "FAIL..." status
 )
 
 // SideloadRequest is one decoded 8-byte message from the device.
