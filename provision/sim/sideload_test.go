@@ -132,6 +132,26 @@ devices:
 	}
 }
 
+// TestSideloadDoneOnFailure: like a real recovery in sideload mode, a device with doneOnFailure
+// ends a failed install with DONEDONE: adb reports success although nothing was installed, and
+// only the device's record (its screen) says otherwise.
+func TestSideloadDoneOnFailure(t *testing.T) {
+	h := newADB(t)
+	s := startSim(t, scenario(t, "devices: [{serial: REAL1, mode: sideload, sideload: {doneOnFailure: true}}]"), 1)
+	dev := s.Devices()[0]
+	dir := t.TempDir()
+	ota, _ := testOTA(t, dir, "ota.zip", nil)
+	bad := filepath.Join(dir, "bad.zip")
+	corruptPayload(t, ota, bad)
+	h.connect(dev.ADBAddr(), "sideload")
+	if out, errOut, err := h.run(60*time.Second, "-s", dev.ADBAddr(), "sideload", bad); err != nil {
+		t.Fatalf("adb sideload: %v %s %s", err, out, errOut)
+	}
+	if recs := dev.Sideloaded(); len(recs) != 1 || recs[0].OK || dev.Mode() != ModeSideload {
+		t.Fatalf("%+v in %s", recs, dev.Mode())
+	}
+}
+
 func TestCheckOTA(t *testing.T) {
 	dir := t.TempDir()
 	ota, _ := testOTA(t, dir, "ota.zip", map[string]string{"pre-device": "oriole,sim"})

@@ -78,6 +78,18 @@ devices:
 	testimage.OTAZip(t, ota, testimage.FullPayload(t, map[string][]byte{"boot": randomImage(512<<10, 1)}), nil)
 	pkg, _ := os.ReadFile(ota)
 
+	// --dry-run checks each phone's state and sends nothing.
+	dios, _, dout, derr := iostreams.Test()
+	err = sideloadRun(ctx, &Options{IO: dios, Sideload: ota, NoAudit: true, DryRun: true, Jobs: 2, Timeout: time.Minute,
+		Serials: []string{devs[0].ADBAddr()}, TCP: []string{devs[1].ADBAddr()}})
+	if cmdutil.ExitCode(err) != cmdutil.ExitDevicesFailed || !strings.Contains(dout.String(), "sideload\twould run: adb sideload "+ota+" (sideload-host:"+strconv.Itoa(len(pkg))+":65536)") ||
+		!strings.Contains(dout.String(), "FAILED") {
+		t.Fatalf("dry run: exit %d %v\n%s%s", cmdutil.ExitCode(err), err, dout, derr)
+	}
+	if len(devs[0].Sideloaded())+len(devs[1].Sideloaded()) != 0 {
+		t.Fatal("the dry run sent a package")
+	}
+
 	ios, _, out, errOut := iostreams.Test()
 	cmd := NewCmdFlash(ios, nil)
 	cmd.SetArgs([]string{"--no-audit", "--json", "--jobs", "2", "--sideload", ota,
