@@ -3,8 +3,11 @@ package testimage
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/ulikunitz/xz"
@@ -82,4 +85,32 @@ func FullPayload(t testing.TB, parts map[string][]byte) []byte {
 	binary.BigEndian.PutUint64(h[4:], 2)
 	binary.BigEndian.PutUint64(h[12:], uint64(len(m.B)))
 	return append(append(h, m.B...), data...)
+}
+
+// OTAZip writes an A/B OTA zip as ota_from_target_files lays it out: payload.bin stored, its
+// payload_properties.txt (FILE_HASH, FILE_SIZE, METADATA_HASH, METADATA_SIZE) and
+// META-INF/com/android/metadata with the given keys (ota-type=AB added). It is not signed.
+func OTAZip(t testing.TB, path string, payload []byte, metadata map[string]string) {
+	t.Helper()
+	if len(payload) < 24 {
+		t.Fatalf("payload of %d bytes has no header", len(payload))
+	}
+	fileHash := sha256.Sum256(payload)
+	metaSize := 24 + binary.BigEndian.Uint64(payload[12:20])
+	if metaSize > uint64(len(payload)) {
+		t.Fatalf("payload manifest runs past its end")
+	}
+	metaHash := sha256.Sum256(payload[:metaSize])
+	props := fmt.Sprintf("FILE_HASH=%s\nFILE_SIZE=%d\nMETADATA_HASH=%s\nMETADATA_SIZE=%d\n",
+		base64.StdEncoding.EncodeToString(fileHash[:]), len(payload), base64.StdEncoding.EncodeToString(metaHash[:]), metaSize)
+	keys := []string{"ota-type=AB"}
+	for k, v := range metadata {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	Zip(t, path, []ZipEntry{
+		{Name: "payload.bin", Data: payload},
+		{Name: "payload_properties.txt", Data: []byte(props)},
+		{Name: "META-INF/com/android/metadata", Data: []byte(strings.Join(keys, "\n") + "\n")},
+	})
 }

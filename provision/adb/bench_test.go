@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/internal/testimage"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/adbtest"
 )
@@ -59,6 +60,56 @@ func BenchmarkPull(b *testing.B) {
 		for b.Loop() {
 			if msg, err := srv.ADB(b, 5*time.Minute, "-s", addr, "pull", "/sdcard/big.bin", out); err != nil {
 				b.Fatalf("adb pull: %v\n%s", err, msg)
+			}
+		}
+	})
+}
+
+// BenchmarkSideload sideloads a 16 MiB package (a non-A/B zip: update-binary and a stored filler)
+// to a simulated phone in sideload mode: provkit direct, provkit through the adb server, and
+// "adb sideload" itself.
+func BenchmarkSideload(b *testing.B) {
+	dir := b.TempDir()
+	pkgPath := filepath.Join(dir, "update.zip")
+	filler := bytes.Repeat([]byte("provkit sideload benchmark....\n"), (16<<20)/31)
+	testimage.Zip(b, pkgPath, []testimage.ZipEntry{
+		{Name: "META-INF/com/google/android/update-binary", Data: []byte("#!/sbin/sh\n")},
+		{Name: "filler.bin", Data: filler},
+	})
+	pkg := testimage.Read(b, pkgPath)
+	s := startSimB(b, "devices: [{serial: BENCH, auth: none, mode: sideload, sideload: {stay: true}}]\n", dir)
+	addr := s.ADBAddr()
+	srv := adbtest.StartServer(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := srv.Connect(ctx, addr); err != nil && !errors.Is(err, adb.ErrUnauthorized) {
+		b.Fatal(err)
+	}
+	if _, err := srv.WaitFor(ctx, addr, adb.StateSideload); err != nil {
+		b.Fatal(err)
+	}
+	run := func(b *testing.B, d *adb.Device) {
+		b.SetBytes(int64(len(pkg)))
+		for b.Loop() {
+			if r, err := d.Sideload(ctx, bytes.NewReader(pkg), int64(len(pkg)), nil); err != nil || r.Status != "DONEDONE" {
+				b.Fatalf("sideload: %v %+v", err, r)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		c, err := adb.Dial(ctx, addr, &adb.DialOptions{Keys: []*rsa.PrivateKey{hostKey(b)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c.Device())
+	})
+	b.Run("server", func(b *testing.B) { run(b, srv.Device(addr)) })
+	b.Run("adb-cli", func(b *testing.B) {
+		b.SetBytes(int64(len(pkg)))
+		for b.Loop() {
+			if msg, err := srv.ADB(b, 5*time.Minute, "-s", addr, "sideload", pkgPath); err != nil {
+				b.Fatalf("adb sideload: %v\n%s", err, msg)
 			}
 		}
 	})

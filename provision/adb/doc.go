@@ -25,6 +25,11 @@
 //     stream's memory to four max-payload packets.
 //   - Features: the capabilities a device announces in its CNXN banner ("shell_v2", "cmd",
 //     "stat_v2", "ls_v2", "abb_exec", ...); the client chooses protocols by them.
+//   - Sideload: serving an OTA package to a device in sideload mode (recovery's "apply update
+//     from ADB"): over "sideload-host:<size>:<blocksize>" the device asks for blocks by number
+//     (eight decimal digits) and ends with DONEDONE or FAILFAIL; devices older than KitKat take
+//     the whole package over "sideload:<size>" and answer OKAY or FAIL. See Device.Sideload and
+//     provision/adb/wire.
 //   - State: a device's connection state ("device", "offline", "unauthorized", ...). Errors about a
 //     device are DeviceErrors: they name its serial and, when known, its state once; the sentinels
 //     ErrOffline, ErrUnauthorized, ErrDeviceNotFound, ErrNoServer and ErrClosed are matched with

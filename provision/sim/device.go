@@ -68,6 +68,7 @@ type DeviceConfig struct {
 	Slotted    bool // A/B: partitions get _a/_b
 	Unlocked   bool
 	Mode       Mode // initial mode ("" is ModeAndroid)
+	Sideload   SideloadConfig
 }
 
 // DefaultFeatures are the features a current adbd announces that the simulator implements.
@@ -96,6 +97,9 @@ type Device struct {
 	rebootTo string
 
 	fb fastbootState
+
+	sideloadBusy sync.Mutex // one sideload at a time, as minadbd serves one
+	sideloads    []SideloadRecord
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -15,7 +15,13 @@
 //   - Flow control: one WRTE in flight per stream and direction, acknowledged by OKAY once the
 //     receiving service has consumed it. The delayed_ack feature of newer adb (a byte window per
 //     stream) is not announced: Debian's adb 29 does not know it.
-//   - Service: what a stream is opened to: shell (v2 and legacy), exec, sync, abb_exec, reboot.
+//   - Service: what a stream is opened to: shell (v2 and legacy), exec, sync, abb_exec, reboot;
+//     in sideload mode only reboot and sideload-host (or, for a legacy device, sideload:).
+//   - Sideload: a device in sideload mode asks the host for the OTA package's blocks (the zip's
+//     end and central directory first, then the rest), checks it as recovery would (a zip; an A/B
+//     payload.bin matching payload_properties.txt; pre-device), ends with DONEDONE or FAILFAIL,
+//     records it (Device.Sideloaded) and after a good install reboots to Android. Packages above
+//     1 GiB are refused: the simulator holds them in memory.
 //   - Scenario: a YAML document describing devices (properties, packages, partitions, files,
 //     faults); see docs/simulator.md and scenario.go. Its problems are reported as
 //     file:line: field path: what is wrong and what is allowed (ScenarioError).

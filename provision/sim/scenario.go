@@ -51,6 +51,15 @@ type DeviceSpec struct {
 	Unlocked       *bool                        `yaml:"unlocked"`
 	Mode           string                       `yaml:"mode"` // android (default), bootloader, fastbootd, recovery, sideload
 	Faults         FaultSpec                    `yaml:"faults"`
+	Sideload       SideloadSpec                 `yaml:"sideload"`
+}
+
+// SideloadSpec says how a device in sideload mode takes an OTA package (adb sideload).
+type SideloadSpec struct {
+	Legacy        bool   `yaml:"legacy"`        // serve only the pre-KitKat sideload:<size> service
+	Stay          bool   `yaml:"stay"`          // stay in sideload mode after a good install (default: reboot to Android)
+	MaxSize       string `yaml:"maxSize"`       // largest package held (default and at most 1G)
+	DoneOnFailure bool   `yaml:"doneOnFailure"` // end a failed install with DONEDONE, as a real recovery in sideload mode does (default FAILFAIL)
 }
 
 // PackageSpec is one package of a device template.
@@ -231,6 +240,9 @@ func (ds *DeviceSpec) validate() error {
 	if _, err := ParseMode(ds.Mode); err != nil {
 		return err
 	}
+	if _, err := ds.Sideload.config(); err != nil {
+		return err
+	}
 	if AuthMode(ds.Auth) == AuthKeys && len(ds.AuthorizedKeys) == 0 {
 		return errors.New("auth: keys needs authorizedKeys")
 	}
@@ -361,6 +373,7 @@ func (s *Scenario) build(i, total int) (DeviceConfig, *android.Device, error) {
 	}
 	cfg.Auth.Mode = AuthMode(or(ds.Auth, string(AuthTrusted)))
 	cfg.Mode, _ = ParseMode(ds.Mode)
+	cfg.Sideload, _ = ds.Sideload.config()
 	for _, k := range ds.AuthorizedKeys {
 		text := k
 		if !strings.Contains(k, " ") && !strings.HasPrefix(k, "QAAAA") {

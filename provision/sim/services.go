@@ -19,11 +19,11 @@ type handler func(ctx context.Context, s *stream)
 
 // service returns the handler for a service name, or nil (the OPEN is refused with CLSE).
 // Recovery has no Android framework, so no abb (package manager) service; sideload (minadbd)
-// serves only reboot.
+// serves only reboot and the sideload services (sideload.go).
 func (d *Device) service(name string) handler {
 	mode := d.Mode()
 	if mode == ModeSideload && name != "reboot:" && !strings.HasPrefix(name, "reboot:") {
-		return nil
+		return d.sideloadService(name)
 	}
 	if sh, ok, err := wire.ParseShellService(name); ok {
 		if err != nil {

@@ -31,4 +31,7 @@
 //   - Shell v2: the framing inside a "shell,v2:" stream: one id byte (stdin 0, stdout 1, stderr 2,
 //     exit 3, close-stdin 4, window-size 5) and a little-endian uint32 length, then the data; the exit
 //     packet carries one byte, the exit status.
+//   - Sideload: inside a "sideload-host:<size>:<blocksize>" stream the device asks for blocks of
+//     the OTA package by number, eight ASCII decimal digits, and ends with DONEDONE or FAILFAIL;
+//     the legacy "sideload:<size>" stream carries the whole package, then OKAY or FAIL.
 package wire

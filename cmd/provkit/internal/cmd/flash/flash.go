@@ -46,13 +46,17 @@ type Options struct {
 	JSON       bool
 	Timeout    time.Duration
 	Attest     attestflag.Flags
+	// Sideload is an OTA package to sideload to phones in sideload mode (adb sideload) instead
+	// of flashing over fastboot; Serials and TCP then name adb devices.
+	Sideload string
+	Serials  []string
 }
 
 // NewCmdFlash returns the command. runF replaces flashRun in tests.
 func NewCmdFlash(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: ios}
 	cmd := &cobra.Command{
-		Use:   "flash --policy <file> <firmware> --tcp <host:port>... [--jobs <n>] [--dry-run] [--json]",
+		Use:   "flash --policy <file> {<firmware> --tcp <host:port>... | --sideload <ota.zip> {--serial <serial> | --tcp <host:port>}...} [--jobs <n>] [--dry-run] [--json]",
 		Short: "Flash audited firmware onto phones in fastboot mode, many at once",
 		Long: `Flash firmware onto phones in fastboot mode, as 'fastboot update' does, after auditing it
 against the policy with the engine of 'provkit image audit': a firmware that is not compliant is
@@ -68,30 +72,60 @@ stops the others. Progress goes to stderr, one line per step. --dry-run prints e
 without sending anything that writes. --json prints one document: audit summary and, per device,
 the steps with bytes, SHA-256 of the image sent, duration and error.
 
+--sideload <ota.zip> sends an OTA package to phones in recovery's sideload mode ('adb reboot
+sideload'), as 'adb sideload' does; there is no <firmware> argument. Phones are named with
+--serial (through the adb server) or --tcp (adbd's address, reached directly without a server).
+An A/B package (with payload.bin) is audited like firmware first; a package without payload.bin
+cannot be audited and is refused unless --no-audit. Per phone the result is the blocks and bytes
+served, the package's SHA-256 and the phone's final status (DONEDONE, or FAILFAIL when its install
+failed; a real recovery in sideload mode says DONEDONE either way and shows the outcome on its
+screen).
+
 Example:
   provkit flash --policy policy.yaml --tcp 127.0.0.1:5554 --tcp 127.0.0.1:5556 factory/
   provkit flash --policy policy.yaml --dry-run --tcp 127.0.0.1:5554 oriole-factory.zip
-  provkit flash --no-audit --partition boot --tcp 127.0.0.1:5554 boot.img` +
+  provkit flash --no-audit --partition boot --tcp 127.0.0.1:5554 boot.img
+  provkit flash --policy policy.yaml --sideload ota.zip --serial 0A1B2C3D --serial 0A1B2C3E` +
 			cmdutil.ExitStatus(
 				"0    every device flashed",
 				"1    error: unreadable firmware or policy",
 				"2    usage: bad flags or arguments",
 				"3    some devices could not be flashed",
 				"4    the firmware is not compliant with the policy (nothing was sent)"),
-		Args: cmdutil.ExactArgs(1, "<firmware>"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if opts.Sideload != "" {
+				if len(args) != 0 {
+					return cmdutil.FlagErrorf("with --sideload the package is the flag's value: drop the <firmware> argument %q", args[0])
+				}
+				return nil
+			}
+			return cmdutil.ExactArgs(1, "<firmware>")(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Firmware = args[0]
 			if opts.PolicyPath == "" && !opts.NoAudit {
 				return cmdutil.FlagErrorf("--policy <file> is required (or --no-audit); see '%s --help'", cmd.CommandPath())
-			}
-			if len(opts.TCP) == 0 {
-				return cmdutil.FlagErrorf("name the devices with --tcp <host:port>")
 			}
 			if opts.Timeout <= 0 {
 				return cmdutil.FlagErrorf("--timeout must be positive, got %v", opts.Timeout)
 			}
 			if opts.Jobs <= 0 {
 				return cmdutil.FlagErrorf("--jobs must be at least 1, got %d", opts.Jobs)
+			}
+			if opts.Sideload != "" {
+				if err := checkSideloadFlags(cmd, opts); err != nil {
+					return err
+				}
+				if runF != nil {
+					return runF(cmd.Context(), opts)
+				}
+				return sideloadRun(cmd.Context(), opts)
+			}
+			opts.Firmware = args[0]
+			if len(opts.Serials) > 0 {
+				return cmdutil.FlagErrorf("--serial names adb devices: it goes with --sideload; fastboot devices are given with --tcp")
+			}
+			if len(opts.TCP) == 0 {
+				return cmdutil.FlagErrorf("name the devices with --tcp <host:port>")
 			}
 			switch opts.Slot {
 			case "", "a", "b", "all", "other":
@@ -113,7 +147,7 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.PolicyPath, "policy", "", "the preinstall policy `<file>` the firmware is audited against")
 	f.BoolVar(&opts.NoAudit, "no-audit", false, "flash without auditing the firmware first")
-	f.StringArrayVar(&opts.TCP, "tcp", nil, "a device in fastboot mode over TCP, `<host:port>` (repeatable)")
+	f.StringArrayVar(&opts.TCP, "tcp", nil, "a device in fastboot mode over TCP (with --sideload: adbd over TCP, direct), `<host:port>` (repeatable)")
 	f.StringVar(&opts.Partition, "partition", "", "flash one image file to partition `<name>`")
 	f.StringVar(&opts.Slot, "slot", "", "A/B slot `{a|b|all|other}` (default: the current slot)")
 	f.BoolVar(&opts.SetActive, "set-active", false, "make the flashed slot active")
@@ -123,6 +157,8 @@ Example:
 	f.DurationVar(&opts.Timeout, "timeout", 30*time.Minute, "give up on a device after `<duration>` (a stalled phone fails, the others go on)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print each device's plan, send nothing that writes")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document with the evidence")
+	f.StringVar(&opts.Sideload, "sideload", "", "sideload the OTA package `<ota.zip>` to phones in sideload mode (adb) instead of flashing")
+	f.StringArrayVar(&opts.Serials, "serial", nil, "with --sideload: a phone by its adb `<serial>`, through the adb server (repeatable)")
 	opts.Attest.Register(cmd)
 	return cmd
 }
