@@ -118,7 +118,7 @@ func newUSBClient(ctx context.Context, dev USBDevice, uio usbIO) (*Client, error
 // flash runner treats as a device that went away).
 func usbErr(err error) error {
 	if isGone(err) {
-		return fmt.Errorf("%w: %w (%v)", ErrDeviceGone, ErrClosed, err)
+		return fmt.Errorf("%w: %w (%w)", ErrDeviceGone, ErrClosed, err)
 	}
 	return err
 }
@@ -131,7 +131,7 @@ func isGone(err error) bool {
 // "usb:<serial>", this says where it was.
 func (t *usbTransport) gone(err error) error {
 	if isGone(err) {
-		return fmt.Errorf("%w: %s was disconnected or rebooted: %w (%v)", ErrDeviceGone, t.dev, ErrClosed, err)
+		return fmt.Errorf("%w: %s was disconnected or rebooted: %w (%w)", ErrDeviceGone, t.dev, ErrClosed, err)
 	}
 	return err
 }
