@@ -38,7 +38,9 @@ func newFakeUSB() *fakeUSB {
 	return &fakeUSB{vars: map[string]string{"product": "usbphone", "max-download-size": "0x100000"}, halted: map[uint8]bool{}}
 }
 
-func (f *fakeUSB) record(format string, args ...any) { f.ops = append(f.ops, fmt.Sprintf(format, args...)) }
+func (f *fakeUSB) record(format string, args ...any) {
+	f.ops = append(f.ops, fmt.Sprintf(format, args...))
+}
 
 func (f *fakeUSB) Detach(iface int) error {
 	f.mu.Lock()
