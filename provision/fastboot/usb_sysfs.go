@@ -95,7 +95,7 @@ func ListUSB(root string) (devs []USBDevice, skipped []SkippedUSB, err error) {
 func FindUSBDevice(root, serial string) (USBDevice, error) {
 	devs, skipped, err := ListUSB(root)
 	if err != nil {
-		return USBDevice{}, err
+		return USBDevice{}, fmt.Errorf("looking for fastboot device %q: %w", serial, err)
 	}
 	var bySerial, byPath []USBDevice
 	for _, d := range devs {
