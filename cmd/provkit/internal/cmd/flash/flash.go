@@ -9,10 +9,13 @@ import (
 
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/manifests/evidence"
+	"io/fs"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +39,10 @@ type Options struct {
 	PolicyPath string
 	NoAudit    bool
 	TCP        []string
+	Serials    []string
+	All        bool
+	// SysfsRoot is where USB devices are listed (default fastboot.DefaultSysfsRoot); tests set it.
+	SysfsRoot  string
 	Partition  string
 	Slot       string
 	SetActive  bool
@@ -52,7 +59,7 @@ type Options struct {
 func NewCmdFlash(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: ios}
 	cmd := &cobra.Command{
-		Use:   "flash --policy <file> <firmware> --tcp <host:port>... [--jobs <n>] [--dry-run] [--json]",
+		Use:   "flash --policy <file> <firmware> {--serial <serial>... | --tcp <host:port>... | --all} [--jobs <n>] [--dry-run] [--json]",
 		Short: "Flash audited firmware onto phones in fastboot mode, many at once",
 		Long: `Flash firmware onto phones in fastboot mode, as 'fastboot update' does, after auditing it
 against the policy with the engine of 'provkit image audit': a firmware that is not compliant is
@@ -63,12 +70,17 @@ image with --partition <name>. The plan: android-info.txt requirements checked a
 bootloader and radio, each followed by reboot-bootloader; boot-time images; with super_empty.img,
 reboot into fastbootd, update-super and each logical image; --wipe, --set-active, reboot.
 
-Devices are given with --tcp (repeatable); up to --jobs are flashed at once and one failing never
-stops the others. Progress goes to stderr, one line per step. --dry-run prints each device's plan
+Devices are named with --serial (repeatable: a USB device's serial number, or its bus path such as
+1-2.3; "tcp:<host:port>" names a device over TCP, as with fastboot -s), --tcp <host:port>
+(repeatable), or --all (every fastboot device on USB). USB works on Linux only, through usbfs: the
+user needs write access to /dev/bus/usb (a udev rule). Up to --jobs devices are flashed at once and
+one failing never stops the others. Progress goes to stderr, one line per step. --dry-run prints each device's plan
 without sending anything that writes. --json prints one document: audit summary and, per device,
 the steps with bytes, SHA-256 of the image sent, duration and error.
 
 Example:
+  provkit flash --policy policy.yaml --serial 0A1B2C3D --serial 0A1B2C3E factory/
+  provkit flash --policy policy.yaml --all oriole-factory.zip
   provkit flash --policy policy.yaml --tcp 127.0.0.1:5554 --tcp 127.0.0.1:5556 factory/
   provkit flash --policy policy.yaml --dry-run --tcp 127.0.0.1:5554 oriole-factory.zip
   provkit flash --no-audit --partition boot --tcp 127.0.0.1:5554 boot.img` +
@@ -76,7 +88,7 @@ Example:
 				"0    every device flashed",
 				"1    error: unreadable firmware or policy",
 				"2    usage: bad flags or arguments",
-				"3    some devices could not be flashed",
+				"3    some devices could not be flashed, or --all found none",
 				"4    the firmware is not compliant with the policy (nothing was sent)"),
 		Args: cmdutil.ExactArgs(1, "<firmware>"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,8 +96,13 @@ Example:
 			if opts.PolicyPath == "" && !opts.NoAudit {
 				return cmdutil.FlagErrorf("--policy <file> is required (or --no-audit); see '%s --help'", cmd.CommandPath())
 			}
-			if len(opts.TCP) == 0 {
-				return cmdutil.FlagErrorf("name the devices with --tcp <host:port>")
+			if len(opts.TCP) == 0 && len(opts.Serials) == 0 && !opts.All {
+				return cmdutil.FlagErrorf("name the devices with --serial <serial>, --tcp <host:port> or --all")
+			}
+			for _, s := range opts.Serials {
+				if strings.TrimPrefix(strings.TrimPrefix(s, "usb:"), "tcp:") == "" {
+					return cmdutil.FlagErrorf("--serial %q: empty serial", s)
+				}
 			}
 			if opts.Timeout <= 0 {
 				return cmdutil.FlagErrorf("--timeout must be positive, got %v", opts.Timeout)
@@ -113,6 +130,8 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.PolicyPath, "policy", "", "the preinstall policy `<file>` the firmware is audited against")
 	f.BoolVar(&opts.NoAudit, "no-audit", false, "flash without auditing the firmware first")
+	f.StringArrayVar(&opts.Serials, "serial", nil, "a device in fastboot mode on USB by `<serial>` or bus path, or tcp:<host:port> (repeatable)")
+	f.BoolVar(&opts.All, "all", false, "flash every fastboot device on USB")
 	f.StringArrayVar(&opts.TCP, "tcp", nil, "a device in fastboot mode over TCP, `<host:port>` (repeatable)")
 	f.StringVar(&opts.Partition, "partition", "", "flash one image file to partition `<name>`")
 	f.StringVar(&opts.Slot, "slot", "", "A/B slot `{a|b|all|other}` (default: the current slot)")
@@ -151,7 +170,60 @@ type Document struct {
 	Devices  []DeviceResult `json:"devices"`
 }
 
+// targets lists the devices to flash, each as its fastboot name: "tcp:<host:port>" or "usb:<serial>",
+// without duplicates. With --all and no device on USB it returns the no-device error (exit 3).
+func targets(opts *Options) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, a := range opts.TCP {
+		add("tcp:" + strings.TrimPrefix(a, "tcp:"))
+	}
+	for _, s := range opts.Serials {
+		if strings.HasPrefix(s, "tcp:") || strings.HasPrefix(s, "usb:") {
+			add(s)
+		} else {
+			add("usb:" + s)
+		}
+	}
+	if !opts.All {
+		return out, nil
+	}
+	root := sysfsRoot(opts)
+	devs, skipped, err := fastboot.ListUSB(root)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, sk := range skipped {
+		fmt.Fprintf(opts.IO.ErrOut, "provkit: skipping USB interface %s: %s\n", termtext.Visible(sk.Path), termtext.Visible(sk.Reason))
+	}
+	if len(devs) == 0 {
+		return nil, &cmdutil.CodeError{Code: cmdutil.ExitDevicesFailed,
+			Err: fmt.Errorf("no fastboot devices on USB (looked in %s)", root)}
+	}
+	for _, d := range devs {
+		add(d.Name())
+	}
+	return out, nil
+}
+
+func sysfsRoot(opts *Options) string {
+	if opts.SysfsRoot != "" {
+		return opts.SysfsRoot
+	}
+	return fastboot.DefaultSysfsRoot
+}
+
 func flashRun(ctx context.Context, opts *Options) error {
+	devices, err := targets(opts)
+	if err != nil {
+		return err
+	}
 	doc := Document{Firmware: opts.Firmware, DryRun: opts.DryRun, Audit: AuditSummary{Skipped: opts.NoAudit}}
 	if !opts.NoAudit {
 		ok, err := auditFirmware(ctx, opts)
@@ -177,11 +249,11 @@ func flashRun(ctx context.Context, opts *Options) error {
 	}
 	defer fw.Close()
 
-	results := make([]DeviceResult, len(opts.TCP))
+	results := make([]DeviceResult, len(devices))
 	var wg sync.WaitGroup
 	var outMu sync.Mutex
 	sem := make(chan struct{}, opts.Jobs)
-	for i, addr := range opts.TCP {
+	for i, addr := range devices {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -323,8 +395,9 @@ func auditFirmware(ctx context.Context, opts *Options) (bool, error) {
 	return rep.Compliant, nil
 }
 
-func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr string, outMu *sync.Mutex) DeviceResult {
-	res := DeviceResult{Device: "tcp:" + addr}
+// flashDevice flashes the device named target ("tcp:<host:port>" or "usb:<serial>").
+func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, target string, outMu *sync.Mutex) DeviceResult {
+	res := DeviceResult{Device: target}
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
@@ -334,7 +407,17 @@ func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr s
 		res.Error = fmt.Sprintf("%s: %v", res.Device, err)
 		return res
 	}
-	dial := func(ctx context.Context) (*fastboot.Client, error) { return fastboot.Dial(ctx, res.Device) }
+	dial := func(ctx context.Context) (*fastboot.Client, error) {
+		if s, ok := strings.CutPrefix(target, "usb:"); ok {
+			// Found again on each dial: after a reboot the device comes back with a new devnum.
+			d, err := fastboot.FindUSBDevice(sysfsRoot(opts), s)
+			if err != nil {
+				return nil, err
+			}
+			return fastboot.OpenUSB(ctx, d)
+		}
+		return fastboot.Dial(ctx, target)
+	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	c, err := dial(dctx)
 	cancel()
