@@ -24,12 +24,12 @@ type fakeUSB struct {
 	want     int64  // bytes of data phase still expected
 	received []byte // the last download
 
-	stallIn   int           // answer this many IN transfers with EPIPE (each needs a clear halt)
-	goneAfter int           // after this many bulk transfers, every ioctl fails ENODEV (0: never)
-	outDelay  time.Duration // each OUT transfer takes this long
+	stallIn   int            // answer this many IN transfers with EPIPE (each needs a clear halt)
+	goneAfter int            // after this many bulk transfers, every ioctl fails ENODEV (0: never)
+	outDelay  time.Duration  // each OUT transfer takes this long
 	onOut     func(outs int) // called after each OUT transfer with the count so far
 	outs      int
-	silent    bool          // never answer
+	silent    bool // never answer
 	halted    map[uint8]bool
 	bulks     int
 	closed    bool
