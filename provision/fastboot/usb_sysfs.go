@@ -94,6 +94,9 @@ func ListUSB(root string) (devs []USBDevice, skipped []SkippedUSB, err error) {
 // path) is serial.
 func FindUSBDevice(root, serial string) (USBDevice, error) {
 	devs, skipped, err := ListUSB(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return USBDevice{}, fmt.Errorf("no fastboot device with serial %q on USB (%s does not exist: no USB bus): %w", serial, root, err)
+	}
 	if err != nil {
 		return USBDevice{}, fmt.Errorf("looking for fastboot device %q: %w", serial, err)
 	}
