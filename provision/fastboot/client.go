@@ -34,8 +34,8 @@ func (e *FailError) Error() string {
 	return fmt.Sprintf("%s on %s failed: remote: %q", e.Command, e.Device, e.Message)
 }
 
-// Client is one fastboot session with a device over TCP. Commands are serialised: a Client is safe
-// for concurrent use, but one device runs one command at a time.
+// Client is one fastboot session with a device over TCP or USB. Commands are serialised: a Client
+// is safe for concurrent use, but one device runs one command at a time.
 type Client struct {
 	// Progress, if set, receives INFO ("info") and TEXT ("text") messages as they arrive.
 	Progress func(kind, msg string)
@@ -43,22 +43,29 @@ type Client struct {
 	ChunkSize int
 
 	addr    string
-	conn    net.Conn
+	tr      transport
 	version int
 
 	mu     sync.Mutex
 	broken error // set once the stream is out of sync; every later command fails with it
 }
 
-// Addr returns the device's address, which names it in errors.
+// Addr returns the device's address ("host:port" over TCP, "usb:<serial>" or "usb:<bus path>" over
+// USB), which names it in errors.
 func (c *Client) Addr() string { return c.addr }
 
-// Version returns the negotiated TCP protocol version.
+// Version returns the negotiated TCP protocol version (0 over USB, which has no handshake).
 func (c *Client) Version() int { return c.version }
 
 // Dial connects to a device in fastboot mode at addr ("host:port", "tcp:host:port" or "host" for
 // port 5554) and performs the handshake.
+//
+// An address "usb:<serial>" (or "usb:<bus path>" such as "usb:1-2.3") opens a USB device instead,
+// as DialUSB does.
 func Dial(ctx context.Context, addr string) (*Client, error) {
+	if s, ok := strings.CutPrefix(addr, "usb:"); ok {
+		return DialUSB(ctx, s)
+	}
 	addr = strings.TrimPrefix(addr, "tcp:")
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, strconv.Itoa(DefaultPort))
@@ -73,9 +80,10 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 
 // newClient performs the handshake on an established connection.
 func newClient(ctx context.Context, conn net.Conn, addr string) (*Client, error) {
-	c := &Client{addr: addr, conn: conn}
-	stop := c.watch(ctx)
-	err := c.handshake()
+	t := &tcpTransport{conn: conn}
+	c := &Client{addr: addr, tr: t}
+	stop := c.tr.watch(ctx)
+	err := c.handshake(t)
 	if !stop() || err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
@@ -86,12 +94,12 @@ func newClient(ctx context.Context, conn net.Conn, addr string) (*Client, error)
 	return c, nil
 }
 
-func (c *Client) handshake() error {
-	if _, err := c.conn.Write([]byte("FB01")); err != nil {
+func (c *Client) handshake(t *tcpTransport) error {
+	if _, err := t.conn.Write([]byte("FB01")); err != nil {
 		return fmt.Errorf("sending the handshake: %w", err)
 	}
 	var hs [4]byte
-	if _, err := io.ReadFull(c.conn, hs[:]); err != nil {
+	if _, err := io.ReadFull(t.conn, hs[:]); err != nil {
 		return fmt.Errorf("reading the handshake: %w", closedErr(err))
 	}
 	v, err := ParseHandshake(hs[:])
@@ -115,12 +123,37 @@ func ParseHandshake(b []byte) (int, error) {
 }
 
 // Close ends the session.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error { return c.tr.close() }
 
-// watch makes I/O on the connection fail once ctx is done; stop reports whether it had not fired.
-func (c *Client) watch(ctx context.Context) (stop func() bool) {
-	return context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+// transport carries fastboot packets to one device: TCP (length-framed packets after a handshake)
+// or USB (one bulk transfer per packet).
+type transport interface {
+	// writePacket sends a command.
+	writePacket(p []byte) error
+	// readPacket reads one reply.
+	readPacket() ([]byte, error)
+	// writeData sends one piece of a data phase; endData ends a data phase of total bytes.
+	writeData(p []byte) error
+	endData(total int64) error
+	// watch makes I/O fail once ctx is done; stop reports whether it had not fired. rearm makes
+	// I/O possible again after a watch that fired but did not break a command.
+	watch(ctx context.Context) (stop func() bool)
+	rearm()
+	close() error
+	waitGone(d time.Duration) bool
 }
+
+// tcpTransport frames each packet with an 8-byte big-endian length.
+type tcpTransport struct{ conn net.Conn }
+
+func (t *tcpTransport) watch(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { t.conn.SetDeadline(time.Unix(1, 0)) })
+}
+
+func (t *tcpTransport) rearm()                    { t.conn.SetDeadline(time.Time{}) }
+func (t *tcpTransport) close() error              { return t.conn.Close() }
+func (t *tcpTransport) writeData(p []byte) error  { return t.writePacket(p) }
+func (t *tcpTransport) endData(total int64) error { return nil }
 
 func closedErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
@@ -129,21 +162,21 @@ func closedErr(err error) error {
 	return err
 }
 
-func (c *Client) writePacket(p []byte) error {
+func (t *tcpTransport) writePacket(p []byte) error {
 	var hdr [8]byte
 	binary.BigEndian.PutUint64(hdr[:], uint64(len(p)))
-	if _, err := c.conn.Write(hdr[:]); err != nil {
+	if _, err := t.conn.Write(hdr[:]); err != nil {
 		return closedErr(err)
 	}
-	if _, err := c.conn.Write(p); err != nil {
+	if _, err := t.conn.Write(p); err != nil {
 		return closedErr(err)
 	}
 	return nil
 }
 
-func (c *Client) readPacket() ([]byte, error) {
+func (t *tcpTransport) readPacket() ([]byte, error) {
 	var hdr [8]byte
-	if _, err := io.ReadFull(c.conn, hdr[:]); err != nil {
+	if _, err := io.ReadFull(t.conn, hdr[:]); err != nil {
 		return nil, closedErr(err)
 	}
 	n := binary.BigEndian.Uint64(hdr[:])
@@ -151,7 +184,7 @@ func (c *Client) readPacket() ([]byte, error) {
 		return nil, fmt.Errorf("reply of %d bytes is longer than %d: not a fastboot reply", n, maxReply)
 	}
 	buf := make([]byte, n)
-	if _, err := io.ReadFull(c.conn, buf); err != nil {
+	if _, err := io.ReadFull(t.conn, buf); err != nil {
 		return nil, closedErr(err)
 	}
 	return buf, nil
@@ -166,7 +199,7 @@ type Reply struct {
 // readReply reads packets until OKAY, FAIL or DATA. For DATA it returns the announced size.
 func (c *Client) readReply(cmd string, r *Reply) (dataSize int64, isData bool, err error) {
 	for i := 0; ; i++ {
-		p, err := c.readPacket()
+		p, err := c.tr.readPacket()
 		if err != nil {
 			return 0, false, err
 		}
@@ -229,7 +262,7 @@ func (c *Client) run(ctx context.Context, cmd string, data io.Reader, size int64
 	if c.broken != nil {
 		return r, fmt.Errorf("%s on %s: %w", cmd, c.addr, c.broken)
 	}
-	stop := c.watch(ctx)
+	stop := c.tr.watch(ctx)
 	err := c.exchange(cmd, data, size, &r)
 	fired := !stop()
 	if err != nil {
@@ -241,19 +274,19 @@ func (c *Client) run(ctx context.Context, cmd string, data io.Reader, size int64
 				err = ctx.Err()
 				c.broken = fmt.Errorf("an earlier command was interrupted: %w", err)
 			}
-			c.conn.Close()
+			c.tr.close()
 			return r, fmt.Errorf("%s on %s: %w", cmd, c.addr, err)
 		}
 		return r, err
 	}
 	if fired {
-		c.conn.SetDeadline(time.Time{})
+		c.tr.rearm()
 	}
 	return r, nil
 }
 
 func (c *Client) exchange(cmd string, data io.Reader, size int64, r *Reply) error {
-	if err := c.writePacket([]byte(cmd)); err != nil {
+	if err := c.tr.writePacket([]byte(cmd)); err != nil {
 		return err
 	}
 	n, isData, err := c.readReply(cmd, r)
@@ -276,10 +309,13 @@ func (c *Client) exchange(cmd string, data io.Reader, size int64, r *Reply) erro
 		if _, err := io.ReadFull(data, buf[:k]); err != nil {
 			return fmt.Errorf("reading the data to send (%d of %d bytes sent): %w", n-left, n, err)
 		}
-		if err := c.writePacket(buf[:k]); err != nil {
+		if err := c.tr.writeData(buf[:k]); err != nil {
 			return fmt.Errorf("sending data (%d of %d bytes sent): %w", n-left, n, err)
 		}
 		left -= k
+	}
+	if err := c.tr.endData(n); err != nil {
+		return fmt.Errorf("ending the data phase of %d bytes: %w", n, err)
 	}
 	_, isData, err = c.readReply(cmd, r)
 	if err == nil && isData {
@@ -437,13 +473,15 @@ func checkName(s string) error {
 // WaitGone waits, at most d, until the device closes the session, as it does when it reboots after
 // answering OKAY. It reports whether the device went away in that time. Dialing again before then
 // could reach the device that is about to go down.
-func (c *Client) WaitGone(d time.Duration) bool {
-	if err := c.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
+func (c *Client) WaitGone(d time.Duration) bool { return c.tr.waitGone(d) }
+
+func (t *tcpTransport) waitGone(d time.Duration) bool {
+	if err := t.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return true
 	}
 	var buf [512]byte
 	for {
-		if _, err := c.conn.Read(buf[:]); err != nil {
+		if _, err := t.conn.Read(buf[:]); err != nil {
 			var ne net.Error
 			return !(errors.As(err, &ne) && ne.Timeout())
 		}

@@ -9,10 +9,13 @@ import (
 
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/manifests/evidence"
+	"io/fs"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +39,10 @@ type Options struct {
 	PolicyPath string
 	NoAudit    bool
 	TCP        []string
+	Serials    []string
+	All        bool
+	// SysfsRoot is where USB devices are listed (default fastboot.DefaultSysfsRoot); tests set it.
+	SysfsRoot  string
 	Partition  string
 	Slot       string
 	SetActive  bool
@@ -49,14 +56,13 @@ type Options struct {
 	// Sideload is an OTA package to sideload to phones in sideload mode (adb sideload) instead
 	// of flashing over fastboot; Serials and TCP then name adb devices.
 	Sideload string
-	Serials  []string
 }
 
 // NewCmdFlash returns the command. runF replaces flashRun in tests.
 func NewCmdFlash(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: ios}
 	cmd := &cobra.Command{
-		Use:   "flash --policy <file> {<firmware> --tcp <host:port>... | --sideload <ota.zip> {--serial <serial> | --tcp <host:port>}...} [--jobs <n>] [--dry-run] [--json]",
+		Use:   "flash --policy <file> {<firmware> {--serial <serial>... | --tcp <host:port>... | --all} | --sideload <ota.zip> {--serial <serial> | --tcp <host:port>}...} [--jobs <n>] [--dry-run] [--json]",
 		Short: "Flash audited firmware onto phones in fastboot mode, many at once",
 		Long: `Flash firmware onto phones in fastboot mode, as 'fastboot update' does, after auditing it
 against the policy with the engine of 'provkit image audit': a firmware that is not compliant is
@@ -65,10 +71,15 @@ refused before a byte is sent (exit 4) unless --no-audit.
 <firmware> is a factory zip (read in place), a directory with android-info.txt and *.img, or one
 image with --partition <name>. The plan: android-info.txt requirements checked against getvar;
 bootloader and radio, each followed by reboot-bootloader; boot-time images; with super_empty.img,
-reboot into fastbootd, update-super and each logical image; --wipe, --set-active, reboot.
+reboot into fastbootd, update-super, every logical partition resized to 0 and then to its image's
+size before it is flashed, in fastboot flashall's order; --wipe, --set-active, reboot.
 
-Devices are given with --tcp (repeatable); up to --jobs are flashed at once and one failing never
-stops the others. Progress goes to stderr, one line per step. --dry-run prints each device's plan
+Devices are named with --serial (repeatable: a USB device's serial number, or its bus path such as
+1-2.3; "tcp:<host:port>" names a device over TCP, as with fastboot -s), --tcp <host:port>
+(repeatable), or --all (every fastboot device on USB). USB works on Linux only, through usbfs: the
+user needs write access to /dev/bus/usb (a udev rule). Up to --jobs devices are flashed at once and
+one failing never stops the others. Progress goes to stderr: one bar per device on a terminal,
+otherwise one line per step. --dry-run prints each device's plan
 without sending anything that writes. --json prints one document: audit summary and, per device,
 the steps with bytes, SHA-256 of the image sent, duration and error.
 
@@ -82,6 +93,8 @@ failed; a real recovery in sideload mode says DONEDONE either way and shows the 
 screen).
 
 Example:
+  provkit flash --policy policy.yaml --serial 0A1B2C3D --serial 0A1B2C3E factory/
+  provkit flash --policy policy.yaml --all oriole-factory.zip
   provkit flash --policy policy.yaml --tcp 127.0.0.1:5554 --tcp 127.0.0.1:5556 factory/
   provkit flash --policy policy.yaml --dry-run --tcp 127.0.0.1:5554 oriole-factory.zip
   provkit flash --no-audit --partition boot --tcp 127.0.0.1:5554 boot.img
@@ -90,7 +103,7 @@ Example:
 				"0    every device flashed",
 				"1    error: unreadable firmware or policy",
 				"2    usage: bad flags or arguments",
-				"3    some devices could not be flashed",
+				"3    some devices could not be flashed, or --all found none",
 				"4    the firmware is not compliant with the policy (nothing was sent)"),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if opts.Sideload != "" {
@@ -121,11 +134,13 @@ Example:
 				return sideloadRun(cmd.Context(), opts)
 			}
 			opts.Firmware = args[0]
-			if len(opts.Serials) > 0 {
-				return cmdutil.FlagErrorf("--serial names adb devices: it goes with --sideload; fastboot devices are given with --tcp")
+			if len(opts.TCP) == 0 && len(opts.Serials) == 0 && !opts.All {
+				return cmdutil.FlagErrorf("name the devices with --serial <serial>, --tcp <host:port> or --all")
 			}
-			if len(opts.TCP) == 0 {
-				return cmdutil.FlagErrorf("name the devices with --tcp <host:port>")
+			for _, s := range opts.Serials {
+				if strings.TrimPrefix(strings.TrimPrefix(s, "usb:"), "tcp:") == "" {
+					return cmdutil.FlagErrorf("--serial %q: empty serial", s)
+				}
 			}
 			switch opts.Slot {
 			case "", "a", "b", "all", "other":
@@ -147,6 +162,8 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&opts.PolicyPath, "policy", "", "the preinstall policy `<file>` the firmware is audited against")
 	f.BoolVar(&opts.NoAudit, "no-audit", false, "flash without auditing the firmware first")
+	f.StringArrayVar(&opts.Serials, "serial", nil, "a device in fastboot mode on USB by `<serial>` or bus path, or tcp:<host:port> (with --sideload: an adb serial) (repeatable)")
+	f.BoolVar(&opts.All, "all", false, "flash every fastboot device on USB")
 	f.StringArrayVar(&opts.TCP, "tcp", nil, "a device in fastboot mode over TCP (with --sideload: adbd over TCP, direct), `<host:port>` (repeatable)")
 	f.StringVar(&opts.Partition, "partition", "", "flash one image file to partition `<name>`")
 	f.StringVar(&opts.Slot, "slot", "", "A/B slot `{a|b|all|other}` (default: the current slot)")
@@ -158,7 +175,6 @@ Example:
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print each device's plan, send nothing that writes")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document with the evidence")
 	f.StringVar(&opts.Sideload, "sideload", "", "sideload the OTA package `<ota.zip>` to phones in sideload mode (adb) instead of flashing")
-	f.StringArrayVar(&opts.Serials, "serial", nil, "with --sideload: a phone by its adb `<serial>`, through the adb server (repeatable)")
 	opts.Attest.Register(cmd)
 	return cmd
 }
@@ -187,7 +203,60 @@ type Document struct {
 	Devices  []DeviceResult `json:"devices"`
 }
 
+// targets lists the devices to flash, each as its fastboot name: "tcp:<host:port>" or "usb:<serial>",
+// without duplicates. With --all and no device on USB it returns the no-device error (exit 3).
+func targets(opts *Options) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, a := range opts.TCP {
+		add("tcp:" + strings.TrimPrefix(a, "tcp:"))
+	}
+	for _, s := range opts.Serials {
+		if strings.HasPrefix(s, "tcp:") || strings.HasPrefix(s, "usb:") {
+			add(s)
+		} else {
+			add("usb:" + s)
+		}
+	}
+	if !opts.All {
+		return out, nil
+	}
+	root := sysfsRoot(opts)
+	devs, skipped, err := fastboot.ListUSB(root)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, sk := range skipped {
+		fmt.Fprintf(opts.IO.ErrOut, "provkit: skipping USB interface %s: %s\n", termtext.Visible(sk.Path), termtext.Visible(sk.Reason))
+	}
+	if len(devs) == 0 {
+		return nil, &cmdutil.CodeError{Code: cmdutil.ExitDevicesFailed,
+			Err: fmt.Errorf("no fastboot devices on USB (looked in %s)", root)}
+	}
+	for _, d := range devs {
+		add(d.Name())
+	}
+	return out, nil
+}
+
+func sysfsRoot(opts *Options) string {
+	if opts.SysfsRoot != "" {
+		return opts.SysfsRoot
+	}
+	return fastboot.DefaultSysfsRoot
+}
+
 func flashRun(ctx context.Context, opts *Options) error {
+	devices, err := targets(opts)
+	if err != nil {
+		return err
+	}
 	doc := Document{Firmware: opts.Firmware, DryRun: opts.DryRun, Audit: AuditSummary{Skipped: opts.NoAudit}}
 	if !opts.NoAudit {
 		ok, err := auditFirmware(ctx, opts)
@@ -213,11 +282,11 @@ func flashRun(ctx context.Context, opts *Options) error {
 	}
 	defer fw.Close()
 
-	results := make([]DeviceResult, len(opts.TCP))
+	results := make([]DeviceResult, len(devices))
 	var wg sync.WaitGroup
 	prog := newProgress(opts.IO.ErrOut, opts.IO.IsStderrTTY(), opts.JSON || opts.DryRun)
 	sem := make(chan struct{}, opts.Jobs)
-	for i, addr := range opts.TCP {
+	for i, addr := range devices {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -360,8 +429,9 @@ func auditFirmware(ctx context.Context, opts *Options) (bool, error) {
 	return rep.Compliant, nil
 }
 
-func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr string, prog *progress) DeviceResult {
-	res := DeviceResult{Device: "tcp:" + addr}
+// flashDevice flashes the device named target ("tcp:<host:port>" or "usb:<serial>").
+func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, target string, prog *progress) DeviceResult {
+	res := DeviceResult{Device: target}
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
@@ -371,7 +441,17 @@ func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, addr s
 		res.Error = fmt.Sprintf("%s: %v", res.Device, err)
 		return res
 	}
-	dial := func(ctx context.Context) (*fastboot.Client, error) { return fastboot.Dial(ctx, res.Device) }
+	dial := func(ctx context.Context) (*fastboot.Client, error) {
+		if s, ok := strings.CutPrefix(target, "usb:"); ok {
+			// Found again on each dial: after a reboot the device comes back with a new devnum.
+			d, err := fastboot.FindUSBDevice(sysfsRoot(opts), s)
+			if err != nil {
+				return nil, err
+			}
+			return fastboot.OpenUSB(ctx, d)
+		}
+		return fastboot.Dial(ctx, target)
+	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	c, err := dial(dctx)
 	cancel()
