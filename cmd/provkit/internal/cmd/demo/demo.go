@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,8 @@ import (
 	"github.com/provkit/provkit/manifests/policy"
 	"github.com/provkit/provkit/provision/adb"
 	pcheck "github.com/provkit/provkit/provision/check"
+	"github.com/provkit/provkit/provision/fastboot"
+	pflash "github.com/provkit/provkit/provision/flash"
 	"github.com/provkit/provkit/provision/sim"
 )
 
@@ -97,7 +100,7 @@ var devices = []device{
 }
 
 // keptFiles are the files the demo writes into its directory.
-var keptFiles = []string{"messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml",
+var keptFiles = []string{"factory", "messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml",
 	"keys", "check.dsse.json", "report.html"}
 
 func demoRun(ctx context.Context, opts *Options) error {
@@ -180,7 +183,9 @@ apps:
 	var sc strings.Builder
 	sc.WriteString("apiVersion: provkit.dev/v1\nkind: SimulatorScenario\ndevices:\n")
 	for _, d := range devices {
-		sc.WriteString("  - " + d.spec + "\n")
+		// Each phone waits in the bootloader for the factory firmware, as on a line.
+		spec := strings.TrimSuffix(d.spec, "}") + ", mode: bootloader, unlocked: true, faults: {rebootDelay: 100ms}, partitions: [{name: boot, size: 1M}, {name: vbmeta, size: 64K}]}"
+		sc.WriteString("  - " + spec + "\n")
 	}
 	for name, b := range map[string][]byte{"messenger.apk": genuine, "messenger-v26.apk": update, "impostor.apk": impostor,
 		"tampered.apk": tampered, "policy.yaml": []byte(pol), "scenario.yaml": []byte(sc.String())} {
@@ -201,6 +206,9 @@ apps:
 		return fmt.Errorf("starting the simulated devices: %w", err)
 	}
 	defer s.Close()
+	if err := flashStep(ctx, dir, s, say); err != nil {
+		return err
+	}
 	// A throw-away host key, so the demo never touches ~/.android.
 	hostKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -261,6 +269,86 @@ Evidence (docs/evidence.md): the check is signed as an in-toto attestation and r
 	if len(wrong) > 0 {
 		return fmt.Errorf("the demo did not reach the expected verdicts: %s", strings.Join(wrong, "; "))
 	}
+	return nil
+}
+
+// flashStep writes a small factory directory (boot and vbmeta) and flashes it to every simulated
+// phone over fastboot, as "provkit flash" does; each phone then reboots into Android for the check.
+func flashStep(ctx context.Context, dir string, s *sim.Simulator, say func(string, ...any)) error {
+	fdir := filepath.Join(dir, "factory")
+	if err := os.MkdirAll(fdir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", fdir, err)
+	}
+	boot := make([]byte, 512<<10)
+	vbmeta := make([]byte, 4096)
+	rand.Read(boot)
+	rand.Read(vbmeta)
+	for name, b := range map[string][]byte{"android-info.txt": []byte("require version-bootloader=*\n"), "boot.img": boot, "vbmeta.img": vbmeta} {
+		if err := os.WriteFile(filepath.Join(fdir, name), b, 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	fw, err := pflash.OpenFirmware(fdir, pflash.FirmwareOptions{})
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+	say("flashing %s (boot, vbmeta) to the %d phones waiting in the bootloader, as 'provkit flash' does...", fdir, len(s.Devices()))
+	devs := s.Devices()
+	errs := make([]error, len(devs))
+	var wg sync.WaitGroup
+	for i, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dial := func(ctx context.Context) (*fastboot.Client, error) {
+				return fastboot.Dial(ctx, "tcp:"+d.FastbootAddr())
+			}
+			c, err := dial(ctx)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			po := pflash.PlanOptions{}
+			if v, err := c.GetVar(ctx, "slot-count"); err == nil {
+				po.SlotCount, _ = strconv.Atoi(v)
+			}
+			if v, err := c.GetVar(ctx, "current-slot"); err == nil {
+				po.CurrentSlot = v
+			}
+			err = pflash.CheckRequirements(fw.Info, func(n string) (string, error) { return c.GetVar(ctx, n) })
+			c.Close()
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			plan, err := pflash.BuildPlan(fw, po)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if _, err := pflash.Run(ctx, dial, plan, pflash.RunOptions{}, nil); err != nil {
+				errs[i] = err
+				return
+			}
+			// The plan ends with "reboot": wait for Android to come up (bounded).
+			deadline := time.Now().Add(30 * time.Second)
+			for d.Mode() != sim.ModeAndroid || !d.Up() {
+				if time.Now().After(deadline) || ctx.Err() != nil {
+					errs[i] = fmt.Errorf("did not boot into Android after the flash (mode %s)", d.Mode())
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("flashing the demo firmware to %s: %w", devs[i].Serial(), err)
+		}
+	}
+	say("flashed: %d phones, %d bytes each, rebooted into Android.", len(devs), len(boot)+len(vbmeta))
 	return nil
 }
 
