@@ -196,7 +196,6 @@ func TestSideloadFlags(t *testing.T) {
 		{[]string{"--no-audit", "--sideload", "ota.zip"}, "--serial"},
 		{[]string{"--no-audit", "--sideload", "ota.zip", "--serial", "X", "--wipe"}, "--wipe is a fastboot flash option"},
 		{[]string{"--sideload", "ota.zip", "--serial", "X"}, "--policy"},
-		{[]string{"--no-audit", "--serial", "X", "fw.zip"}, "--serial names adb devices"},
 	} {
 		ios, _, _, _ := iostreams.Test()
 		cmd := NewCmdFlash(ios, func(context.Context, *Options) error { return nil })
