@@ -79,7 +79,10 @@ echo "firmware: system.img ${system_mb} MiB (sparse file ${sparse_mb} MiB, ${fil
 fb=$(ANDROID_PRODUCT_OUT="$fw" measure fastboot fastboot -s "tcp:${addrs[0]}" --skip-reboot flashall)
 one=$(measure provkit-1 "$work/provkit" flash --no-audit --skip-reboot --tcp "${addrs[0]}" "$fw")
 tcp=(); for a in "${addrs[@]}"; do tcp+=(--tcp "$a"); done
+simcpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$sim_pid/stat"; }
+sim0=$(simcpu)
 many=$(measure "provkit-$devices" "$work/provkit" flash --no-audit --skip-reboot --jobs "$devices" "${tcp[@]}" "$fw")
+sim1=$(simcpu)
 printf '%-12s %8s %12s %8s %8s\n' tool seconds "peak RSS" user sys
 for l in "$fb" "$one" "$many"; do
   read -r n s r u y <<<"$l"
@@ -93,3 +96,4 @@ print("ratio provkit/fastboot, one phone: %.2f (target <= 1.0)" % (os_ / fs))
 print("ratio %s phones at once / one phone: %.2f (target <= 3.0)" % (n, ms / os_))
 print("peak RSS of provkit flashing %s phones: %d MiB (target < 128)" % (n, mr // 1024))
 PY
+echo "CPU seconds the simulated phones spent receiving and writing during the ${devices}-phone run: $(python3 -c "print(round($sim1-$sim0,2))") (they share this machine's $(nproc) cores with provkit)"

@@ -1,6 +1,8 @@
 package flash
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/provkit/provkit/firmware/factoryzip"
 )
@@ -28,7 +31,37 @@ type Image struct {
 	Path string
 	Size int64
 
-	open func() (ReaderAtCloser, error)
+	open   func() (ReaderAtCloser, error)
+	digest *imageDigest // shared by every device a run flashes
+}
+
+type imageDigest struct {
+	once sync.Once
+	sum  string
+	err  error
+}
+
+// SHA256 returns the hex SHA-256 of the image's bytes, computed once however many devices ask.
+func (im *Image) SHA256() (string, error) {
+	d := im.digest
+	if d == nil {
+		d = &imageDigest{}
+	}
+	d.once.Do(func() {
+		r, err := im.Open()
+		if err != nil {
+			d.err = fmt.Errorf("opening %s: %w", im.Path, err)
+			return
+		}
+		defer r.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(r, 0, im.Size)); err != nil {
+			d.err = fmt.Errorf("reading %s: %w", im.Path, err)
+			return
+		}
+		d.sum = hex.EncodeToString(h.Sum(nil))
+	})
+	return d.sum, d.err
 }
 
 // ReaderAtCloser is an opened image: random reads of Size bytes, then Close.
@@ -85,6 +118,17 @@ func (nopCloser) Close() error { return nil }
 // OpenFirmware opens a factory zip, a directory with android-info.txt, or (with opts.Partition) one
 // image file.
 func OpenFirmware(path string, opts FirmwareOptions) (*Firmware, error) {
+	fw, err := openFirmware(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i := range fw.Images {
+		fw.Images[i].digest = &imageDigest{}
+	}
+	return fw, nil
+}
+
+func openFirmware(path string, opts FirmwareOptions) (*Firmware, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("opening firmware: %w", err)

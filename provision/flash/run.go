@@ -2,8 +2,6 @@ package flash
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -94,7 +92,7 @@ func Run(ctx context.Context, dial Dialer, plan *Plan, opts RunOptions, progress
 	return res, nil
 }
 
-func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr *StepResult, opts RunOptions, sent func(n, total int64)) error {
+func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr *StepResult, opts RunOptions, sent func(n, total int64)) (stepErr error) {
 	switch st.Kind {
 	case StepFlash, StepUpdateSuper:
 		r, err := st.Image.Open()
@@ -102,11 +100,24 @@ func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr 
 			return fmt.Errorf("opening %s: %w", st.Image.Path, err)
 		}
 		defer r.Close()
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(r, 0, st.Image.Size)); err != nil {
-			return fmt.Errorf("reading %s: %w", st.Image.Path, err)
+		// The image's SHA-256 (the evidence of what was sent) is computed beside the transfer,
+		// once per image however many devices get it.
+		type digest struct {
+			sum string
+			err error
 		}
-		sr.SHA256 = hex.EncodeToString(h.Sum(nil))
+		hashed := make(chan digest, 1)
+		go func() {
+			sum, err := st.Image.SHA256()
+			hashed <- digest{sum, err}
+		}()
+		defer func() {
+			d := <-hashed
+			sr.SHA256 = d.sum
+			if stepErr == nil && d.err != nil {
+				stepErr = fmt.Errorf("hashing what was sent: %w", d.err)
+			}
+		}()
 		if st.Kind == StepUpdateSuper {
 			if err := (*c).Download(ctx, io.NewSectionReader(r, 0, st.Image.Size), st.Image.Size); err != nil {
 				return fmt.Errorf("sending %s: %w", st.Image.Path, err)
