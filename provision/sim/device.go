@@ -52,6 +52,11 @@ type Faults struct {
 	RebootDelay       time.Duration // how long a reboot keeps the device away (default 2s)
 	FastbootDropAfter int64         // close the fastboot connection after this many download bytes
 	FastbootFailFlash string        // partition whose flash fails with FAIL
+	// FastbootMaxDownload replaces the announced (and enforced) max-download-size (0: 64 MiB).
+	FastbootMaxDownload int64
+	// RebootWrongMode makes "reboot fastboot" land in the bootloader and "reboot bootloader" in
+	// fastbootd, as a phone with a broken recovery or misc partition does.
+	RebootWrongMode bool
 }
 
 // DeviceConfig is everything needed to start a simulated device.
@@ -320,7 +325,18 @@ func (d *Device) Up() bool {
 // refused meanwhile), then comes up in the mode the target leads to (see ModeForTarget) and
 // listens on that mode's port only. A reboot asked for while one is under way is ignored, as
 // the phone is not listening.
-func (d *Device) Reboot(target string) { d.reboot(target, ModeForTarget(target)) }
+func (d *Device) Reboot(target string) {
+	to := ModeForTarget(target)
+	if d.cfg.Faults.RebootWrongMode {
+		switch to {
+		case ModeFastbootd:
+			to = ModeBootloader
+		case ModeBootloader:
+			to = ModeFastbootd
+		}
+	}
+	d.reboot(target, to)
+}
 
 func (d *Device) reboot(target string, to Mode) {
 	delay := d.cfg.Faults.RebootDelay

@@ -72,6 +72,9 @@ func (d *Device) initPartitions() error {
 	fb := &d.fb
 	fb.parts = map[string]*partition{}
 	fb.maxDownload = DefaultMaxDownload
+	if n := d.cfg.Faults.FastbootMaxDownload; n > 0 {
+		fb.maxDownload = n
+	}
 	if d.cfg.Slotted {
 		fb.currentSlot = "a"
 	}

@@ -124,6 +124,8 @@ type FaultSpec struct {
 	RebootDelay            string `yaml:"rebootDelay"`
 	FastbootDropAfterBytes string `yaml:"fastbootDropAfterBytes"`
 	FastbootFailFlash      string `yaml:"fastbootFailFlash"`
+	FastbootMaxDownload    string `yaml:"fastbootMaxDownloadSize"` // e.g. 4K: a bootloader with too small a buffer
+	RebootWrongMode        bool   `yaml:"rebootWrongMode"`         // reboot fastboot lands in the bootloader, and the other way
 }
 
 // LoadScenario reads and validates a scenario file. Its problems come as a *ScenarioError, each
@@ -305,7 +307,7 @@ func parseSize(s string) (int64, error) {
 }
 
 func (f FaultSpec) faults() (Faults, error) {
-	out := Faults{Offline: f.Offline, DropOnCommand: f.DropOnCommand, FastbootFailFlash: f.FastbootFailFlash}
+	out := Faults{Offline: f.Offline, DropOnCommand: f.DropOnCommand, FastbootFailFlash: f.FastbootFailFlash, RebootWrongMode: f.RebootWrongMode}
 	var err error
 	size := func(s string) int64 {
 		if s == "" || err != nil {
@@ -327,6 +329,7 @@ func (f FaultSpec) faults() (Faults, error) {
 		return d
 	}
 	out.BytesPerSecond = size(f.BytesPerSecond)
+	out.FastbootMaxDownload = size(f.FastbootMaxDownload)
 	out.DropAfterBytes = size(f.DropAfterBytes)
 	out.FastbootDropAfter = size(f.FastbootDropAfterBytes)
 	out.RebootAfter = dur(f.RebootAfter)
