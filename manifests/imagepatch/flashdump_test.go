@@ -70,7 +70,9 @@ devices:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dial := func(ctx context.Context) (*fastboot.Client, error) { return fastboot.Dial(ctx, "tcp:"+d.FastbootAddr()) }
+	dial := func(ctx context.Context) (*fastboot.Client, error) {
+		return fastboot.Dial(ctx, "tcp:"+d.FastbootAddr())
+	}
 	if _, err := flash.Run(ctx, dial, plan, flash.RunOptions{}, nil); err != nil {
 		t.Fatal(err)
 	}
