@@ -88,6 +88,9 @@ func writeSparse(ctx context.Context, dst string, r io.ReaderAt, size int64, blo
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
+	if err != nil {
+		os.Remove(dst)
+	}
 	return err
 }
 

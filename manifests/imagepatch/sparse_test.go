@@ -235,3 +235,59 @@ func TestPatchCorruptSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestSparseCancel: a cancelled context stops the expansion and the sparse write, and neither
+// leaves a file behind.
+func TestSparseCancel(t *testing.T) {
+	dir := t.TempDir()
+	raw := bytes.Repeat([]byte("data block "), 100000)[:1<<20]
+	src := filepath.Join(dir, "in.img")
+	var sb bytes.Buffer
+	if err := sparse.Write(&sb, bytes.NewReader(raw), int64(len(raw)), 4096, sparse.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, src, sb.Bytes())
+	tmp := filepath.Join(dir, "tmp")
+	os.Mkdir(tmp, 0o755)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := openSparse(ctx, src, tmp, false); !errors.Is(err, context.Canceled) {
+		t.Errorf("expanding with a cancelled context: %v", err)
+	}
+	if _, err := openSparse(ctx, src, tmp, true); !errors.Is(err, context.Canceled) {
+		t.Errorf("checking with a cancelled context: %v", err)
+	}
+	if err := writeSparse(ctx, filepath.Join(tmp, "out.img"), bytes.NewReader(raw), int64(len(raw)), 4096); !errors.Is(err, context.Canceled) {
+		t.Errorf("writing with a cancelled context: %v", err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+	// and without cancellation the round trip holds
+	s, err := openSparse(context.Background(), src, tmp, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if s.blockSize != 4096 || s.size != int64(len(raw)) {
+		t.Fatalf("block size %d, size %d", s.blockSize, s.size)
+	}
+	out := filepath.Join(tmp, "out.img")
+	if err := writeSparse(context.Background(), out, s.raw, s.size, 1024); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(out)
+	defer f.Close()
+	st, _ := f.Stat()
+	sim, err := sparse.Open(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back bytes.Buffer
+	if _, err := sim.WriteTo(&back); err != nil || !bytes.Equal(back.Bytes(), raw) || sim.Header().BlockSize != 1024 {
+		t.Errorf("round trip: %v, equal %v, block size %d", err, bytes.Equal(back.Bytes(), raw), sim.Header().BlockSize)
+	}
+	if err := writeSparse(context.Background(), filepath.Join(tmp, "odd.img"), s.raw, s.size-512, 4096); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("a size that is not whole blocks: %v", err)
+	}
+}
