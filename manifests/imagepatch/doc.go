@@ -16,9 +16,13 @@
 //     index kept, the changed partition's hashtree descriptor replaced, chain descriptors pointing at
 //     re-signed images given the new public key, and signed with the key given. A locked
 //     bootloader boots it only if that key is the one it trusts (the OEM's).
+//   - sparse partition image: a partition image file in Android's sparse format (img2simg). It is
+//     expanded into the output's temporary directory, patched as a raw image, and written back
+//     sparse under its name with its block size (RAW chunks, FILL chunks for repeated words and
+//     zeros; never DONT_CARE, which fastboot leaves unwritten under dm-verity's hashes).
 //
-// It works on a directory of partition images whose changed partitions are EROFS: partition image
-// files (grown when the rewrite no longer fits), or logical partitions of a raw super.img, written
+// It works on a directory of partition images whose changed partitions are EROFS or ext4:
+// partition image files, raw or sparse (grown when the rewrite no longer fits), or logical partitions of a raw super.img, written
 // into their extents (grown within their group when needed, the LP metadata rewritten). Anything else is refused with an error saying what and why
 // (ErrUnsupported), never half done: the output is written under a temporary name and renamed
 // when complete, and the input is never modified.

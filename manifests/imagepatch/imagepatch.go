@@ -73,7 +73,10 @@ type Partition struct {
 	SizeAfter    int64  `json:"sizeAfter,omitempty"`
 	SHA256Before string `json:"sha256Before"`
 	SHA256After  string `json:"sha256After,omitempty"`
-	Files        []File `json:"files,omitempty"`
+	// Sparse is true when the file is an Android sparse image (read, and written back, as one);
+	// the sizes and digests are then those of the expanded partition.
+	Sparse bool   `json:"sparse,omitempty"`
+	Files  []File `json:"files,omitempty"`
 	// RootDigestBefore/After are the hashtree root digests (hex) of a changed file system.
 	RootDigestBefore string `json:"rootDigestBefore,omitempty"`
 	RootDigestAfter  string `json:"rootDigestAfter,omitempty"`
@@ -181,8 +184,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if p == nil {
 			return nil, fmt.Errorf("patching %s: the policy puts apps on %s, which this firmware does not have (partitions: %s)", o.Input, name, strings.Join(im.Names(), ", "))
 		}
-		if len(p.Layers) > 0 && !(len(p.Layers) == 1 && p.Layers[0] == "super" && strings.Count(p.Source, "!") == 1) {
-			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only partition image files and logical partitions of a raw super.img are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
+		if p.Err != nil {
+			return nil, fmt.Errorf("patching %s partition: %s is unreadable, nothing written: %w", name, filepath.Join(o.Input, p.Source), p.Err)
+		}
+		if len(p.Layers) > 0 && !isSparseFile(p) && !(len(p.Layers) == 1 && p.Layers[0] == "super" && strings.Count(p.Source, "!") == 1) {
+			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only partition image files (raw or sparse) and logical partitions of a raw super.img are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
 		}
 		switch p.Format {
 		case image.FormatEROFS, image.FormatExt4:
@@ -359,6 +365,17 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	if err != nil {
 		return nil, nil, false, err
 	}
+	var sparseIn *sparseInput
+	if isSparseFile(p) {
+		pr.Sparse = true
+		if sparseIn, err = openSparse(ctx, filepath.Join(o.Input, p.Source), tmp, o.DryRun); err != nil {
+			return nil, nil, false, err
+		}
+		defer sparseIn.close()
+		if sparseIn.raw != nil {
+			r, size = sparseIn.raw, sparseIn.size
+		}
+	}
 	if pr.SHA256Before, err = hashReader(ctx, r, size); err != nil {
 		return nil, nil, false, fmt.Errorf("reading %s: %w", p.Source, err)
 	}
@@ -436,8 +453,12 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return pr, nil, willSign, nil
 	}
 	dst := filepath.Join(tmp, p.Source)
-	if inSuper {
+	switch {
+	case inSuper:
 		dst = filepath.Join(tmp, "."+lpName+".new")
+		defer os.Remove(dst)
+	case sparseIn != nil: // the raw image, made sparse at the end
+		dst = filepath.Join(tmp, "."+p.Source+".raw-out")
 		defer os.Remove(dst)
 	}
 	out, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -496,6 +517,11 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	pr.SizeAfter = final
 	if pr.SHA256After, _, err = hashFile(dst); err != nil {
 		return nil, nil, false, err
+	}
+	if sparseIn != nil {
+		if err := writeSparse(ctx, filepath.Join(tmp, p.Source), out, final, sparseIn.blockSize); err != nil {
+			return nil, nil, false, fmt.Errorf("writing %s as a sparse image: %w", p.Source, err)
+		}
 	}
 	if inSuper {
 		if err := writeIntoSuper(ctx, filepath.Join(o.Input, superFile), filepath.Join(tmp, superFile), lpName, out, final); err != nil {

@@ -55,8 +55,11 @@ rollback index. A locked bootloader boots the result only if --avb-key is the ke
 (the OEM's): the report prints the new key's SHA-256.
 
 <firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...). A
-logical partition of a raw super.img is rewritten in its extents, and grown (LP metadata
-rewritten in every slot) when it must, within its group. Not written yet: sparse images, zips (each refused
+partition image file may be raw or an Android sparse image (img2simg): a sparse one is expanded
+into the temporary output, patched, and written back sparse under its name, with its block size
+(FILL chunks for repeated words and zeros, RAW for the rest). A logical partition of a raw
+super.img is rewritten in its extents, and grown (LP metadata rewritten in every slot) when it
+must, within its group. Not written yet: a sparse super.img or vbmeta image, zips (each refused
 with a clear error). The input is never modified; the output directory is written under a temporary
 name and renamed when complete; it must not exist.
 

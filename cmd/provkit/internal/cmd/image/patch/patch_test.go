@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
+	"github.com/provkit/provkit/firmware/sparse"
 	"github.com/provkit/provkit/manifests/aosp"
 	"github.com/provkit/provkit/manifests/imagepatch"
 	"github.com/provkit/provkit/manifests/policy"
@@ -114,5 +116,38 @@ func TestUnsupportedLayoutIsAnError(t *testing.T) {
 	_, err := run(t, good, "--policy", pol, "--avb-key", key, filepath.Join(dir, "fw"), "--out", filepath.Join(dir, "out"))
 	if code := cmdutil.ExitCode(err); code != cmdutil.ExitError || !strings.Contains(err.Error(), "not supported by image patch") {
 		t.Fatalf("exit %d: %v", code, err)
+	}
+}
+
+// TestCorruptSparseIsAnError: a product.img with the sparse magic whose first chunk header is
+// garbage is refused with exit 1, naming the file and the chunk's offset; nothing is written.
+func TestCorruptSparseIsAnError(t *testing.T) {
+	dir, pol, key := setup(t)
+	img := make([]byte, 8192)
+	binary.LittleEndian.PutUint32(img[0:], sparse.Magic)
+	binary.LittleEndian.PutUint16(img[4:], 1)
+	binary.LittleEndian.PutUint16(img[8:], sparse.HeaderSize)
+	binary.LittleEndian.PutUint16(img[10:], sparse.ChunkHeaderSize)
+	binary.LittleEndian.PutUint32(img[12:], 4096)
+	binary.LittleEndian.PutUint32(img[16:], 1)
+	binary.LittleEndian.PutUint32(img[20:], 1)
+	binary.LittleEndian.PutUint16(img[28:], 0xBEEF) // chunk 0: unknown type
+	binary.LittleEndian.PutUint32(img[32:], 1)
+	binary.LittleEndian.PutUint32(img[36:], sparse.ChunkHeaderSize)
+	prod := filepath.Join(dir, "fw", "product.img")
+	os.WriteFile(prod, img, 0o644)
+	good := fakeInspector{aosp.APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{pin}}}}
+	out := filepath.Join(dir, "out")
+	_, err := run(t, good, "--policy", pol, "--avb-key", key, filepath.Join(dir, "fw"), "--out", out)
+	if code := cmdutil.ExitCode(err); code != cmdutil.ExitError {
+		t.Fatalf("exit %d (%v), want %d", code, err, cmdutil.ExitError)
+	}
+	for _, w := range []string{prod, "chunk 0 at offset 28", "0xBEEF"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("output written")
 	}
 }
