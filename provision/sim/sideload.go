@@ -82,10 +82,16 @@ func (d *Device) sideloadService(name string) handler {
 		return nil
 	}
 	return func(ctx context.Context, s *stream) {
-		if !d.sideloadBusy.TryLock() {
-			d.logf("E:a sideload is already running; refusing another")
-			s.Close()
-			return
+		// A host that got DONEDONE may open the next sideload before the last one's handler
+		// has returned: wait for it a little (bounded) before refusing a concurrent one.
+		deadline := time.Now().Add(2 * time.Second)
+		for !d.sideloadBusy.TryLock() {
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				d.logf("E:a sideload is already running; refusing another")
+				s.Close()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		defer d.sideloadBusy.Unlock()
 		if legacy {
