@@ -16,7 +16,6 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -283,19 +282,12 @@ func flashRun(ctx context.Context, opts *Options) error {
 	defer fw.Close()
 
 	results := make([]DeviceResult, len(devices))
-	var wg sync.WaitGroup
 	prog := newProgress(opts.IO.ErrOut, opts.IO.IsStderrTTY(), opts.JSON || opts.DryRun)
-	sem := make(chan struct{}, opts.Jobs)
-	for i, addr := range devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i] = flashDevice(ctx, opts, fw, addr, prog)
-		}()
-	}
-	wg.Wait()
+	eachDevice(ctx, len(devices), opts.Jobs, func(i int) {
+		results[i] = flashDevice(ctx, opts, fw, devices[i], prog)
+	}, func(i int, err error) {
+		results[i] = DeviceResult{Device: devices[i], Error: fmt.Sprintf("%s: not started: %v", devices[i], err)}
+	})
 	prog.wait()
 	doc.Devices = results
 	failed := 0

@@ -103,24 +103,12 @@ func sideloadRun(ctx context.Context, opts *Options) error {
 		return err
 	}
 	results := make([]SideloadDeviceResult, len(targets))
-	var wg sync.WaitGroup
 	var outMu sync.Mutex
-	sem := make(chan struct{}, opts.Jobs)
-	for i, tg := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				results[i] = SideloadDeviceResult{Device: tg.name, Error: fmt.Sprintf("%s: not started: %v", tg.name, ctx.Err())}
-				return
-			}
-			defer func() { <-sem }()
-			results[i] = sideloadDevice(ctx, opts, tg, f, size, &outMu)
-		}()
-	}
-	wg.Wait()
+	eachDevice(ctx, len(targets), opts.Jobs, func(i int) {
+		results[i] = sideloadDevice(ctx, opts, targets[i], f, size, &outMu)
+	}, func(i int, err error) {
+		results[i] = SideloadDeviceResult{Device: targets[i].name, Error: fmt.Sprintf("%s: not started: %v", targets[i].name, err)}
+	})
 	doc.Devices = results
 	failed := 0
 	for _, r := range results {
