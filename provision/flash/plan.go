@@ -1,15 +1,18 @@
 package flash
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/provkit/provkit/firmware/sparse"
 	"github.com/provkit/provkit/firmware/super"
+	"github.com/provkit/provkit/provision/fastboot"
 )
 
 // StepKind says what a step does.
@@ -322,4 +325,19 @@ func logicalNames(se *Image) ([]string, error) {
 		names = append(names, p.Name)
 	}
 	return names, nil
+}
+
+// PlanDevice checks android-info.txt's requirements against the device behind c, reads its slots
+// (slot-count, current-slot) into o, and builds the plan for it. c stays open.
+func PlanDevice(ctx context.Context, c *fastboot.Client, fw *Firmware, o PlanOptions) (*Plan, error) {
+	if err := CheckRequirements(fw.Info, func(name string) (string, error) { return c.GetVar(ctx, name) }); err != nil {
+		return nil, err
+	}
+	if v, err := c.GetVar(ctx, "slot-count"); err == nil {
+		o.SlotCount, _ = strconv.Atoi(v)
+	}
+	if v, err := c.GetVar(ctx, "current-slot"); err == nil {
+		o.CurrentSlot = v
+	}
+	return BuildPlan(fw, o)
 }

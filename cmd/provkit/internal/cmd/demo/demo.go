@@ -309,20 +309,8 @@ func flashStep(ctx context.Context, dir string, s *sim.Simulator, say func(strin
 				errs[i] = err
 				return
 			}
-			po := pflash.PlanOptions{}
-			if v, err := c.GetVar(ctx, "slot-count"); err == nil {
-				po.SlotCount, _ = strconv.Atoi(v)
-			}
-			if v, err := c.GetVar(ctx, "current-slot"); err == nil {
-				po.CurrentSlot = v
-			}
-			err = pflash.CheckRequirements(fw.Info, func(n string) (string, error) { return c.GetVar(ctx, n) })
+			plan, err := pflash.PlanDevice(ctx, c, fw, pflash.PlanOptions{})
 			c.Close()
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			plan, err := pflash.BuildPlan(fw, po)
 			if err != nil {
 				errs[i] = err
 				return

@@ -14,7 +14,6 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/attestflag"
 	"github.com/provkit/provkit/manifests/evidence"
 	"io/fs"
-	"strconv"
 	"strings"
 	"time"
 
@@ -450,20 +449,9 @@ func flashDevice(ctx context.Context, opts *Options, fw *pflash.Firmware, target
 	if err != nil {
 		return fail(err)
 	}
-	get := func(name string) (string, error) { return c.GetVar(ctx, name) }
-	if err := pflash.CheckRequirements(fw.Info, get); err != nil {
-		c.Close()
-		return fail(err)
-	}
 	po := pflash.PlanOptions{Slot: opts.Slot, SetActive: opts.SetActive, Wipe: opts.Wipe, SkipReboot: opts.SkipReboot}
-	if v, err := c.GetVar(ctx, "slot-count"); err == nil {
-		po.SlotCount, _ = strconv.Atoi(v)
-	}
-	if v, err := c.GetVar(ctx, "current-slot"); err == nil {
-		po.CurrentSlot = v
-	}
+	plan, err := pflash.PlanDevice(ctx, c, fw, po)
 	c.Close()
-	plan, err := pflash.BuildPlan(fw, po)
 	if err != nil {
 		return fail(err)
 	}
