@@ -1,6 +1,7 @@
 package super
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -315,22 +316,9 @@ func (md *Metadata) ImportPartitions(old *Metadata, names map[string]bool) error
 // Parse decodes a super image held in memory (full or empty layout) and returns its geometry and
 // slot-0 metadata.
 func Parse(b []byte) (Geometry, *Metadata, error) {
-	im, err := Open(bytesReaderAt(b), int64(len(b)), nil)
+	im, err := Open(bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		return Geometry{}, nil, err
 	}
 	return im.Geometry, im.Metadata, nil
-}
-
-type bytesReaderAt []byte
-
-func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= int64(len(b)) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }

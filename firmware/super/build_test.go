@@ -1,6 +1,7 @@
 package super
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -86,7 +87,7 @@ func TestFormatResizeRoundTrip(t *testing.T) {
 			t.Errorf("%s read back as %+v, wrote %+v", p.Name, q, p)
 		}
 	}
-	im, err := Open(bytesReaderAt(img.b), int64(len(img.b)), nil)
+	im, err := Open(bytes.NewReader(img.b), int64(len(img.b)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

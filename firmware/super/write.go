@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 )
 
 // ErrNoRoom means new contents are larger than the logical partition that should hold them.
@@ -203,36 +202,12 @@ func (im *Image) Grow(name string, newSize int64) (*Metadata, error) {
 		return nil, fmt.Errorf("growing %q: no block device: %w", name, ErrCorrupt)
 	}
 	dev := md.BlockDevices[0]
-	type span struct{ start, end int64 } // sectors
-	var used []span
-	for _, q := range md.Partitions {
-		for _, e := range q.Extents {
-			if e.TargetType == TargetLinear && e.TargetSource == 0 {
-				used = append(used, span{int64(e.TargetData), int64(e.TargetData + e.NumSectors)})
-			}
-		}
-	}
-	sort.Slice(used, func(i, j int) bool { return used[i].start < used[j].start })
-	align := int64(dev.Alignment) / SectorSize
-	if align == 0 {
-		align = 1
-	}
 	need := grow / SectorSize
-	cur := int64(dev.FirstLogicalSector)
-	end := int64(dev.Size / SectorSize)
 	place := int64(-1)
-	for i := 0; i <= len(used); i++ {
-		start := (cur + align - 1) / align * align
-		limit := end
-		if i < len(used) {
-			limit = used[i].start
-		}
-		if limit-start >= need {
-			place = start
+	for _, r := range md.freeRegions() {
+		if r.end-r.start >= need {
+			place = r.start
 			break
-		}
-		if i < len(used) && used[i].end > cur {
-			cur = used[i].end
 		}
 	}
 	if place < 0 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/provkit/provkit/firmware/super"
@@ -30,11 +31,10 @@ const (
 
 // logicalView reads and writes one logical partition through its extents in the super file.
 type logicalView struct {
-	f     *os.File
-	exts  []super.Extent
-	size  int64
-	name  string
-	start int64 // physical byte offset of the first extent, for messages
+	f    *os.File
+	exts []super.Extent
+	size int64
+	name string
 }
 
 func (v *logicalView) locate(off int64) (phys, room int64, ok bool) {
@@ -186,11 +186,7 @@ func (s *fastbootState) logicalLocked(name string) *logicalView {
 		return nil
 	}
 	p := s.lp.Partitions[i]
-	v := &logicalView{f: s.parts[superName].file, exts: p.Extents, size: p.Size, name: name}
-	if len(p.Extents) > 0 {
-		v.start = int64(p.Extents[0].TargetData) * super.SectorSize
-	}
-	return v
+	return &logicalView{f: s.parts[superName].file, exts: p.Extents, size: p.Size, name: name}
 }
 
 // logicalNames lists the logical partitions, sorted.
@@ -333,11 +329,11 @@ func (d *Device) fbLogicalOp(op, arg string) error {
 	name, sizeArg, hasSize := strings.Cut(arg, ":")
 	var size int64
 	if op != "delete" {
-		n, err := parseDecimal(sizeArg)
+		n, err := strconv.ParseUint(sizeArg, 10, 62)
 		if !hasSize || err != nil {
 			return errors.New("Invalid partition size")
 		}
-		size = n
+		size = int64(n)
 	}
 	if op != "create" {
 		name = d.fbPartitionName(name)
@@ -367,20 +363,6 @@ func (d *Device) fbLogicalOp(op, arg string) error {
 		}
 		return nil
 	})
-}
-
-func parseDecimal(s string) (int64, error) {
-	if s == "" || len(s) > 19 {
-		return 0, errors.New("bad size")
-	}
-	var n int64
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, errors.New("bad size")
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, nil
 }
 
 // DumpPartitions writes every partition of the device, as fastboot names them, into dir as
