@@ -47,8 +47,8 @@ rm -f "$work/system.raw"
 head -c $((16 << 20)) /dev/urandom >"$fw/boot.img"
 head -c 4096 /dev/urandom >"$fw/vbmeta.img"
 
-# The phones: DEVICES+1 simulated phones in the bootloader (one for fastboot, one for provkit alone,
-# DEVICES for provkit at once would cost more disk: the single-phone runs reuse phone 0).
+# The phones: DEVICES simulated phones in the bootloader; fastboot and provkit's single-phone run
+# both flash phone 0, the many-phone run flashes all of them.
 cat >"$work/scenario.yaml" <<YAML
 devices:
   - serial: BENCH

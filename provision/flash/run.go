@@ -112,7 +112,16 @@ func runStep(ctx context.Context, c **fastboot.Client, dial Dialer, st Step, sr 
 			hashed <- digest{sum, err}
 		}()
 		defer func() {
-			d := <-hashed
+			var d digest
+			select {
+			case d = <-hashed:
+			case <-ctx.Done(): // interrupted: do not wait for the rest of a large image to be hashed
+				select {
+				case d = <-hashed:
+				default:
+					d.err = ctx.Err()
+				}
+			}
 			sr.SHA256 = d.sum
 			if stepErr == nil && d.err != nil {
 				stepErr = fmt.Errorf("hashing what was sent: %w", d.err)
