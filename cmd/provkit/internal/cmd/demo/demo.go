@@ -100,7 +100,7 @@ var devices = []device{
 }
 
 // keptFiles are the files the demo writes into its directory.
-var keptFiles = []string{"factory", "messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml",
+var keptFiles = []string{odmDir, patchedDir, oemKeyFile, "messenger.apk", "messenger-v26.apk", "impostor.apk", "tampered.apk", "policy.yaml", "scenario.yaml",
 	"keys", "check.dsse.json", "report.html"}
 
 func demoRun(ctx context.Context, opts *Options) error {
@@ -184,7 +184,7 @@ apps:
 	sc.WriteString("apiVersion: provkit.dev/v1\nkind: SimulatorScenario\ndevices:\n")
 	for _, d := range devices {
 		// Each phone waits in the bootloader for the factory firmware, as on a line.
-		spec := strings.TrimSuffix(d.spec, "}") + ", mode: bootloader, unlocked: true, faults: {rebootDelay: 100ms}, partitions: [{name: boot, size: 1M}, {name: vbmeta, size: 64K}]}"
+		spec := strings.TrimSuffix(d.spec, "}") + ", mode: bootloader, unlocked: true, faults: {rebootDelay: 100ms}, partitions: [{name: boot, size: 1M}, {name: vbmeta, size: 64K}, {name: product, size: 4M}]}"
 		sc.WriteString("  - " + spec + "\n")
 	}
 	for name, b := range map[string][]byte{"messenger.apk": genuine, "messenger-v26.apk": update, "impostor.apk": impostor,
@@ -206,7 +206,11 @@ apps:
 		return fmt.Errorf("starting the simulated devices: %w", err)
 	}
 	defer s.Close()
-	if err := flashStep(ctx, dir, s, say); err != nil {
+	fdir, err := patchStep(ctx, dir, p, say)
+	if err != nil {
+		return err
+	}
+	if err := flashStep(ctx, fdir, s, say); err != nil {
 		return err
 	}
 	// A throw-away host key, so the demo never touches ~/.android.
@@ -272,28 +276,15 @@ Evidence (docs/evidence.md): the check is signed as an in-toto attestation and r
 	return nil
 }
 
-// flashStep writes a small factory directory (boot and vbmeta) and flashes it to every simulated
-// phone over fastboot, as "provkit flash" does; each phone then reboots into Android for the check.
-func flashStep(ctx context.Context, dir string, s *sim.Simulator, say func(string, ...any)) error {
-	fdir := filepath.Join(dir, "factory")
-	if err := os.MkdirAll(fdir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", fdir, err)
-	}
-	boot := make([]byte, 512<<10)
-	vbmeta := make([]byte, 4096)
-	rand.Read(boot)
-	rand.Read(vbmeta)
-	for name, b := range map[string][]byte{"android-info.txt": []byte("require version-bootloader=*\n"), "boot.img": boot, "vbmeta.img": vbmeta} {
-		if err := os.WriteFile(filepath.Join(fdir, name), b, 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", name, err)
-		}
-	}
+// flashStep flashes the firmware directory fdir to every simulated phone over fastboot, as
+// "provkit flash" does; each phone then reboots into Android for the check.
+func flashStep(ctx context.Context, fdir string, s *sim.Simulator, say func(string, ...any)) error {
 	fw, err := pflash.OpenFirmware(fdir, pflash.FirmwareOptions{})
 	if err != nil {
 		return err
 	}
 	defer fw.Close()
-	say("flashing %s (boot, vbmeta) to the %d phones waiting in the bootloader, as 'provkit flash' does...", fdir, len(s.Devices()))
+	say("flashing %s (boot, product, vbmeta) to the %d phones waiting in the bootloader, as 'provkit flash' does...", fdir, len(s.Devices()))
 	devs := s.Devices()
 	errs := make([]error, len(devs))
 	var wg sync.WaitGroup
@@ -336,7 +327,11 @@ func flashStep(ctx context.Context, dir string, s *sim.Simulator, say func(strin
 			return fmt.Errorf("flashing the demo firmware to %s: %w", devs[i].Serial(), err)
 		}
 	}
-	say("flashed: %d phones, %d bytes each, rebooted into Android.", len(devs), len(boot)+len(vbmeta))
+	var total int64
+	for _, im := range fw.Images {
+		total += im.Size
+	}
+	say("flashed: %d phones, %d bytes each, rebooted into Android.", len(devs), total)
 	return nil
 }
 
