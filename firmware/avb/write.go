@@ -389,6 +389,10 @@ type FooterOptions struct {
 	Salt          []byte
 	BlockSize     uint32 // data and hash block size; 4096 when 0
 	Flags         uint32 // descriptor flags
+	// FECRoots, when not 0, adds forward error correction data (libfec's Reed-Solomon layout
+	// with this many parity roots, 2 in AOSP builds) after the hash tree, covering the data and
+	// the tree, as avbtool add_hashtree_footer without --do_not_generate_fec does.
+	FECRoots int
 	// VBMeta is the content of the vbmeta embedded behind the footer, less the descriptor this
 	// function computes (which is added to it).
 	VBMeta VBMetaOptions
@@ -452,7 +456,8 @@ func place(ctx context.Context, f ReadWriterAt, end int64, vb []byte, origSize i
 
 // AddHashtreeFooter appends to the imageSize-byte file system in f its dm-verity hash tree, a
 // vbmeta image holding the hashtree descriptor (plus o.VBMeta's descriptors) signed by s, and an
-// AVBf footer, as avbtool add_hashtree_footer --do_not_generate_fec lays them out. It returns the
+// AVBf footer, as avbtool add_hashtree_footer lays them out (with FEC data when o.FECRoots is set,
+// as with --do_not_generate_fec otherwise). It returns the
 // descriptor (to copy into the vbmeta partition) and the partition's final size; the caller
 // truncates f to it.
 func AddHashtreeFooter(ctx context.Context, f ReadWriterAt, imageSize int64, o FooterOptions, s Signer) (*Hashtree, int64, error) {
@@ -478,13 +483,30 @@ func AddHashtreeFooter(ctx context.Context, f ReadWriterAt, imageSize int64, o F
 	if err := zero(ctx, f, padded+int64(len(tree)), treeEnd-padded-int64(len(tree))); err != nil {
 		return nil, 0, err
 	}
+	end := treeEnd
+	if o.FECRoots > 0 {
+		// libfec's parity over the data and the tree; avbtool keeps the parity bytes only (no
+		// fec header) and pads them to a block.
+		fec, err := BuildFEC(ctx, f, uint64(treeEnd), o.FECRoots, o.BlockSize)
+		if err != nil {
+			return nil, 0, fmt.Errorf("adding hashtree footer to %s: %w", o.PartitionName, err)
+		}
+		if _, err := f.WriteAt(fec, treeEnd); err != nil {
+			return nil, 0, fmt.Errorf("writing %s FEC data: %w", o.PartitionName, err)
+		}
+		end = treeEnd + roundUp(int64(len(fec)), bs)
+		if err := zero(ctx, f, treeEnd+int64(len(fec)), end-treeEnd-int64(len(fec))); err != nil {
+			return nil, 0, err
+		}
+		d.FECNumRoots, d.FECOffset, d.FECSize = uint32(o.FECRoots), uint64(treeEnd), uint64(len(fec))
+	}
 	vo := o.VBMeta
 	vo.Descriptors = append(append([]Descriptor(nil), vo.Descriptors...), d)
 	vb, err := BuildVBMeta(vo, s)
 	if err != nil {
 		return nil, 0, fmt.Errorf("adding hashtree footer to %s: %w", o.PartitionName, err)
 	}
-	size, err := place(ctx, f, treeEnd, vb, imageSize, &o)
+	size, err := place(ctx, f, end, vb, imageSize, &o)
 	if err != nil {
 		return nil, 0, fmt.Errorf("adding hashtree footer to %s: %w", o.PartitionName, err)
 	}

@@ -444,9 +444,6 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			return nil, nil, false, fmt.Errorf("patching %s: %w: its AVB footer holds no hashtree descriptor for %s (hash-footed file systems are not rewritten)", p.Source, ErrUnsupported, p.Name)
 		}
 		pr.RootDigestBefore = hex.EncodeToString(ht.RootDigest)
-		if ht.FECSize > 0 {
-			pr.Why += "; forward error correction dropped (not regenerated)"
-		}
 	}
 	willSign := oldFooter != nil && oldFooter.VBMeta.Algorithm != avb.AlgNone
 	if o.DryRun {
@@ -492,6 +489,9 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		}
 		fo := avb.FooterOptions{PartitionName: p.Name, PartitionSize: size, HashAlgorithm: ht.HashAlgorithm,
 			Salt: ht.Salt, BlockSize: ht.DataBlockSize, Flags: ht.Flags, VBMeta: vo}
+		if ht.FECSize > 0 { // regenerated with the same number of roots
+			fo.FECRoots = int(ht.FECNumRoots)
+		}
 		if ht.DataBlockSize != ht.HashBlockSize {
 			return nil, nil, false, fmt.Errorf("patching %s: %w: data and hash block sizes differ (%d/%d)", p.Source, ErrUnsupported, ht.DataBlockSize, ht.HashBlockSize)
 		}
