@@ -156,10 +156,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer im.Close()
 
 	// 1. the APKs: verified and pinned before anything else
+	priv, err := platformPrivileged(im)
+	if err != nil {
+		return nil, err
+	}
 	adds := map[string][]addition{}
 	for i := range o.Policy.Apps {
 		app := &o.Policy.Apps[i]
-		a, err := prepareApp(ctx, o, app, rep)
+		a, err := prepareApp(ctx, o, app, rep, priv)
 		if err != nil {
 			return nil, err
 		}
@@ -261,7 +265,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-func prepareApp(ctx context.Context, o Options, app *policy.App, rep *Report) ([]addition, error) {
+func prepareApp(ctx context.Context, o Options, app *policy.App, rep *Report, priv *privilegedCheck) ([]addition, error) {
 	pol := o.Policy
 	r := App{Package: app.Package, Partition: app.PatchPartition()}
 	defer func() { rep.Apps = append(rep.Apps, r) }()
@@ -296,7 +300,8 @@ func prepareApp(ctx context.Context, o Options, app *policy.App, rep *Report) ([
 		rep.Blockers = append(rep.Blockers, fmt.Sprintf("%s: the APK fails the policy, so it is not installed: %s", app.Package, c))
 	}
 	if app.Privileged {
-		if un := aosp.UncoveredPrivileged(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions); len(un) > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%s: the privileged permissions it must be granted or denied come from %s", app.Package, priv.source))
+		if un := priv.uncovered(facts.RequestedPermissions, app.PrivappPermissions, app.DenyPrivappPermissions); len(un) > 0 {
 			rep.Blockers = append(rep.Blockers, fmt.Sprintf("%s: the APK requests privileged permissions the policy neither grants (privappPermissions) nor denies (denyPrivappPermissions): %s; an undecided privileged permission stops a device with enforced allowlists from booting", app.Package, strings.Join(un, ", ")))
 		}
 	}

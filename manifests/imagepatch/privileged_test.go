@@ -1,0 +1,97 @@
+package imagepatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provkit/provkit/firmware/erofs"
+	"github.com/provkit/provkit/internal/demoapk"
+	"github.com/provkit/provkit/internal/unixmode"
+	"github.com/provkit/provkit/manifests/policy"
+)
+
+// TestPrivilegedPermissionsFollowTheFirmwareLevel: a privileged app requesting
+// SCHEDULE_EXACT_ALARM (privileged from API 34 in AOSP's manifest, not before) without a decision
+// in the policy is blocked on firmware whose level is unknown (the newest table), and on firmware
+// whose system build.prop says API 34, but not on firmware that says API 31; the report's notes
+// name where the decision came from. SET_ANIMATION_SCALE is privileged at every level.
+func TestPrivilegedPermissionsFollowTheFirmwareLevel(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sdk     string // "" : no system image
+		perms   []string
+		blocked bool
+		note    string
+	}{
+		{"unknown level", "", []string{"android.permission.SCHEDULE_EXACT_ALARM"}, true, "newest built-in table"},
+		{"API 34", "34", []string{"android.permission.SCHEDULE_EXACT_ALARM"}, true, "built-in table for API 34 (ro.build.version.sdk in /system/build.prop"},
+		{"API 31", "31", []string{"android.permission.SCHEDULE_EXACT_ALARM"}, false, "built-in table for API 31"},
+		{"API 31, always privileged", "31", []string{"android.permission.SET_ANIMATION_SCALE"}, true, "API 31"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFirmware(t, false, 0)
+			key, err := demoapk.NewKey("priv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := demoapk.Build(demoapk.Spec{Package: "ru.oneme.app", VersionCode: 25, Permissions: tc.perms}, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write(t, fx.apkPath, b)
+			write(t, fx.policyPath, []byte(`apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: national-messenger}
+apps:
+  - package: ru.oneme.app
+    apk: messenger.apk
+    signers: [{sha256: "`+key.CertSHA256()+`"}]
+    partition: product
+    privileged: true
+`))
+			if tc.sdk != "" {
+				writeSystem(t, filepath.Join(fx.fw, "system.img"), "ro.build.version.sdk="+tc.sdk+"\n")
+			}
+			pol, err := policy.Load(fx.policyPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: filepath.Join(fx.dir, "out"), Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}, DryRun: true})
+			if blocked := errors.Is(err, ErrBlocked); blocked != tc.blocked {
+				t.Fatalf("blocked %v, want %v (err %v)", blocked, tc.blocked, err)
+			} else if err != nil && !blocked {
+				t.Fatal(err)
+			}
+			if tc.blocked && !strings.Contains(strings.Join(rep.Blockers, "\n"), tc.perms[0]) {
+				t.Errorf("blockers do not name %s: %v", tc.perms[0], rep.Blockers)
+			}
+			if !strings.Contains(strings.Join(rep.Notes, "\n"), tc.note) {
+				t.Errorf("notes do not say %q: %v", tc.note, rep.Notes)
+			}
+		})
+	}
+}
+
+// writeSystem writes a small EROFS system image holding build.prop.
+func writeSystem(t *testing.T, path, buildProp string) {
+	t.Helper()
+	mt := time.Unix(1230768000, 0)
+	nodes := []erofs.Node{
+		{Path: ".", Mode: unixmode.IFDIR | 0o755, Mtime: mt},
+		{Path: "build.prop", Mode: unixmode.IFREG | 0o644, Mtime: mt, Size: int64(len(buildProp)), Data: bytes.NewReader([]byte(buildProp))},
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := erofs.Write(context.Background(), f, nodes, erofs.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
