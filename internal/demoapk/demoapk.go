@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/big"
+	"sort"
 	"time"
 	"unicode/utf16"
 )
@@ -58,6 +59,10 @@ type Spec struct {
 	MinSDK      int32 // at least 24, so that a v2 signature alone is enough
 	TargetSDK   int32
 	Permissions []string
+	// Declares are <permission> elements (name -> protectionLevel as text, "signature|privileged"),
+	// as framework-res.apk declares the platform's permissions. The protectionLevel attribute is
+	// written as a string without a resource ID: provkit's reader takes it, Android would not.
+	Declares map[string]string
 	// Asset is stored (uncompressed) as assets/demo.bin; nil: a short text.
 	Asset []byte
 }
@@ -204,6 +209,16 @@ func Manifest(spec Spec) []byte {
 	for _, p := range spec.Permissions {
 		start(sUsesPerm, []attr{strAttr(sURI, sName, idx(p))})
 		end(sUsesPerm)
+	}
+	declared := make([]string, 0, len(spec.Declares))
+	for p := range spec.Declares {
+		declared = append(declared, p)
+	}
+	sort.Strings(declared)
+	for _, p := range declared {
+		el, lvl := idx("permission"), idx("protectionLevel")
+		start(el, []attr{strAttr(sURI, sName, idx(p)), strAttr(sURI, lvl, idx(spec.Declares[p]))})
+		end(el)
 	}
 	end(sManifest)
 	endNS()

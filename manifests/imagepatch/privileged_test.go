@@ -78,13 +78,69 @@ apps:
 	}
 }
 
-// writeSystem writes a small EROFS system image holding build.prop.
-func writeSystem(t *testing.T, path, buildProp string) {
+// TestPrivilegedPermissionsFromFrameworkRes: with a framework-res.apk in the system image, its
+// declarations decide, over the built-in table of the build.prop's level: a permission it
+// declares signature|privileged is blocked, one the table calls privileged but it declares
+// normal is not.
+func TestPrivilegedPermissionsFromFrameworkRes(t *testing.T) {
+	fx := newFirmware(t, false, 0)
+	key, err := demoapk.NewKey("priv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret, alarm = "com.acme.permission.SECRET", "android.permission.SCHEDULE_EXACT_ALARM"
+	b, err := demoapk.Build(demoapk.Spec{Package: "ru.oneme.app", VersionCode: 25, Permissions: []string{secret, alarm}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, fx.apkPath, b)
+	write(t, fx.policyPath, []byte(`apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: national-messenger}
+apps:
+  - package: ru.oneme.app
+    apk: messenger.apk
+    signers: [{sha256: "`+key.CertSHA256()+`"}]
+    partition: product
+    privileged: true
+`))
+	platform, err := demoapk.Build(demoapk.Spec{Package: "android", VersionCode: 34, Declares: map[string]string{secret: "signature|privileged", alarm: "normal"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSystem(t, filepath.Join(fx.fw, "system.img"), "ro.build.version.sdk=34\n", erofs.Node{Path: "framework"}, erofs.Node{Path: "framework/framework-res.apk", Data: bytes.NewReader(platform), Size: int64(len(platform))})
+	pol, err := policy.Load(fx.policyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: filepath.Join(fx.dir, "out"), Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}, DryRun: true})
+	if !errors.Is(err, ErrBlocked) {
+		t.Fatalf("not blocked: %v", err)
+	}
+	all := strings.Join(rep.Blockers, "\n")
+	if !strings.Contains(all, secret) || strings.Contains(all, alarm) {
+		t.Errorf("blockers: %v", rep.Blockers)
+	}
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "the firmware's own /system/framework/framework-res.apk (1 privileged permissions)") {
+		t.Errorf("notes: %v", rep.Notes)
+	}
+}
+
+// writeSystem writes a small EROFS system image holding build.prop and extra entries (a Node
+// with Data is a 0644 file, without it a 0755 directory).
+func writeSystem(t *testing.T, path, buildProp string, extra ...erofs.Node) {
 	t.Helper()
 	mt := time.Unix(1230768000, 0)
 	nodes := []erofs.Node{
 		{Path: ".", Mode: unixmode.IFDIR | 0o755, Mtime: mt},
 		{Path: "build.prop", Mode: unixmode.IFREG | 0o644, Mtime: mt, Size: int64(len(buildProp)), Data: bytes.NewReader([]byte(buildProp))},
+	}
+	for _, n := range extra {
+		n.Mtime, n.Mode = mt, unixmode.IFDIR|0o755
+		if n.Data != nil {
+			n.Mode = unixmode.IFREG | 0o644
+		}
+		nodes = append(nodes, n)
 	}
 	f, err := os.Create(path)
 	if err != nil {
