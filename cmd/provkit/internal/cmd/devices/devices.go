@@ -15,6 +15,7 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/check"
+	"github.com/provkit/provkit/provision/fastboot"
 )
 
 // Options are the inputs of `provkit devices`.
@@ -23,6 +24,9 @@ type Options struct {
 	JSON    bool
 	Direct  []string
 	Timeout time.Duration
+	// SysfsRoot is where USB fastboot devices are listed (default fastboot.DefaultSysfsRoot);
+	// tests set it.
+	SysfsRoot string
 }
 
 // Device is one row of the listing; the JSON field names are fixed.
@@ -42,13 +46,16 @@ func NewCmdDevices(ios *iostreams.IOStreams, runF func(context.Context, *Options
 		Use:   "devices [--json] [--direct <host:port>]...",
 		Short: "List attached devices with their state, model, build fingerprint and transport",
 		Long: `List every device the adb server knows (ANDROID_ADB_SERVER_PORT honoured), whatever its state,
-and any device reached directly over TCP with --direct (no adb server needed for those). For each
-online device the model and ro.build.fingerprint are read from the device. Why a device could
+any device reached directly over TCP with --direct (no adb server needed for those), and, on
+Linux, every phone in fastboot mode on USB (state "fastboot", model from its USB product string;
+they are listed from sysfs, not opened, so a flash in progress is not disturbed; "provkit flash
+--serial" takes the serial shown). For each online adb device the model and ro.build.fingerprint
+are read from the device. Why a device could
 not be read goes to stderr after the table ("provkit: <serial>: <reason>"), or into its "error"
 field with --json; stdout holds only the listing.
 ` + cmdutil.ExitStatus(
 			"0    listed (devices in any state)",
-			"1    the adb server could not be reached and no --direct device was given",
+			"1    the adb server could not be reached, no --direct device was given and no fastboot phone is on USB",
 			"2    bad flags"),
 		Example: `  provkit devices
   provkit devices --json
@@ -81,7 +88,8 @@ func devicesRun(ctx context.Context, opts *Options) error {
 	} else {
 		targets = ts
 	}
-	if srvErr != nil && len(opts.Direct) == 0 {
+	fbRows, fbSkipped := usbFastboot(opts)
+	if srvErr != nil && len(opts.Direct) == 0 && len(fbRows) == 0 {
 		if errors.Is(srvErr, adb.ErrNoServer) {
 			return fmt.Errorf("%w, or reach devices with --direct <host:port>", srvErr)
 		}
@@ -101,9 +109,13 @@ func devicesRun(ctx context.Context, opts *Options) error {
 	for range targets {
 		<-done
 	}
+	rows = append(rows, fbRows...)
 	if srvErr != nil {
-		// Not fatal with --direct devices, but never silent (not even with --json).
-		fmt.Fprintf(opts.IO.ErrOut, "provkit: warning: %v; listing only the --direct devices\n", srvErr)
+		// Not fatal with --direct or fastboot devices, but never silent (not even with --json).
+		fmt.Fprintf(opts.IO.ErrOut, "provkit: warning: %v; listing only the --direct and USB fastboot devices\n", srvErr)
+	}
+	for _, sk := range fbSkipped {
+		fmt.Fprintf(opts.IO.ErrOut, "provkit: skipping USB interface %s: %s\n", termtext.Visible(sk.Path), termtext.Visible(sk.Reason))
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
@@ -129,6 +141,28 @@ func devicesRun(ctx context.Context, opts *Options) error {
 		}
 	}
 	return nil
+}
+
+// usbFastboot lists the phones in fastboot mode on USB, from sysfs (nothing is opened). A system
+// without sysfs USB (not Linux, a container) has none.
+func usbFastboot(opts *Options) ([]Device, []fastboot.SkippedUSB) {
+	root := opts.SysfsRoot
+	if root == "" {
+		root = fastboot.DefaultSysfsRoot
+	}
+	devs, skipped, err := fastboot.ListUSB(root)
+	if err != nil {
+		return nil, nil
+	}
+	rows := make([]Device, 0, len(devs))
+	for _, d := range devs {
+		serial := d.Serial
+		if serial == "" {
+			serial = d.Name()
+		}
+		rows = append(rows, Device{Serial: serial, State: "fastboot", Model: d.Product, Transport: "usb:" + d.Path})
+	}
+	return rows, skipped
 }
 
 func dash(s string) string {
