@@ -3,6 +3,8 @@ package flash
 import (
 	"archive/zip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/internal/termtext"
+	"github.com/provkit/provkit/manifests/evidence"
+	"github.com/provkit/provkit/manifests/policy"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/wire"
 )
@@ -46,9 +50,6 @@ func checkSideloadFlags(cmd *cobra.Command, opts *Options) error {
 		if cmd.Flags().Changed(name) {
 			return cmdutil.FlagErrorf("--%s is a fastboot flash option; it does not apply to --sideload", name)
 		}
-	}
-	if opts.Attest.Enabled() {
-		return cmdutil.FlagErrorf("--attest is not supported with --sideload yet")
 	}
 	return nil
 }
@@ -94,6 +95,9 @@ func sideloadRun(ctx context.Context, opts *Options) error {
 			if opts.JSON {
 				writeSideloadJSON(opts, doc)
 			}
+			if err := attestSideload(opts, doc); err != nil {
+				return err
+			}
 			return cmdutil.Silent(cmdutil.ExitNotCompliant)
 		}
 	}
@@ -137,6 +141,11 @@ func sideloadRun(ctx context.Context, opts *Options) error {
 			}
 		}
 	}
+	if !opts.DryRun {
+		if err := attestSideload(opts, doc); err != nil {
+			return err
+		}
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -144,6 +153,64 @@ func sideloadRun(ctx context.Context, opts *Options) error {
 		return cmdutil.Silent(cmdutil.ExitDevicesFailed)
 	}
 	return nil
+}
+
+// attestSideload writes the signed attestation of a sideload (with --attest): the subjects are
+// the package by SHA-256 and each phone by address, whose digest is the SHA-256 of the package
+// bytes it was served; the rules are the package's audit and each phone's sideload. A real
+// recovery answers DONEDONE whatever the install's outcome, so "sideloaded" attests that the
+// whole package was served and accepted for install, not that the install succeeded.
+func attestSideload(opts *Options, doc SideloadDocument) error {
+	if !opts.Attest.Enabled() {
+		return nil
+	}
+	pol, err := policy.Load(opts.PolicyPath)
+	if err != nil {
+		return err
+	}
+	c, err := evidence.NewCompliance(evidence.KindFlash, pol)
+	if err != nil {
+		return err
+	}
+	st := &evidence.Statement{Predicate: c}
+	sub, err := evidence.FileSubject(opts.Sideload)
+	if err != nil {
+		return err
+	}
+	st.Subject = append(st.Subject, sub)
+	audit := evidence.RuleResult{Subject: "firmware", Rule: "firmware-audit", Pass: doc.Audit.Compliant || doc.Audit.Skipped, Detail: "the OTA package is compliant with the policy (provkit image audit)"}
+	switch {
+	case doc.Audit.Skipped:
+		audit.Detail = "not audited (--no-audit)"
+	case !doc.Audit.Compliant:
+		audit.Detail = "not compliant with the policy: refused, nothing was sent"
+	}
+	c.Rules = append(c.Rules, audit)
+	c.Verdict = evidence.VerdictCompliant
+	if !audit.Pass {
+		c.Verdict = evidence.VerdictNotCompliant
+	}
+	for _, d := range doc.Devices {
+		digest := ""
+		if d.Result != nil {
+			digest = d.Result.SHA256
+		}
+		if digest == "" { // nothing was served: the digest of nothing
+			e := sha256.Sum256(nil)
+			digest = hex.EncodeToString(e[:])
+		}
+		st.Subject = append(st.Subject, evidence.Subject{Name: "device:" + d.Device, Digest: map[string]string{"sha256": digest},
+			Annotations: map[string]string{"address": d.Device}})
+		r := evidence.RuleResult{Subject: "device:" + d.Device, Rule: "sideloaded", Pass: d.OK, Detail: d.Error}
+		if d.OK && d.Result != nil {
+			r.Detail = fmt.Sprintf("%d bytes in %d blocks served, recovery answered %s (the install's outcome shows on the phone)", d.Result.BytesServed, d.Result.BlocksServed, d.Result.Status)
+		}
+		c.Rules = append(c.Rules, r)
+		if !d.OK && c.Verdict == evidence.VerdictCompliant {
+			c.Verdict = evidence.VerdictError
+		}
+	}
+	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
 }
 
 // requirePayload refuses, before auditing, a package the audit cannot read: one without

@@ -17,6 +17,7 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/cmd/provkit/internal/iostreams"
 	"github.com/provkit/provkit/internal/testimage"
+	"github.com/provkit/provkit/manifests/evidence"
 	"github.com/provkit/provkit/provision/adb/adbtest"
 	"github.com/provkit/provkit/provision/sim"
 )
@@ -206,5 +207,83 @@ func TestSideloadFlags(t *testing.T) {
 		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: exit %d %v, want usage error %q", tc.args, cmdutil.ExitCode(err), err, tc.want)
 		}
+	}
+}
+
+// TestSideloadAttest: flash --sideload --attest to a simulated phone in sideload mode and to one
+// booted to Android writes an attestation that 'attest verify' accepts with the package: the
+// package is a subject, the phone that took it has the package's SHA-256 as its digest and a
+// passing "sideloaded" rule, the other a failing one, and the verdict is "error".
+func TestSideloadAttest(t *testing.T) {
+	isolateADB(t)
+	sc, err := sim.ParseScenario([]byte(`
+devices:
+  - serial: SIDE%d
+    mode: sideload
+    faults: {rebootDelay: 200ms}
+  - serial: BOOTED
+`), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.Start(context.Background(), sim.Options{Devices: 2, Scenario: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	devs := s.Devices()
+	dir := t.TempDir()
+	ota := filepath.Join(dir, "ota.zip")
+	testimage.OTAZip(t, ota, testimage.FullPayload(t, map[string][]byte{"boot": randomImage(256<<10, 7)}), nil)
+	pkg, _ := os.ReadFile(ota)
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(missingAppPolicy), 0o644)
+	keys := filepath.Join(dir, "keys")
+	if _, err := evidence.GenerateKeys(keys); err != nil {
+		t.Fatal(err)
+	}
+	att := filepath.Join(dir, "side.dsse.json")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ios, _, out, errOut := iostreams.Test()
+	cmd := NewCmdFlash(ios, nil)
+	cmd.SetArgs([]string{"--no-audit", "--policy", pol, "--attest", att, "--key", filepath.Join(keys, evidence.PrivateKeyFile),
+		"--sideload", ota, "--tcp", devs[0].ADBAddr(), "--tcp", devs[1].ADBAddr()})
+	cmd.SetOut(errOut)
+	cmd.SetErr(errOut)
+	if err := cmd.ExecuteContext(ctx); cmdutil.ExitCode(err) != cmdutil.ExitDevicesFailed {
+		t.Fatalf("exit %d (%v); stdout:\n%s\nstderr:\n%s", cmdutil.ExitCode(err), err, out, errOut)
+	}
+	env, err := evidence.ReadFile(att)
+	if err != nil {
+		t.Fatalf("%v; stderr:\n%s", err, errOut)
+	}
+	pub, _ := evidence.LoadPublicKey(filepath.Join(keys, evidence.PublicKeyFile))
+	c, err := evidence.Verify(env, pub, evidence.VerifyOptions{Files: []string{ota}, PolicyPath: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Statement.Predicate
+	if p.Verdict != evidence.VerdictError || len(p.Rules) != 3 || !p.Rules[0].Pass {
+		t.Fatalf("verdict %s rules %+v", p.Verdict, p.Rules)
+	}
+	byDev := map[string]evidence.RuleResult{}
+	for _, r := range p.Rules[1:] {
+		byDev[r.Subject] = r
+	}
+	if r := byDev["device:tcp:"+devs[0].ADBAddr()]; r.Rule != "sideloaded" || !r.Pass || !strings.Contains(r.Detail, "DONEDONE") {
+		t.Errorf("sideloaded phone: %+v", r)
+	}
+	if r := byDev["device:tcp:"+devs[1].ADBAddr()]; r.Pass || !strings.Contains(r.Detail, "not sideload") {
+		t.Errorf("booted phone: %+v", r)
+	}
+	found := false
+	for _, sub := range c.Statement.Subject {
+		if sub.Name == "device:tcp:"+devs[0].ADBAddr() {
+			found = sub.Digest["sha256"] == sha(pkg)
+		}
+	}
+	if !found {
+		t.Errorf("the sideloaded phone's subject does not carry the package digest: %+v", c.Statement.Subject)
 	}
 }
