@@ -45,16 +45,7 @@ func TestPrivilegedPermissionsFollowTheFirmwareLevel(t *testing.T) {
 				t.Fatal(err)
 			}
 			write(t, fx.apkPath, b)
-			write(t, fx.policyPath, []byte(`apiVersion: provkit.dev/v1
-kind: PreinstallPolicy
-metadata: {name: national-messenger}
-apps:
-  - package: ru.oneme.app
-    apk: messenger.apk
-    signers: [{sha256: "`+key.CertSHA256()+`"}]
-    partition: product
-    privileged: true
-`))
+			privilegedPolicy(t, fx, key)
 			if tc.sdk != "" {
 				writeSystem(t, filepath.Join(fx.fw, "system.img"), "ro.build.version.sdk="+tc.sdk+"\n")
 			}
@@ -94,16 +85,7 @@ func TestPrivilegedPermissionsFromFrameworkRes(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, fx.apkPath, b)
-	write(t, fx.policyPath, []byte(`apiVersion: provkit.dev/v1
-kind: PreinstallPolicy
-metadata: {name: national-messenger}
-apps:
-  - package: ru.oneme.app
-    apk: messenger.apk
-    signers: [{sha256: "`+key.CertSHA256()+`"}]
-    partition: product
-    privileged: true
-`))
+	privilegedPolicy(t, fx, key)
 	platform, err := demoapk.Build(demoapk.Spec{Package: "android", VersionCode: 34, Declares: map[string]string{secret: "signature|privileged", alarm: "normal"}}, key)
 	if err != nil {
 		t.Fatal(err)
@@ -150,4 +132,19 @@ func writeSystem(t *testing.T, path, buildProp string, extra ...erofs.Node) {
 	if _, err := erofs.Write(context.Background(), f, nodes, erofs.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// privilegedPolicy writes a policy that puts the messenger, signed by key, on product as a
+// privileged app, deciding none of its privileged permissions.
+func privilegedPolicy(t *testing.T, fx *fixture, key *demoapk.Key) {
+	write(t, fx.policyPath, []byte(`apiVersion: provkit.dev/v1
+kind: PreinstallPolicy
+metadata: {name: national-messenger}
+apps:
+  - package: ru.oneme.app
+    apk: messenger.apk
+    signers: [{sha256: "`+key.CertSHA256()+`"}]
+    partition: product
+    privileged: true
+`))
 }

@@ -337,37 +337,13 @@ func attestFlash(opts *Options, doc Document) error {
 	if !opts.Attest.Enabled() {
 		return nil
 	}
-	pol, err := policy.Load(opts.PolicyPath)
-	if err != nil {
-		return err
-	}
-	c, err := evidence.NewCompliance(evidence.KindFlash, pol)
-	if err != nil {
-		return err
-	}
-	st := &evidence.Statement{Predicate: c}
 	files := []string{opts.Firmware}
 	if fi, err := os.Stat(opts.Firmware); err == nil && fi.IsDir() {
 		files, _ = filepath.Glob(filepath.Join(opts.Firmware, "*.img"))
 	}
-	for _, f := range files {
-		sub, err := evidence.FileSubject(f)
-		if err != nil {
-			return err
-		}
-		st.Subject = append(st.Subject, sub)
-	}
-	audit := evidence.RuleResult{Subject: "firmware", Rule: "firmware-audit", Pass: doc.Audit.Compliant || doc.Audit.Skipped, Detail: "compliant with the policy (provkit image audit)"}
-	switch {
-	case doc.Audit.Skipped:
-		audit.Detail = "not audited (--no-audit)"
-	case !doc.Audit.Compliant:
-		audit.Detail = "not compliant with the policy: refused, nothing was sent"
-	}
-	c.Rules = append(c.Rules, audit)
-	c.Verdict = evidence.VerdictCompliant
-	if !audit.Pass {
-		c.Verdict = evidence.VerdictNotCompliant
+	st, c, err := flashStatement(opts, files, doc.Audit, "the firmware")
+	if err != nil {
+		return err
 	}
 	for _, d := range doc.Devices {
 		h := sha256.New()
@@ -388,6 +364,40 @@ func attestFlash(opts *Options, doc Document) error {
 		}
 	}
 	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
+}
+
+// flashStatement starts the attestation of a flash or sideload: the policy, the files sent as
+// subjects, and the rule of their audit (what names them in its detail).
+func flashStatement(opts *Options, files []string, a AuditSummary, what string) (*evidence.Statement, *evidence.Compliance, error) {
+	pol, err := policy.Load(opts.PolicyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := evidence.NewCompliance(evidence.KindFlash, pol)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &evidence.Statement{Predicate: c}
+	for _, f := range files {
+		sub, err := evidence.FileSubject(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.Subject = append(st.Subject, sub)
+	}
+	audit := evidence.RuleResult{Subject: "firmware", Rule: "firmware-audit", Pass: a.Compliant || a.Skipped, Detail: what + " is compliant with the policy (provkit image audit)"}
+	switch {
+	case a.Skipped:
+		audit.Detail = "not audited (--no-audit)"
+	case !a.Compliant:
+		audit.Detail = "not compliant with the policy: refused, nothing was sent"
+	}
+	c.Rules = append(c.Rules, audit)
+	c.Verdict = evidence.VerdictCompliant
+	if !audit.Pass {
+		c.Verdict = evidence.VerdictNotCompliant
+	}
+	return st, c, nil
 }
 
 func writeJSON(opts *Options, doc Document) error {

@@ -17,7 +17,6 @@ import (
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/internal/termtext"
 	"github.com/provkit/provkit/manifests/evidence"
-	"github.com/provkit/provkit/manifests/policy"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/wire"
 )
@@ -164,31 +163,9 @@ func attestSideload(opts *Options, doc SideloadDocument) error {
 	if !opts.Attest.Enabled() {
 		return nil
 	}
-	pol, err := policy.Load(opts.PolicyPath)
+	st, c, err := flashStatement(opts, []string{opts.Sideload}, doc.Audit, "the OTA package")
 	if err != nil {
 		return err
-	}
-	c, err := evidence.NewCompliance(evidence.KindFlash, pol)
-	if err != nil {
-		return err
-	}
-	st := &evidence.Statement{Predicate: c}
-	sub, err := evidence.FileSubject(opts.Sideload)
-	if err != nil {
-		return err
-	}
-	st.Subject = append(st.Subject, sub)
-	audit := evidence.RuleResult{Subject: "firmware", Rule: "firmware-audit", Pass: doc.Audit.Compliant || doc.Audit.Skipped, Detail: "the OTA package is compliant with the policy (provkit image audit)"}
-	switch {
-	case doc.Audit.Skipped:
-		audit.Detail = "not audited (--no-audit)"
-	case !doc.Audit.Compliant:
-		audit.Detail = "not compliant with the policy: refused, nothing was sent"
-	}
-	c.Rules = append(c.Rules, audit)
-	c.Verdict = evidence.VerdictCompliant
-	if !audit.Pass {
-		c.Verdict = evidence.VerdictNotCompliant
 	}
 	for _, d := range doc.Devices {
 		digest := ""
