@@ -200,6 +200,8 @@ func (e *Editor) Grow(blocks uint64) error {
 	if sb.FeatureIncompat&incompat64bit != 0 {
 		le.PutUint32(raw[0x154:], uint32(r>>32))
 	}
+	// the kernel computes the overhead itself when this is 0; resize2fs clears it too
+	le.PutUint32(raw[0x248:], 0)
 	fsys.buildMetadataRanges()
 	if err := e.flush(); err != nil {
 		return err
