@@ -187,3 +187,39 @@ func resizeBlocks(t *testing.T, img string) string {
 	}
 	return ""
 }
+
+// TestGrowTinySeed runs the FuzzEdit body's replace-and-grow steps on the unmutated seed with
+// 256-block groups and checks the result with e2fsck, so the fuzz body is known to reach the
+// new-group and resize inode code.
+func TestGrowTinySeed(t *testing.T) {
+	testtool.Require(t, "mke2fs", "e2fsck")
+	seeds := tinyImagesT(t)
+	img := seeds[3]
+	m := memImage(make([]byte, 8*len(img)))
+	copy(m, img)
+	e, err := Edit(m, int64(len(img)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := e.Replace(ctx, "big", Meta{Perm: 0o644}, bytes.NewReader(make([]byte, 3000)), 3000); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Grow(uint64(len(m)) / 1024); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Create(ctx, "d/new", Meta{Perm: 0o644}, bytes.NewReader(make([]byte, 200<<10)), 200<<10); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.FS().Superblock().BlocksCount; got != uint64(len(m))/1024 {
+		t.Errorf("grown to %d blocks, want %d", got, len(m)/1024)
+	}
+	p := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(p, m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e2fsckClean(t, p)
+}

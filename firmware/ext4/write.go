@@ -839,7 +839,11 @@ func (e *Editor) writeData(ctx context.Context, name string, r io.Reader, size i
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 1<<20)
+	var total int64
+	for _, rn := range runs {
+		total += int64(rn.n) * bs
+	}
+	buf := make([]byte, min(1<<20, total))
 	left := size
 	for _, rn := range runs {
 		off := int64(rn.start) * bs
