@@ -322,3 +322,12 @@ func (p *resizePlan) apply(e *Editor) error {
 		return nil
 	})
 }
+
+// Free returns the free blocks and free inodes the group descriptors count now.
+func (e *Editor) Free() (blocks, inodes uint64) {
+	for g := range e.fsys.groups {
+		blocks += uint64(e.descGet(uint64(g), gdFreeBlocksLo, gdFreeBlocksHi))
+		inodes += uint64(e.descGet(uint64(g), gdFreeInodesLo, gdFreeInodesHi))
+	}
+	return blocks, inodes
+}

@@ -178,3 +178,7 @@ func (f *freer) node(m *mapper, nd *extNode) error {
 	}
 	return nil
 }
+
+// Blocks512 returns i_blocks in 512-byte units: the blocks the file holds (data, extent tree and
+// external xattr block), which replacing it frees.
+func (n *Inode) Blocks512() uint64 { return n.blocks512 }
