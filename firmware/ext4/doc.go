@@ -22,8 +22,11 @@
 //     blocks, directory blocks and xattr blocks. provkit verifies each one it reads and reports a
 //     mismatch as an error (ErrChecksum).
 //   - shared_blocks: an Android (e2fsdroid) read-only feature meaning several files may share
-//     physical blocks (deduplication); the Editor never frees or rewrites existing blocks, so
-//     sharing is simply allowed.
+//     physical blocks (deduplication); the Editor adds to such file systems but refuses to
+//     replace (free) files in them.
+//   - Resize inode (inode 7, resize_inode): a block-mapped inode whose indirect blocks are the
+//     reserved group descriptor blocks after the descriptor table, each listing its copies in the
+//     groups that hold superblock backups.
 //   - Bitmaps: one block bitmap and one inode bitmap per group, a set bit meaning "in use". With
 //     uninit_bg or metadata_csum a group may be flagged BLOCK_UNINIT or INODE_UNINIT (its bitmap was
 //     never written and is implied) and may leave the end of its inode table unused
@@ -36,7 +39,10 @@
 // every metadata_csum or gdt_csum checksum. It refuses, before changing anything, what it cannot
 // keep consistent: htree, inline or encrypted parent directories, xattrs that do not fit in the
 // inode, quota, bigalloc, a journal needing recovery, and files larger than the free space
-// (ErrNoSpace). It neither replaces nor deletes files and never grows the file system.
+// (ErrNoSpace). Replace frees a regular file's data and extent tree blocks and writes new
+// contents into the same inode; Grow enlarges the file system offline as resize2fs does (the
+// last group filled, new groups added with their backups and the resize inode's list). It never
+// deletes files.
 //
 // Open reads the superblock and group descriptors. Everything else is read on demand: looking up
 // a path reads the directories on the way, reading a file reads only the extent tree nodes and data

@@ -74,6 +74,8 @@ const supportedIncompat = incompatFiletype | incompatRecover | incompatMetaBG | 
 type Superblock struct {
 	InodesCount     uint32
 	BlocksCount     uint64
+	FreeBlocks      uint64 // as the superblock counts them (the descriptors are the truth)
+	FreeInodes      uint32
 	FirstDataBlock  uint32
 	LogBlockSize    uint32
 	BlocksPerGroup  uint32
@@ -242,6 +244,8 @@ func (fsys *FS) parseSuperblock(b []byte) error {
 	}
 	sb.InodesCount = le.Uint32(b[0x0:])
 	sb.BlocksCount = uint64(le.Uint32(b[0x4:]))
+	sb.FreeBlocks = uint64(le.Uint32(b[0xC:]))
+	sb.FreeInodes = le.Uint32(b[0x10:])
 	sb.FirstDataBlock = le.Uint32(b[0x14:])
 	sb.LogBlockSize = le.Uint32(b[0x18:])
 	sb.BlocksPerGroup = le.Uint32(b[0x20:])
@@ -269,6 +273,7 @@ func (fsys *FS) parseSuperblock(b []byte) error {
 
 	if sb.FeatureIncompat&incompat64bit != 0 {
 		sb.BlocksCount |= uint64(le.Uint32(b[0x150:])) << 32
+		sb.FreeBlocks |= uint64(le.Uint32(b[0x158:])) << 32
 	}
 	fsys.metaCsum = sb.FeatureROCompat&roCompatMetadataCsum != 0
 	fsys.gdtCsum = sb.FeatureROCompat&roCompatGdtCsum != 0

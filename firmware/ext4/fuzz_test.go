@@ -13,7 +13,7 @@ import (
 )
 
 // tinyImages builds 128 KiB seed images with mke2fs: ext4 with metadata_csum, ext2 with block
-// maps, and ext4 with inline data; each holds a directory, a file, fast and slow symlinks.
+// maps, ext4 with inline data, and ext4 with 256-block groups and a resize inode; each holds a directory, a file, fast and slow symlinks.
 func tinyImages(f *testing.F) [][]byte { return tinyImagesT(f) }
 
 func tinyImagesT(f testing.TB) [][]byte {
@@ -33,6 +33,8 @@ func tinyImagesT(f testing.TB) [][]byte {
 		{"-t", "ext4", "-O", "^has_journal,^resize_inode"},
 		{"-t", "ext2", "-O", "^resize_inode"},
 		{"-t", "ext4", "-I", "256", "-O", "^has_journal,^resize_inode,inline_data"},
+		// small groups with reserved descriptor blocks: Grow adds groups with backups to it
+		{"-t", "ext4", "-g", "256", "-O", "^has_journal"},
 	} {
 		img := filepath.Join(dir, "img"+string(rune('0'+i)))
 		if err := os.WriteFile(img, make([]byte, 128<<10), 0o644); err != nil {

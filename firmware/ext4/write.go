@@ -813,31 +813,9 @@ func (e *Editor) Create(ctx context.Context, name string, m Meta, r io.Reader, s
 	if err != nil {
 		return fmt.Errorf("adding %q: %w", name, err)
 	}
-	runs, err := e.allocBlocks(nblocks, name)
+	runs, err := e.writeData(ctx, name, r, size)
 	if err != nil {
 		return err
-	}
-	buf := make([]byte, 1<<20)
-	left := size
-	for _, rn := range runs {
-		off := int64(rn.start) * bs
-		end := off + int64(rn.n)*bs
-		for off < end {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			chunk := min(int64(len(buf)), end-off)
-			want := min(chunk, left)
-			if _, err := io.ReadFull(r, buf[:want]); err != nil {
-				return fmt.Errorf("adding %q: reading its data: %w", name, err)
-			}
-			clear(buf[want:chunk])
-			if err := e.writeAt(buf[:chunk], off, fmt.Sprintf("file %q data", name)); err != nil {
-				return err
-			}
-			left -= want
-			off += chunk
-		}
 	}
 	ib, extra, err := e.extentRoot(runs, ino, 0, name)
 	if err != nil {
@@ -851,6 +829,43 @@ func (e *Editor) Create(ctx context.Context, name string, m Meta, r io.Reader, s
 		return err
 	}
 	return e.addEntry(parent.ino, base, ino, 1, name)
+}
+
+// writeData allocates the blocks for size bytes and fills them from r (the last block padded
+// with zeros).
+func (e *Editor) writeData(ctx context.Context, name string, r io.Reader, size int64) ([]run, error) {
+	bs := e.fsys.bs
+	runs, err := e.allocBlocks(uint64((size+bs-1)/bs), name)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, rn := range runs {
+		total += int64(rn.n) * bs
+	}
+	buf := make([]byte, min(1<<20, total))
+	left := size
+	for _, rn := range runs {
+		off := int64(rn.start) * bs
+		end := off + int64(rn.n)*bs
+		for off < end {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			chunk := min(int64(len(buf)), end-off)
+			want := min(chunk, left)
+			if _, err := io.ReadFull(r, buf[:want]); err != nil {
+				return nil, fmt.Errorf("writing %q: reading its data: %w", name, err)
+			}
+			clear(buf[want:chunk])
+			if err := e.writeAt(buf[:chunk], off, fmt.Sprintf("file %q data", name)); err != nil {
+				return nil, err
+			}
+			left -= want
+			off += chunk
+		}
+	}
+	return runs, nil
 }
 
 // checkDirWritable refuses directories whose entries this writer cannot add to.
@@ -1095,6 +1110,12 @@ func (e *Editor) Close() error {
 		return nil
 	}
 	e.closed = true
+	return e.flush()
+}
+
+// flush writes the changed bitmaps and group descriptors and the superblock with their
+// checksums.
+func (e *Editor) flush() error {
 	fsys := e.fsys
 	le := binary.LittleEndian
 	for g := range e.dirtyBlock {
@@ -1161,5 +1182,11 @@ func (e *Editor) Close() error {
 		le.PutUint32(sb[0x3FC:], crc32c(0xFFFFFFFF, sb[:0x3FC]))
 	}
 	e.invalidate()
-	return e.writeAt(sb, 1024, "superblock")
+	if err := e.writeAt(sb, 1024, "superblock"); err != nil {
+		return err
+	}
+	clear(e.dirtyBlock)
+	clear(e.dirtyInode)
+	clear(e.dirtyDesc)
+	return nil
 }

@@ -310,8 +310,8 @@ func (m memImage) WriteAt(p []byte, off int64) (int, error) {
 	return copy(m[off:], p), nil
 }
 
-// FuzzEdit mutates small images and adds a directory and files to them: the editor must return
-// an error or succeed, never panic or loop, whatever the bitmaps, descriptors, directories and
+// FuzzEdit mutates small images, replaces files in them, grows them and adds a directory and
+// files to them: the editor must return an error or succeed, never panic or loop, whatever the bitmaps, descriptors, directories and
 // extent trees say.
 func FuzzEdit(f *testing.F) {
 	for _, img := range tinyImages(f) {
@@ -326,13 +326,21 @@ func FuzzEdit(f *testing.F) {
 }
 
 func editHostile(img []byte) {
-	m := memImage(img)
-	e, err := Edit(m, int64(len(m)))
+	// room for Grow after the image
+	m := memImage(make([]byte, 8*len(img)))
+	copy(m, img)
+	e, err := Edit(m, int64(len(img)))
 	if err != nil {
 		return
 	}
 	ctx := context.Background()
 	meta := Meta{Perm: 0o644, Xattrs: map[string][]byte{"security.selinux": []byte("u:object_r:system_file:s0\x00")}}
+	for _, name := range []string{"big", "d/f", "l", "d"} {
+		_ = e.Replace(ctx, name, meta, bytes.NewReader(make([]byte, 3000)), 3000)
+	}
+	if bs := e.FS().Superblock().BlockSize(); bs > 0 {
+		_ = e.Grow(uint64(len(m)) / uint64(bs))
+	}
 	_ = e.Mkdir("d/new", meta)
 	_ = e.Create(ctx, "d/new/f", meta, bytes.NewReader(make([]byte, 5000)), 5000)
 	for i := 0; i < 20; i++ {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -144,7 +143,7 @@ func debugfs(t *testing.T, img, req string) string {
 // without a journal: the audit fails before and passes after, e2fsck -fn finds no problem,
 // debugfs returns the APK's exact bytes with the mode, owner and label file_contexts gives, every
 // old file is unchanged, avbtool verifies the re-signed vbmeta against the new hashtree, and the
-// partition keeps its size. Patching the output again is refused (replacing is not written).
+// partition keeps its size. Patching the output again replaces the files with the same bytes.
 func TestPatchExt4(t *testing.T) {
 	for _, journal := range []bool{false, true} {
 		t.Run(fmt.Sprintf("journal=%v", journal), func(t *testing.T) {
@@ -226,35 +225,133 @@ func TestPatchExt4(t *testing.T) {
 				t.Errorf("%d files after, %d before: want 3 more", len(newFiles), len(oldFiles))
 			}
 
-			// the output as input: the APK is there already, and ext4 files are not replaced
-			_, err = Run(context.Background(), Options{Policy: pol, Input: out, Out: filepath.Join(fx.dir, "again"), Signer: oem, Inspector: inspector{}})
-			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "replacing") {
-				t.Errorf("patching twice: %v, want ErrUnsupported (replacing)", err)
+			// the output as input: the files are there already and are replaced, in the blocks
+			// they free, so the second output holds the same files with the same free count
+			again := filepath.Join(fx.dir, "again")
+			rep2, err := Run(context.Background(), Options{Policy: pol, Input: out, Out: again, Signer: oem, Inspector: inspector{}})
+			if err != nil {
+				t.Fatalf("patching twice: %v", err)
+			}
+			for _, f := range rep2.Partitions[0].Files {
+				if !f.Replaced {
+					t.Errorf("the second patch reports %s not replaced", f.Path)
+				}
+			}
+			if w := rep2.Partitions[0].Why; w != "files added" {
+				t.Errorf("the second patch's Why: %q", w)
+			}
+			img2 := filepath.Join(again, "product.img")
+			if o, err := exec.Command("e2fsck", "-fn", img2).CombinedOutput(); err != nil {
+				t.Fatalf("e2fsck -fn on the image patched twice: %v\n%s", err, o)
+			}
+			if got := rdumpSums(t, img2); fmt.Sprint(got) != fmt.Sprint(newFiles) {
+				t.Errorf("the second output's files differ from the first's")
+			}
+			if a, b := freeBlocks(t, img), freeBlocks(t, img2); a != b {
+				t.Errorf("free blocks %d after the first patch, %d after the second", a, b)
+			}
+			if a := auditDir(t, pol, again); !a.Compliant {
+				t.Fatalf("the firmware patched twice fails the audit: %+v", a.Apps)
 			}
 		})
 	}
 }
 
-// TestPatchExt4Full: an ext4 partition without room for the app is refused with ErrNoSpace and a
-// message that says the image must be made larger; nothing is written.
-func TestPatchExt4Full(t *testing.T) {
+func freeBlocks(t *testing.T, img string) int64 {
+	t.Helper()
+	out, err := exec.Command("dumpe2fs", "-h", img).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var free int64
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "Free blocks:") {
+			fmt.Sscan(strings.TrimPrefix(l, "Free blocks:"), &free)
+		}
+	}
+	return free
+}
+
+// TestPatchExt4Grows: an ext4 partition without room for the app (as AOSP builds dynamic
+// partitions) is grown by what the app needs plus the margin (1%, rounded up to 1 MiB): the report
+// says from what size to what size, e2fsck -fn finds nothing, dumpe2fs gives the counts resize2fs
+// gives when it grows a copy of the input to the same size, every old file is unchanged, the app
+// is there, and the re-signed vbmeta verifies.
+func TestPatchExt4Grows(t *testing.T) {
+	testtool.Require(t, "resize2fs", "dumpe2fs")
 	fx := newExt4Firmware(t, false, true)
 	pol, err := policy.Load(fx.policyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	in := filepath.Join(fx.fw, "product.img")
+	oldFiles := rdumpSums(t, in)
 	out := filepath.Join(fx.dir, "out")
-	_, err = Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}})
-	if !errors.Is(err, ext4.ErrNoSpace) || !strings.Contains(err.Error(), "made larger") || !strings.Contains(err.Error(), "product.img") {
-		t.Fatalf("err %v, want ext4.ErrNoSpace naming product.img", err)
+	oem := signer(t, fx.ref, "testkey_rsa2048.pem")
+	dry, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: out, Signer: oem, Inspector: inspector{}, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
-		t.Error("output written")
+	rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: out, Signer: oem, Inspector: inspector{}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	ents, _ := os.ReadDir(fx.dir)
-	for _, e := range ents {
-		if strings.Contains(e.Name(), ".tmp-") {
-			t.Errorf("temporary %s left behind", e.Name())
+	const from, to = 16 << 20, 17 << 20 // 16 MiB, plus a few blocks and 1%, rounded up to a MiB
+	want := fmt.Sprintf("files added; file system grown from %d to %d bytes", from, to)
+	if rep.Partitions[0].Why != want || dry.Partitions[0].Why != want {
+		t.Errorf("Why %q (dry run %q), want %q", rep.Partitions[0].Why, dry.Partitions[0].Why, want)
+	}
+	img := filepath.Join(out, "product.img")
+	if o, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
+		t.Fatalf("e2fsck -fn on the grown image: %v\n%s", err, o)
+	}
+	v := testtool.Avbtool(t, fx.ref, "verify_image", "--image", filepath.Join(out, "vbmeta.img"))
+	if !strings.Contains(v, "Successfully verified sha256 hashtree") {
+		t.Errorf("verify_image did not check the product hashtree:\n%s", v)
+	}
+	if a := auditDir(t, pol, out); !a.Compliant {
+		t.Fatalf("the patched firmware fails the audit: %+v", a.Apps)
+	}
+	newFiles := rdumpSums(t, img)
+	for k, sum := range oldFiles {
+		if newFiles[k] != sum {
+			t.Errorf("%s changed", k)
+		}
+	}
+	apkWant, _ := os.ReadFile(fx.apkPath)
+	if got := debugfs(t, img, "cat /app/RuOnemeApp/RuOnemeApp.apk"); got != string(apkWant) {
+		t.Errorf("debugfs cat: the APK differs (%d bytes, want %d)", len(got), len(apkWant))
+	}
+	// resize2fs on a copy of the input file system, to the same size
+	ref := filepath.Join(fx.dir, "ref.img")
+	b, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, ref, b[:from])
+	if err := os.Truncate(ref, to); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := exec.Command("resize2fs", "-f", ref).CombinedOutput(); err != nil {
+		t.Fatalf("resize2fs: %v\n%s", err, o)
+	}
+	counts := func(p string) map[string]string {
+		o, err := exec.Command("dumpe2fs", "-h", p).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(string(o), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok {
+				m[k] = strings.TrimSpace(v)
+			}
+		}
+		return m
+	}
+	got, ref2 := counts(img), counts(ref)
+	for _, k := range []string{"Block count", "Inode count", "Reserved block count", "Reserved GDT blocks"} {
+		if got[k] != ref2[k] {
+			t.Errorf("dumpe2fs %s: %s, resize2fs gives %s", k, got[k], ref2[k])
 		}
 	}
 }

@@ -430,11 +430,11 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	openFS := func(r io.ReaderAt, size int64) (fs.FS, error) { return erofs.Open(r, size) }
 	if xfs, ok := src.(*ext4.FS); ok {
 		openFS = func(r io.ReaderAt, size int64) (fs.FS, error) { return ext4.Open(r, size) }
-		ops, err := planExt4(xfs, p, adds, root, label, pr)
+		plan, err := planExt4(xfs, p, adds, root, label, pr)
 		if err != nil {
 			return nil, nil, false, err
 		}
-		write = func(out *os.File) (int64, error) { return writeExt4(ctx, fsr, fsSize, out, ops, p) }
+		write = func(out *os.File) (int64, error) { return writeExt4(ctx, fsr, fsSize, out, plan, p, pr) }
 	} else if write, err = planEROFS(ctx, src.(*erofs.FS), p, adds, root, label, pr); err != nil {
 		return nil, nil, false, err
 	}
@@ -628,17 +628,9 @@ func planEROFS(ctx context.Context, efs *erofs.FS, p *image.Partition, adds []ad
 	}, nil
 }
 
-// ext4Op is one directory or file the ext4 editor adds.
-type ext4Op struct {
-	rel  string
-	dir  bool
-	meta ext4.Meta
-	add  addition
-}
-
-// planExt4 lists the directories and files to add to the ext4 file system xfs. Files already
-// there are refused: the ext4 editor adds, it does not replace.
-func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, label labelFunc, pr *Partition) ([]ext4Op, error) {
+// planExt4 lists the directories and files to add to the ext4 file system xfs, and the regular
+// files already there to replace, and works out the room they need (see ext4Plan).
+func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, label labelFunc, pr *Partition) (*ext4Plan, error) {
 	rootInfo, err := xfs.Stat(".")
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p.Source, err)
@@ -680,21 +672,30 @@ func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, la
 			sum = hex.EncodeToString(s[:])
 		}
 		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
-		if _, err := xfs.Lstat(a.rel); err == nil || planned[a.rel] {
-			return nil, fmt.Errorf("patching %s: %s exists; %w: replacing a file in an ext4 file system is not written yet (only adding)", p.Source, f.Path, ErrUnsupported)
+		if planned[a.rel] {
+			return nil, fmt.Errorf("patching %s: %s is added twice", p.Source, f.Path)
+		}
+		op := ext4Op{rel: a.rel, meta: ext4.Meta{Perm: 0o644, Mtime: mtime, Xattrs: x}, add: a}
+		if fi, err := xfs.Lstat(a.rel); err == nil {
+			if err := replaceable(fi); err != nil {
+				return nil, fmt.Errorf("patching %s: %s exists and cannot be replaced: %w", p.Source, f.Path, err)
+			}
+			op.replace, f.Replaced = true, true
+			op.freed = fi.Sys().(*ext4.Inode).Blocks512()
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("reading %s: %w", p.Source, err)
 		}
 		planned[a.rel] = true
-		ops = append(ops, ext4Op{rel: a.rel, meta: ext4.Meta{Perm: 0o644, Mtime: mtime, Xattrs: x}, add: a})
+		ops = append(ops, op)
 		pr.Files = append(pr.Files, f)
 	}
-	return ops, nil
+	return newExt4Plan(xfs, ops, pr), nil
 }
 
-// writeExt4 copies the file system (the first fsSize bytes of r) to out and adds ops to it in
-// place; the image keeps its size.
-func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, ops []ext4Op, p *image.Partition) (int64, error) {
+// writeExt4 copies the file system (the first fsSize bytes of r) to out, grows it when the plan
+// needs more room than is free, and adds and replaces the plan's files in place. It returns the
+// size of the new file system.
+func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, plan *ext4Plan, p *image.Partition, pr *Partition) (int64, error) {
 	if _, err := io.Copy(out, io.NewSectionReader(r, 0, fsSize)); err != nil {
 		return 0, fmt.Errorf("copying %s: %w", p.Source, err)
 	}
@@ -705,15 +706,23 @@ func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, o
 	if err != nil {
 		return 0, fmt.Errorf("writing %s: %w", p.Source, wrapUnsupported(err))
 	}
-	for _, op := range ops {
+	newSize, err := growExt4(ed, plan, fsSize, pr)
+	if err != nil {
+		return 0, fmt.Errorf("growing the file system of %s: %w", p.Source, wrapUnsupported(err))
+	}
+	for _, op := range plan.ops {
+		put := ed.Create
+		if op.replace {
+			put = ed.Replace
+		}
 		if op.dir {
 			err = ed.Mkdir(op.rel, op.meta)
 		} else if op.add.data != nil {
-			err = ed.Create(ctx, op.rel, op.meta, bytes.NewReader(op.add.data), op.add.size)
+			err = put(ctx, op.rel, op.meta, bytes.NewReader(op.add.data), op.add.size)
 		} else {
 			var f *os.File
 			if f, err = os.Open(op.add.src); err == nil {
-				err = ed.Create(ctx, op.rel, op.meta, f, op.add.size)
+				err = put(ctx, op.rel, op.meta, f, op.add.size)
 				f.Close()
 			}
 		}
@@ -724,7 +733,7 @@ func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, o
 	if err := ed.Close(); err != nil {
 		return 0, fmt.Errorf("writing %s: %w", p.Source, err)
 	}
-	return fsSize, nil
+	return newSize, nil
 }
 
 // wrapUnsupported marks the ext4 editor's refusals as this package's ErrUnsupported.
