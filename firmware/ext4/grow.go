@@ -1,6 +1,7 @@
 package ext4
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,7 +31,9 @@ const (
 // anything is written, meta_bg and sparse_super2 file systems and a growth that needs one more
 // block of group descriptors (the reserved descriptor blocks of resize_inode are kept for later,
 // not used).
-func (e *Editor) Grow(blocks uint64) error {
+// Zeroing the new groups' inode tables notices ctx being cancelled; the image is then
+// inconsistent (as after any error) and must be thrown away.
+func (e *Editor) Grow(ctx context.Context, blocks uint64) error {
 	if e.closed {
 		return errors.New("ext4 editor: closed")
 	}
@@ -120,6 +123,9 @@ func (e *Editor) Grow(blocks uint64) error {
 	csum := fsys.metaCsum || fsys.gdtCsum
 	zeros := make([]byte, min(1<<20, itb*bs))
 	for g := oldGroups; g < groups; g++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		first := fsys.groupFirstBlock(g)
 		n := min(bpg, blocks-first)
 		pos := first
@@ -135,6 +141,9 @@ func (e *Editor) Grow(blocks uint64) error {
 		gd := groupDesc{blockBitmap: pos, inodeBitmap: pos + 1, inodeTable: pos + 2}
 		pos += 2 + itb
 		for off := gd.inodeTable * bs; off < (gd.inodeTable+itb)*bs; {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			k := min(uint64(len(zeros)), (gd.inodeTable+itb)*bs-off)
 			if err := e.writeAt(zeros[:k], int64(off), fmt.Sprintf("group %d inode table", g)); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package imagepatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -99,7 +100,7 @@ func grownWhy(from, to uint64) string {
 // free: first to ext4GrowTarget, then a group at a time while still short (Grow leaves out a last
 // group too small to be useful, and inodes come only with new groups). It returns the new size
 // of the file system (fsSize when it does not grow).
-func growExt4(ed *ext4.Editor, pl *ext4Plan, fsSize int64, pr *Partition) (int64, error) {
+func growExt4(ctx context.Context, ed *ext4.Editor, pl *ext4Plan, fsSize int64, pr *Partition) (int64, error) {
 	sb := ed.FS().Superblock()
 	bs := uint64(sb.BlockSize())
 	from := sb.BlocksCount
@@ -116,7 +117,7 @@ func growExt4(ed *ext4.Editor, pl *ext4Plan, fsSize int64, pr *Partition) (int64
 		if try == 0 {
 			target = ext4GrowTarget(cur, bs, fb+pl.freed, pl.needBlocks)
 		}
-		if err := ed.Grow(target); err != nil {
+		if err := ed.Grow(ctx, target); err != nil {
 			if errors.Is(err, errors.ErrUnsupported) {
 				return 0, fmt.Errorf("%w (the file system needs %d more blocks than are free: make the image larger first)", err, pl.needBlocks-min(pl.needBlocks, fb+pl.freed))
 			}

@@ -696,7 +696,7 @@ func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, la
 // needs more room than is free, and adds and replaces the plan's files in place. It returns the
 // size of the new file system.
 func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, plan *ext4Plan, p *image.Partition, pr *Partition) (int64, error) {
-	if _, err := io.Copy(out, io.NewSectionReader(r, 0, fsSize)); err != nil {
+	if _, err := io.Copy(out, io.NewSectionReader(ctxReaderAt{ctx, r}, 0, fsSize)); err != nil {
 		return 0, fmt.Errorf("copying %s: %w", p.Source, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -706,7 +706,7 @@ func writeExt4(ctx context.Context, r io.ReaderAt, fsSize int64, out *os.File, p
 	if err != nil {
 		return 0, fmt.Errorf("writing %s: %w", p.Source, wrapUnsupported(err))
 	}
-	newSize, err := growExt4(ed, plan, fsSize, pr)
+	newSize, err := growExt4(ctx, ed, plan, fsSize, pr)
 	if err != nil {
 		return 0, fmt.Errorf("growing the file system of %s: %w", p.Source, wrapUnsupported(err))
 	}
