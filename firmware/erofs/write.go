@@ -119,6 +119,26 @@ type wnode struct {
 	dataSize int64
 	dirData  []byte
 	z        *Compressed // regular files whose compressed data is copied from their source
+	tail     int64       // FLAT_INLINE: bytes stored after the inode instead of in a block
+}
+
+// readData reads len(p) bytes of n's data at off.
+func (n *wnode) readData(p []byte, off int64) error {
+	switch n.Mode & unixmode.IFMT {
+	case unixmode.IFDIR:
+		copy(p, n.dirData[off:])
+	case unixmode.IFLNK:
+		copy(p, n.Link[off:])
+	default:
+		k, err := n.Data.ReadAt(p, off)
+		if k < len(p) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("reading at %d: %w", off, err)
+		}
+	}
+	return nil
 }
 
 const blkSize = 4096
@@ -347,6 +367,23 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		img, n.z = c.img, c
 		st.Copied++
 	}
+	// data sizes (a directory's size depends only on its names, so it is known before the nids)
+	for _, n := range order {
+		switch n.Mode & unixmode.IFMT {
+		case unixmode.IFDIR:
+			n.dataSize = int64(len(buildDir(n)))
+		case unixmode.IFREG:
+			if n.Size < 0 || (n.Size > 0 && n.Data == nil) {
+				return 0, fmt.Errorf("writing EROFS: %s: size %d without data", n.Path, n.Size)
+			}
+			n.dataSize = n.Size
+		case unixmode.IFLNK:
+			if n.Link == "" || len(n.Link) > 4095 {
+				return 0, fmt.Errorf("writing EROFS: %s: symlink target of %d bytes", n.Path, len(n.Link))
+			}
+			n.dataSize = int64(len(n.Link))
+		}
+	}
 	// inode slots
 	const metaBlk = 1
 	var metaSize int64
@@ -359,7 +396,8 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 			return 0, fmt.Errorf("writing EROFS: %s: %w", n.Path, err)
 		}
 		end := int64(inodeExtendedSize + len(n.ibody))
-		if n.z != nil {
+		switch {
+		case n.z != nil:
 			var tailAt int64
 			end, tailAt = n.z.metaLayout(len(n.ibody))
 			// The inline tail pcluster must not cross a block: move the inode by slots until it
@@ -367,6 +405,20 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 			for k := int64(len(n.z.inline)); k > 0 && (metaSize+tailAt)%blkSize+k > blkSize; {
 				metaSize += inodeCompactSize
 			}
+		case n.dataSize%blkSize != 0:
+			// FLAT_INLINE: the last partial block follows the inode when it fits in the rest of
+			// the metadata block, or in the next one when skipping there wastes less than the
+			// data block it saves.
+			tail := n.dataSize % blkSize
+			if (metaSize+end)%blkSize+tail > blkSize {
+				gap := (blkSize - metaSize%blkSize) % blkSize
+				if end+tail > blkSize || gap >= blkSize-tail {
+					break
+				}
+				metaSize += gap
+			}
+			n.tail = tail
+			end += tail
 		}
 		n.nid = uint64(metaSize / inodeCompactSize)
 		metaSize += (end + inodeCompactSize - 1) / inodeCompactSize * inodeCompactSize
@@ -377,35 +429,19 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 	// data blocks
 	next := int64(metaBlk) + (metaSize+blkSize-1)/blkSize
 	for _, n := range order {
-		switch n.Mode & unixmode.IFMT {
-		case unixmode.IFDIR:
-			n.dirData = buildDir(n)
-			n.dataSize = int64(len(n.dirData))
-		case unixmode.IFREG:
-			if n.Size < 0 || (n.Size > 0 && n.Data == nil) {
-				return 0, fmt.Errorf("writing EROFS: %s: size %d without data", n.Path, n.Size)
-			}
-			n.dataSize = n.Size
-			if n.z != nil {
-				if next > 1<<32-1-n.z.blocks {
-					return 0, errors.New("writing EROFS: image larger than 16 TiB")
-				}
-				n.blkaddr = uint32(next)
-				next += n.z.blocks
-				continue
-			}
-		case unixmode.IFLNK:
-			if n.Link == "" || len(n.Link) > 4095 {
-				return 0, fmt.Errorf("writing EROFS: %s: symlink target of %d bytes", n.Path, len(n.Link))
-			}
-			n.dataSize = int64(len(n.Link))
+		blocks := (n.dataSize - n.tail + blkSize - 1) / blkSize
+		if n.z != nil {
+			blocks = n.z.blocks
 		}
-		if n.dataSize > 0 {
-			if next > 1<<32-1 {
+		if n.Mode&unixmode.IFMT == unixmode.IFDIR {
+			n.dirData = buildDir(n)
+		}
+		if blocks > 0 {
+			if next > 1<<32-1-blocks {
 				return 0, errors.New("writing EROFS: image larger than 16 TiB")
 			}
 			n.blkaddr = uint32(next)
-			next += (n.dataSize + blkSize - 1) / blkSize
+			next += blocks
 		}
 	}
 	total := next * blkSize
@@ -413,10 +449,16 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 	meta := make([]byte, (metaSize+blkSize-1)/blkSize*blkSize)
 	le := binary.LittleEndian
 	for i, n := range order {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		b := meta[n.nid*inodeCompactSize:]
 		layout := LayoutFlatPlain
-		if n.z != nil {
+		switch {
+		case n.z != nil:
 			layout = LayoutCompressedFull
+		case n.tail > 0:
+			layout = LayoutFlatInline
 		}
 		le.PutUint16(b[0:], uint16(1|layout<<inodeFormatLayoutShift))
 		if len(n.ibody) > 0 {
@@ -424,16 +466,12 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		}
 		le.PutUint16(b[4:], uint16(n.Mode))
 		le.PutUint64(b[8:], uint64(n.dataSize))
-		switch n.Mode & unixmode.IFMT {
-		case unixmode.IFCHR, unixmode.IFBLK:
+		switch {
+		case n.Mode&unixmode.IFMT == unixmode.IFCHR, n.Mode&unixmode.IFMT == unixmode.IFBLK:
 			le.PutUint32(b[16:], n.Rdev)
-		case unixmode.IFREG:
-			if n.z != nil {
-				le.PutUint32(b[16:], n.z.u) // compressed_blocks
-				copy(b[align(int64(inodeExtendedSize+len(n.ibody)), 8):], n.z.meta(int64(n.blkaddr)))
-				break
-			}
-			le.PutUint32(b[16:], n.blkaddr)
+		case n.z != nil:
+			le.PutUint32(b[16:], n.z.u) // compressed_blocks
+			copy(b[align(int64(inodeExtendedSize+len(n.ibody)), 8):], n.z.meta(int64(n.blkaddr)))
 		default:
 			le.PutUint32(b[16:], n.blkaddr)
 		}
@@ -448,6 +486,12 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		le.PutUint32(b[40:], uint32(nsec))
 		le.PutUint32(b[44:], n.nlink)
 		copy(b[inodeExtendedSize:], n.ibody)
+		if n.tail > 0 {
+			tb := b[inodeExtendedSize+len(n.ibody):][:n.tail]
+			if err := n.readData(tb, n.dataSize-n.tail); err != nil {
+				return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
+			}
+		}
 	}
 	if _, err := w.WriteAt(meta, metaBlk*blkSize); err != nil {
 		return 0, fmt.Errorf("writing EROFS inodes: %w", err)
@@ -466,25 +510,26 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 			}
 			continue
 		}
-		if n.dataSize == 0 {
+		size := n.dataSize - n.tail // the bytes in blocks
+		if size == 0 {
 			continue
 		}
 		off := int64(n.blkaddr) * blkSize
 		var err error
 		switch n.Mode & unixmode.IFMT {
 		case unixmode.IFDIR:
-			_, err = w.WriteAt(n.dirData, off)
+			_, err = w.WriteAt(n.dirData[:size], off)
 		case unixmode.IFLNK:
-			_, err = w.WriteAt([]byte(n.Link), off)
+			_, err = w.WriteAt([]byte(n.Link)[:size], off)
 		case unixmode.IFREG:
-			err = copyData(ctx, w, off, n.Data, n.Size, buf)
+			err = copyData(ctx, w, off, n.Data, size, buf)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
 		}
 		// zero the tail of the last block so the image is deterministic
-		if tail := (blkSize - n.dataSize%blkSize) % blkSize; tail > 0 {
-			if _, err := w.WriteAt(make([]byte, tail), off+n.dataSize); err != nil {
+		if pad := (blkSize - size%blkSize) % blkSize; pad > 0 {
+			if _, err := w.WriteAt(make([]byte, pad), off+size); err != nil {
 				return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
 			}
 		}

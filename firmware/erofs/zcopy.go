@@ -24,11 +24,11 @@ type Compressed struct {
 	size   int64
 	header [mapHeaderSize]byte
 	// index holds one full lcluster index per lcluster, with the source's block addresses.
-	index    []byte
+	index []byte
 	// fixed are the HEAD lclusters whose block address is not used, so not moved: the inline
 	// tail pcluster's, and any past the end of the file.
 	fixed map[int64]bool
-	u        uint32
+	u     uint32
 	// start and blocks are the source blocks holding every pcluster that is not inline.
 	start, blocks int64
 	inline        []byte // the inline tail pcluster (ztailpacking)
@@ -112,9 +112,15 @@ func (f *FS) compressedSource(ctx context.Context, in *Inode, z *zmap, data io.R
 
 	// The pclusters, extent by extent, as a reader finds them.
 	lo, hi, sum := int64(-1), int64(0), int64(0)
-	for off := int64(0); off < in.size; {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	for off, extents := int64(0), uint64(0); off < in.size; extents++ {
+		if extents%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if extents > z.totalLcn {
+			// Every extent starts at its own HEAD lcluster.
+			return nil, z.corrupt("more extents than the %d lclusters", z.totalLcn)
 		}
 		e, err := z.mapAt(off, false)
 		if err != nil {

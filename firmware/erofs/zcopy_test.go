@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/provkit/provkit/internal/testtool"
+	"github.com/provkit/provkit/internal/unixmode"
 )
 
 // rewrite runs Tree and WriteWithStats on the image at img and returns the new image's path and
@@ -195,7 +197,7 @@ func TestRewriteFallsBack(t *testing.T) {
 		}
 	}
 	g := openImage(t, out, Options{})
-	for name, layout := range map[string]int{"f": LayoutFlatPlain, "g": LayoutCompressedFull, "h": LayoutFlatPlain} {
+	for name, layout := range map[string]int{"f": LayoutFlatPlain, "g": LayoutCompressedFull, "h": LayoutFlatInline} {
 		info, err := g.Lstat(name)
 		if err != nil {
 			t.Fatal(err)
@@ -244,4 +246,55 @@ func TestRewriteCorruptIndex(t *testing.T) {
 			t.Errorf("%v: Tree: %v, want ErrCorrupt naming f", args, err)
 		}
 	}
+}
+
+// FuzzRewrite reads arbitrary bytes as an image with Tree and writes it again. Whatever the input,
+// neither may panic; errors must wrap a sentinel; and when both succeed, the new image must open
+// and every file that reads from the old one must read the same from the new one.
+func FuzzRewrite(f *testing.F) {
+	for _, name := range []string{"plain.erofs", "lz4hc-ztail.erofs", "legacy.erofs"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Fuzz(func(t *testing.T, img []byte) {
+		old, err := OpenWithOptions(bytes.NewReader(img), int64(len(img)), Options{CacheBytes: 1 << 20})
+		if err != nil {
+			return
+		}
+		nodes, opts, err := Tree(context.Background(), old)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("Tree error wraps no sentinel: %v", err)
+			}
+			return
+		}
+		var total int64
+		for _, n := range nodes {
+			total += n.Size
+		}
+		if total > 32<<20 || len(nodes) > 2000 {
+			return // a compressed bomb: writing it out would only make the test crawl
+		}
+		var w bufWriterAt
+		st, err := WriteWithStats(context.Background(), &w, nodes, opts)
+		if err != nil {
+			return // file data that does not decode: the old image cannot be read either
+		}
+		nf, err := Open(bytes.NewReader(w.b[:st.Size]), st.Size)
+		if err != nil {
+			t.Fatalf("the rewritten image does not open: %v", err)
+		}
+		for _, n := range nodes {
+			if n.Mode&unixmode.IFMT != unixmode.IFREG {
+				continue
+			}
+			want := make([]byte, n.Size)
+			if _, err := n.Data.ReadAt(want, 0); err != nil && n.Size > 0 {
+				continue
+			}
+			got, err := nf.ReadFile(n.Path)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: reads differently after rewrite (%v)", n.Path, err)
+			}
+		}
+	})
 }
