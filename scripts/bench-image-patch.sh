@@ -7,7 +7,7 @@
 # Prints the wall time and peak RSS of each, the ratio provkit/manual (lower is better), and the
 # file system size of the input and of each output. provkit copies compressed EROFS files as they
 # are (no recompression), so its output is about the input's size; COMPRESSIBLE=N makes N% of the
-# files compressible text (base64), the rest random bytes (default 0: random only, as an APK).
+# files compressible text, the rest random bytes (default 0: random only, as an APK).
 # FS=ext4 measures an ext4 product image instead (mke2fs -d, no journal, metadata_csum, labels
 # set with debugfs ea_set); its manual route is avbtool erase_footer, debugfs -w (mkdir, write,
 # ea_set, in place), avbtool add_hashtree_footer + make_vbmeta_image.
@@ -28,7 +28,7 @@ trap 'rm -rf "$work"' EXIT
 go build -o "$work/provkit" ./cmd/provkit
 
 # the product tree: FILES files adding up to SIZE_MB MiB (random bytes: compress as an APK does;
-# COMPRESSIBLE% of them base64 text, which lz4hc shrinks to about 3/4)
+# COMPRESSIBLE% of them random text of 8 characters, which lz4hc shrinks to about half)
 src="$work/src"
 mkdir -p "$src/etc/selinux" "$src/app" "$src/etc/permissions"
 cat >"$src/etc/selinux/product_file_contexts" <<'FC'
@@ -36,11 +36,12 @@ cat >"$src/etc/selinux/product_file_contexts" <<'FC'
 /product/app(/.*)?                u:object_r:system_app_file:s0
 FC
 per=$(( size_mb * 1024 / files ))   # KiB per file
+textmap=$(printf 'etaoin \n%.0s' $(seq 32))   # 256 bytes onto 8 characters: text lz4hc shrinks
 for i in $(seq 1 "$files"); do
   d="$src/app/A$((i % 300))"
   mkdir -p "$d"
   if [ $(( i % 100 )) -lt "$compressible" ]; then
-    head -c "$((per * 1024))" /dev/urandom | base64 -w 76 | head -c "$((per * 1024))" >"$d/f$i.txt"
+    head -c "$((per * 1024))" /dev/urandom | tr '\000-\377' "$textmap" >"$d/f$i.txt"
   else
     head -c "$((per * 1024))" /dev/urandom >"$d/f$i.bin"
   fi
