@@ -87,23 +87,59 @@ func TestRewriteCopiesCompressed(t *testing.T) {
 	if err := os.WriteFile(fc, []byte(contexts), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{
-		{"-zlz4hc"},
-		{"-zlz4"},
-		{"-zlz4hc", "-C65536"},
-		{"-zlz4hc", "-Eztailpacking"},
-		{"-zlz4hc", "-C65536", "-Eztailpacking"},
-		{"-zlz4hc", "-Elegacy-compress"}, // full indexes, no 0padding
-		{"-zlz4", "-Eforce-inode-compact", "-T0", "--all-root"},
+	// want names what each layout must show in the source, so the test proves it copies it:
+	// 2B (compact 2-byte packs), full (full indexes), big (pclusters of several blocks), inline
+	// (ztailpacking).
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-zlz4hc"}, []string{"2B"}},
+		{[]string{"-zlz4"}, []string{"2B"}},
+		{[]string{"-zlz4hc", "-C65536"}, []string{"big"}},
+		{[]string{"-zlz4hc", "-Eztailpacking"}, []string{"2B", "inline"}},
+		{[]string{"-zlz4hc", "-C65536", "-Eztailpacking"}, []string{"big", "inline"}},
+		{[]string{"-zlz4hc", "-Elegacy-compress"}, []string{"full"}}, // full indexes, no 0padding
+		{[]string{"-zlz4hc", "-Elegacy-compress", "-Eztailpacking"}, []string{"full", "inline"}},
+		{[]string{"-zlz4", "-Eforce-inode-compact", "-T0", "--all-root"}, []string{"2B"}},
 	} {
+		args := c.args
 		t.Run(strings.Join(args, ""), func(t *testing.T) {
 			in := mkfs(t, src, append([]string{"--file-contexts=" + fc}, args...)...)
 			out, st, nodes := rewrite(t, in)
 			compressed, lclusters := 0, int64(0)
+			seen := map[string]bool{}
+			src := openImage(t, in, Options{})
 			for _, n := range nodes {
-				if n.Compressed != nil {
-					compressed++
-					lclusters += int64(len(n.Compressed.index) / fullIndexSize)
+				if n.Compressed == nil {
+					continue
+				}
+				compressed++
+				lclusters += int64(len(n.Compressed.index) / fullIndexSize)
+				fi, err := src.Lstat(n.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := fi.Sys().(*Inode)
+				z, err := src.newZmap(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen["2B"] = seen["2B"] || in.layout == LayoutCompressedCompact && z.advise&zAdviseCompacted2B != 0
+				seen["full"] = seen["full"] || in.layout == LayoutCompressedFull
+				for i := 0; i < len(n.Compressed.index); i += fullIndexSize {
+					e := n.Compressed.index[i:]
+					// a NONHEAD carrying the block count of a pcluster of several blocks
+					if binary.LittleEndian.Uint16(e)&3 == lclusterNonhead && binary.LittleEndian.Uint16(e[4:])&liD0CBlkCnt != 0 &&
+						binary.LittleEndian.Uint16(e[4:])&^liD0CBlkCnt > 1 {
+						seen["big"] = true
+					}
+				}
+				seen["inline"] = seen["inline"] || z.ztail
+			}
+			for _, w := range c.want {
+				if !seen[w] {
+					t.Errorf("no compressed file with %s in the input (saw %v): the test proves nothing about it", w, seen)
 				}
 			}
 			if compressed < 10 {
