@@ -34,7 +34,8 @@ type Node struct {
 	// Ino groups hard links: nodes with the same non-zero Ino share one inode.
 	Ino uint64
 	// Compressed, set by Tree for a file stored compressed in its source image, lets Write copy
-	// the compressed data as it is. Nodes built by hand leave it nil.
+	// the compressed data as it is. It applies only while Data is the reader Tree set, so a
+	// caller that replaces Data need not clear it. Nodes built by hand leave it nil.
 	Compressed *Compressed
 }
 
@@ -83,7 +84,7 @@ func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
 				return fmt.Errorf("reading %s: %w", p, err)
 			}
 			n.Size, n.Data = in.size, r
-			if r.z != nil {
+			if r.z != nil && in.size > 0 {
 				if n.Compressed, err = f.compressedSource(ctx, in, r.z, r, img); err != nil {
 					return fmt.Errorf("reading %s: %w", p, err)
 				}
