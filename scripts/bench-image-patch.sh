@@ -4,12 +4,15 @@
 #   manual:  fsck.erofs --extract, copy the files, mkfs.erofs -zlz4hc --file-contexts,
 #            avbtool add_hashtree_footer + make_vbmeta_image (what people do by hand today)
 #   provkit: provkit image patch
-# Prints the wall time and peak RSS of each and the ratio provkit/manual (lower is better).
+# Prints the wall time and peak RSS of each, the ratio provkit/manual (lower is better), and the
+# file system size of the input and of each output. provkit copies compressed EROFS files as they
+# are (no recompression), so its output is about the input's size; COMPRESSIBLE=N makes N% of the
+# files compressible text, the rest random bytes (default 0: random only, as an APK).
 # FS=ext4 measures an ext4 product image instead (mke2fs -d, no journal, metadata_csum, labels
 # set with debugfs ea_set); its manual route is avbtool erase_footer, debugfs -w (mkdir, write,
 # ea_set, in place), avbtool add_hashtree_footer + make_vbmeta_image.
 #
-# Usage: scripts/bench-image-patch.sh      (SIZE_MB=2048 FILES=3000 FS=erofs by default; needs
+# Usage: scripts/bench-image-patch.sh      (SIZE_MB=2048 FILES=3000 FS=erofs COMPRESSIBLE=0; needs
 #        mkfs.erofs, fsck.erofs (or mke2fs, debugfs), python3, openssl and
 #        ../shared/reference-tools/avbtool.py; ~5x SIZE_MB of disk)
 set -euo pipefail
@@ -17,13 +20,15 @@ cd "$(dirname "$0")/.."
 size_mb="${SIZE_MB:-2048}"
 files="${FILES:-3000}"
 fstype="${FS:-erofs}"
+compressible="${COMPRESSIBLE:-0}"
 ref="$(cd .. && pwd)/shared/reference-tools"
 avbtool="python3 $ref/avbtool.py"
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench-image-patch.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/provkit" ./cmd/provkit
 
-# the product tree: FILES files adding up to SIZE_MB MiB (random bytes: compress as an APK does)
+# the product tree: FILES files adding up to SIZE_MB MiB (random bytes: compress as an APK does;
+# COMPRESSIBLE% of them random text of 8 characters, which lz4hc shrinks to about half)
 src="$work/src"
 mkdir -p "$src/etc/selinux" "$src/app" "$src/etc/permissions"
 cat >"$src/etc/selinux/product_file_contexts" <<'FC'
@@ -31,10 +36,15 @@ cat >"$src/etc/selinux/product_file_contexts" <<'FC'
 /product/app(/.*)?                u:object_r:system_app_file:s0
 FC
 per=$(( size_mb * 1024 / files ))   # KiB per file
+textmap=$(printf 'etaoin \n%.0s' $(seq 32))   # 256 bytes onto 8 characters: text lz4hc shrinks
 for i in $(seq 1 "$files"); do
   d="$src/app/A$((i % 300))"
   mkdir -p "$d"
-  head -c "$((per * 1024))" /dev/urandom >"$d/f$i.bin"
+  if [ $(( i % 100 )) -lt "$compressible" ]; then
+    head -c "$((per * 1024))" /dev/urandom | tr '\000-\377' "$textmap" >"$d/f$i.txt"
+  else
+    head -c "$((per * 1024))" /dev/urandom >"$d/f$i.bin"
+  fi
 done
 sed -e 's#/product(/\.\*)?#(/.*)?#' -e 's#/product/#/#' "$src/etc/selinux/product_file_contexts" >"$work/fc"
 fw="$work/fw"; mkdir -p "$fw"
@@ -124,6 +134,8 @@ if [ "$fstype" = ext4 ]; then
 else
   m=$(measure manual bash -c manual)
 fi
+fs_size() { $avbtool info_image --image "$1" | awk '/Original image size/ {print $4}'; }
+manual_fs=$(fs_size "$work/manual/out/product.img")
 rm -rf "$work/manual"
 p=$(measure provkit "$work/provkit" image patch --policy "$work/demo/policy.yaml" --avb-key "$ref/testkey_rsa2048.pem" "$fw" --out "$work/patched")
 python3 "$ref/avbtool.py" verify_image --image "$work/patched/vbmeta.img" >/dev/null
@@ -133,5 +145,6 @@ for r in "$m" "$p"; do
   read -r n s k <<<"$r"
   printf "%-8s %10.1f %12.1f\n" "$n" "$s" "$(echo "$k / 1024" | bc -l)"
 done
+printf "file system bytes: input %s, manual %s, provkit %s\n" "$img_size" "$manual_fs" "$(fs_size "$work/patched/product.img")"
 read -r _ ms _ <<<"$m"; read -r _ ps _ <<<"$p"
 printf "ratio provkit/manual: %.2f (target <= 0.5)\n" "$(echo "$ps / $ms" | bc -l)"

@@ -4,10 +4,14 @@
 // inodes and directory blocks on its path, and then only the compressed clusters that hold the bytes
 // asked for.
 //
-// Write (write.go) makes a new uncompressed image from a tree of Nodes (Tree reads one from an
-// existing image, compressed or not): extended inodes keep every entry's mode, uid/gid, mtime and
-// xattrs, hard links stay links, data is stored in whole blocks (FLAT_PLAIN). It never writes
-// compressed data, so a rewritten lz4hc image is larger than the original.
+// Write (write.go) makes a new image from a tree of Nodes (Tree reads one from an existing image,
+// compressed or not): extended inodes keep every entry's mode, uid/gid, mtime and xattrs, hard
+// links stay links. A file Tree found compressed keeps its compressed data (zcopy.go): its
+// pclusters are copied block for block, never recompressed, and its indexes rewritten as full
+// indexes pointing at the new blocks; the superblock takes the source's compression features.
+// Other data is stored uncompressed in whole blocks, its last partial block inline after the
+// inode (FLAT_INLINE) when it fits. Files that cannot be copied compressed are written
+// decompressed, and WriteWithStats lists them.
 //
 // The reader is read-only and checks what it reads: bad magic, a wrong superblock checksum, unknown
 // incompatible features, inode numbers past the end of the image, directory loops, cluster indexes

@@ -411,16 +411,37 @@ func TestInterlacedPlainPcluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rotated, unaligned := makeInterlaced(t, raw, "f")
+	if rotated == 0 || unaligned == 0 {
+		t.Fatalf("%d plain pclusters, %d not block-aligned: the test needs both", rotated, unaligned)
+	}
+	g, err := openBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := g.ReadFile("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("interlaced file reads differently (%d plain pclusters rotated)", rotated)
+	}
+}
+
+// makeInterlaced rewrites the PLAIN pclusters of the compressed file name of image raw (opened as
+// f) in the interlaced layout and sets the interlaced advise bit. It returns how many pclusters
+// it rotated and how many of them did not start on a block boundary of the file.
+func makeInterlaced(t *testing.T, raw []byte, name string) (rotated, unaligned int) {
+	t.Helper()
 	f, err := openBytes(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	file, err := f.OpenFile("f")
+	file, err := f.OpenFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	z := file.d.z
-	rotated, unaligned := 0, 0
 	for off := int64(0); off < file.in.size; {
 		e, err := z.mapExtent(off)
 		if err != nil {
@@ -442,23 +463,10 @@ func TestInterlacedPlainPcluster(t *testing.T) {
 		}
 		off = e.la + e.llen
 	}
-	if rotated == 0 || unaligned == 0 {
-		t.Fatalf("%d plain pclusters, %d not block-aligned: the test needs both", rotated, unaligned)
-	}
 	hdr := align(file.in.tailPos(), 8)
 	binary.LittleEndian.PutUint16(raw[hdr+4:], binary.LittleEndian.Uint16(raw[hdr+4:])|zAdviseInterlaced)
 	if len(raw) >= 4096 {
 		fixChecksum(raw)
 	}
-	g, err := openBytes(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := g.ReadFile("f")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("interlaced file reads differently (%d plain pclusters rotated)", rotated)
-	}
+	return rotated, unaligned
 }

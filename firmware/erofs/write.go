@@ -33,6 +33,10 @@ type Node struct {
 	Rdev   uint32      // character and block devices, as the inode stores it
 	// Ino groups hard links: nodes with the same non-zero Ino share one inode.
 	Ino uint64
+	// Compressed, set by Tree for a file stored compressed in its source image, lets Write copy
+	// the compressed data as it is. It applies only while Data is the reader Tree set, so a
+	// caller that replaces Data need not clear it. Nodes built by hand leave it nil.
+	Compressed *Compressed
 }
 
 // WriteOptions are the image-wide settings.
@@ -47,8 +51,17 @@ type WriteOptions struct {
 func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
 	sb := f.Superblock()
 	opts := WriteOptions{UUID: sb.UUID, VolumeName: sb.VolumeName, BuildTime: time.Unix(int64(sb.BuildTime), int64(sb.BuildTimeNsec%1e9))}
+	img, err := f.comprImage()
+	if err != nil {
+		return nil, opts, fmt.Errorf("reading EROFS tree: %w", err)
+	}
+	type regular struct {
+		data io.ReaderAt
+		c    *Compressed
+	}
+	seen := map[uint64]regular{} // hard links: one reader and one description per inode
 	var out []Node
-	err := fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -62,11 +75,23 @@ func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
 		n := Node{Path: p, Mode: uint32(in.mode), UID: in.uid, GID: in.gid, Mtime: in.mtime, Xattrs: in.Xattrs(), Ino: in.nid}
 		switch in.mode & unixmode.IFMT {
 		case unixmode.IFREG:
+			if s, ok := seen[in.nid]; ok {
+				n.Size, n.Data, n.Compressed = in.size, s.data, s.c
+				break
+			}
 			r, err := f.newDataReader(in)
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", p, err)
 			}
 			n.Size, n.Data = in.size, r
+			if r.z != nil && in.size > 0 {
+				if n.Compressed, err = f.compressedSource(ctx, in, r.z, r, img); err != nil {
+					return fmt.Errorf("reading %s: %w", p, err)
+				}
+			}
+			if in.nlink > 1 {
+				seen[in.nid] = regular{r, n.Compressed}
+			}
 		case unixmode.IFLNK:
 			if n.Link, err = f.readLink(in); err != nil {
 				return fmt.Errorf("reading %s: %w", p, err)
@@ -94,6 +119,27 @@ type wnode struct {
 	blkaddr  uint32
 	dataSize int64
 	dirData  []byte
+	z        *Compressed // regular files whose compressed data is copied from their source
+	tail     int64       // FLAT_INLINE: bytes stored after the inode instead of in a block
+}
+
+// readData reads len(p) bytes of n's data at off.
+func (n *wnode) readData(p []byte, off int64) error {
+	switch n.Mode & unixmode.IFMT {
+	case unixmode.IFDIR:
+		copy(p, n.dirData[off:])
+	case unixmode.IFLNK:
+		copy(p, n.Link[off:])
+	default:
+		k, err := n.Data.ReadAt(p, off)
+		if k < len(p) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("reading at %d: %w", off, err)
+		}
+	}
+	return nil
 }
 
 const blkSize = 4096
@@ -217,9 +263,39 @@ func buildDir(n *wnode) []byte {
 	return out
 }
 
-// Write writes nodes as a new uncompressed EROFS image to w and returns its size in bytes (a
-// multiple of 4096). Parents must come before their children; the root "." must be present.
+// Write writes nodes as a new EROFS image to w and returns its size in bytes (a multiple of 4096).
+// Parents must come before their children; the root "." must be present. Files Tree found
+// compressed keep their compressed data (see Compressed); every other file is stored uncompressed.
 func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) (int64, error) {
+	st, err := WriteWithStats(ctx, w, nodes, opts)
+	return st.Size, err
+}
+
+// WriteStats says what Write did with the files.
+type WriteStats struct {
+	Size int64 // bytes of the image, a multiple of 4096
+	// Copied counts the files (inodes) whose compressed data was copied from their source image.
+	Copied int
+	// Fallbacks are the files compressed in their source image that were written uncompressed,
+	// and why. Files whose Data the caller replaced are not among them.
+	Fallbacks []Fallback
+}
+
+// Fallback is a compressed file written uncompressed.
+type Fallback struct {
+	Path   string
+	Reason string
+}
+
+// WriteWithStats is Write returning what it did with compressed files.
+func WriteWithStats(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) (WriteStats, error) {
+	var st WriteStats
+	size, err := write(ctx, w, nodes, opts, &st)
+	st.Size = size
+	return st, err
+}
+
+func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, st *WriteStats) (int64, error) {
 	byPath := make(map[string]*wnode, len(nodes))
 	byIno := map[uint64]*wnode{}
 	var root *wnode
@@ -278,30 +354,25 @@ func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) 
 		sort.Slice(n.children, func(i, j int) bool { return n.children[i].Path < n.children[j].Path })
 		queue = append(queue, n.children...)
 	}
-	// inode slots
-	const metaBlk = 1
-	var metaSize int64
+	// compressed files copied as they are: all from images with the same compression settings
+	var img *comprImage
 	for _, n := range order {
-		if err := ctx.Err(); err != nil {
-			return 0, err
+		c := n.Compressed
+		if n.Mode&unixmode.IFMT != unixmode.IFREG || c == nil || n.Data != c.data || n.Size != c.size {
+			continue
 		}
-		var err error
-		if n.ibody, err = encodeXattrs(n.Xattrs); err != nil {
-			return 0, fmt.Errorf("writing EROFS: %s: %w", n.Path, err)
+		if why := c.usable(img); why != "" {
+			st.Fallbacks = append(st.Fallbacks, Fallback{Path: n.Path, Reason: why})
+			continue
 		}
-		n.nid = uint64(metaSize / inodeCompactSize)
-		metaSize += (int64(inodeExtendedSize+len(n.ibody)) + inodeCompactSize - 1) / inodeCompactSize * inodeCompactSize
+		img, n.z = c.img, c
+		st.Copied++
 	}
-	if root.nid != 0 {
-		return 0, errors.New("writing EROFS: root inode is not first")
-	}
-	// data blocks
-	next := int64(metaBlk) + (metaSize+blkSize-1)/blkSize
+	// data sizes (a directory's size depends only on its names, so it is known before the nids)
 	for _, n := range order {
 		switch n.Mode & unixmode.IFMT {
 		case unixmode.IFDIR:
-			n.dirData = buildDir(n)
-			n.dataSize = int64(len(n.dirData))
+			n.dataSize = int64(len(buildDir(n)))
 		case unixmode.IFREG:
 			if n.Size < 0 || (n.Size > 0 && n.Data == nil) {
 				return 0, fmt.Errorf("writing EROFS: %s: size %d without data", n.Path, n.Size)
@@ -313,12 +384,65 @@ func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) 
 			}
 			n.dataSize = int64(len(n.Link))
 		}
-		if n.dataSize > 0 {
-			if next > 1<<32-1 {
+	}
+	// inode slots
+	const metaBlk = 1
+	var metaSize int64
+	for _, n := range order {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		var err error
+		if n.ibody, err = encodeXattrs(n.Xattrs); err != nil {
+			return 0, fmt.Errorf("writing EROFS: %s: %w", n.Path, err)
+		}
+		end := int64(inodeExtendedSize + len(n.ibody))
+		switch {
+		case n.z != nil:
+			var tailAt int64
+			end, tailAt = n.z.metaLayout(len(n.ibody))
+			// The inline tail pcluster must not cross a block: move the inode by slots until it
+			// does not (at most a block's worth, as the tail is smaller than a block less 32).
+			for k := int64(len(n.z.inline)); k > 0 && (metaSize+tailAt)%blkSize+k > blkSize; {
+				metaSize += inodeCompactSize
+			}
+		case n.dataSize%blkSize != 0:
+			// FLAT_INLINE: the last partial block follows the inode when it fits in the rest of
+			// the metadata block, or in the next one when skipping there wastes less than the
+			// data block it saves.
+			tail := n.dataSize % blkSize
+			if (metaSize+end)%blkSize+tail > blkSize {
+				gap := (blkSize - metaSize%blkSize) % blkSize
+				if end+tail > blkSize || gap >= blkSize-tail {
+					break
+				}
+				metaSize += gap
+			}
+			n.tail = tail
+			end += tail
+		}
+		n.nid = uint64(metaSize / inodeCompactSize)
+		metaSize += (end + inodeCompactSize - 1) / inodeCompactSize * inodeCompactSize
+	}
+	if root.nid != 0 {
+		return 0, errors.New("writing EROFS: root inode is not first")
+	}
+	// data blocks
+	next := int64(metaBlk) + (metaSize+blkSize-1)/blkSize
+	for _, n := range order {
+		blocks := (n.dataSize - n.tail + blkSize - 1) / blkSize
+		if n.z != nil {
+			blocks = n.z.blocks
+		}
+		if n.Mode&unixmode.IFMT == unixmode.IFDIR {
+			n.dirData = buildDir(n)
+		}
+		if blocks > 0 {
+			if next > 1<<32-1-blocks {
 				return 0, errors.New("writing EROFS: image larger than 16 TiB")
 			}
 			n.blkaddr = uint32(next)
-			next += (n.dataSize + blkSize - 1) / blkSize
+			next += blocks
 		}
 	}
 	total := next * blkSize
@@ -326,16 +450,29 @@ func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) 
 	meta := make([]byte, (metaSize+blkSize-1)/blkSize*blkSize)
 	le := binary.LittleEndian
 	for i, n := range order {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		b := meta[n.nid*inodeCompactSize:]
-		le.PutUint16(b[0:], 1|LayoutFlatPlain<<inodeFormatLayoutShift)
+		layout := LayoutFlatPlain
+		switch {
+		case n.z != nil:
+			layout = LayoutCompressedFull
+		case n.tail > 0:
+			layout = LayoutFlatInline
+		}
+		le.PutUint16(b[0:], uint16(1|layout<<inodeFormatLayoutShift))
 		if len(n.ibody) > 0 {
 			le.PutUint16(b[2:], uint16((len(n.ibody)-xattrIbodyHeaderSize)/4+1))
 		}
 		le.PutUint16(b[4:], uint16(n.Mode))
 		le.PutUint64(b[8:], uint64(n.dataSize))
-		switch n.Mode & unixmode.IFMT {
-		case unixmode.IFCHR, unixmode.IFBLK:
+		switch {
+		case n.Mode&unixmode.IFMT == unixmode.IFCHR, n.Mode&unixmode.IFMT == unixmode.IFBLK:
 			le.PutUint32(b[16:], n.Rdev)
+		case n.z != nil:
+			le.PutUint32(b[16:], n.z.u) // compressed_blocks
+			copy(b[align(int64(inodeExtendedSize+len(n.ibody)), 8):], n.z.meta(int64(n.blkaddr)))
 		default:
 			le.PutUint32(b[16:], n.blkaddr)
 		}
@@ -350,6 +487,12 @@ func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) 
 		le.PutUint32(b[40:], uint32(nsec))
 		le.PutUint32(b[44:], n.nlink)
 		copy(b[inodeExtendedSize:], n.ibody)
+		if n.tail > 0 {
+			tb := b[inodeExtendedSize+len(n.ibody):][:n.tail]
+			if err := n.readData(tb, n.dataSize-n.tail); err != nil {
+				return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
+			}
+		}
 	}
 	if _, err := w.WriteAt(meta, metaBlk*blkSize); err != nil {
 		return 0, fmt.Errorf("writing EROFS inodes: %w", err)
@@ -357,28 +500,37 @@ func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) 
 	// data
 	buf := make([]byte, 1<<20)
 	for _, n := range order {
-		if n.dataSize == 0 {
-			continue
-		}
 		if err := ctx.Err(); err != nil {
 			return 0, err
+		}
+		if n.z != nil {
+			if n.z.blocks > 0 {
+				if err := n.z.copyBlocks(ctx, w, int64(n.blkaddr), buf); err != nil {
+					return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
+				}
+			}
+			continue
+		}
+		size := n.dataSize - n.tail // the bytes in blocks
+		if size == 0 {
+			continue
 		}
 		off := int64(n.blkaddr) * blkSize
 		var err error
 		switch n.Mode & unixmode.IFMT {
 		case unixmode.IFDIR:
-			_, err = w.WriteAt(n.dirData, off)
+			_, err = w.WriteAt(n.dirData[:size], off)
 		case unixmode.IFLNK:
-			_, err = w.WriteAt([]byte(n.Link), off)
+			_, err = w.WriteAt([]byte(n.Link)[:size], off)
 		case unixmode.IFREG:
-			err = copyData(ctx, w, off, n.Data, n.Size, buf)
+			err = copyData(ctx, w, off, n.Data, size, buf)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
 		}
 		// zero the tail of the last block so the image is deterministic
-		if tail := (blkSize - n.dataSize%blkSize) % blkSize; tail > 0 {
-			if _, err := w.WriteAt(make([]byte, tail), off+n.dataSize); err != nil {
+		if pad := (blkSize - size%blkSize) % blkSize; pad > 0 {
+			if _, err := w.WriteAt(make([]byte, pad), off+size); err != nil {
 				return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
 			}
 		}
@@ -398,6 +550,11 @@ func Write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions) 
 	le.PutUint32(s[36:], uint32(next))
 	le.PutUint32(s[40:], metaBlk)
 	copy(s[48:64], opts.UUID[:])
+	if img != nil {
+		le.PutUint32(s[80:], img.incompat)
+		copy(s[84:86], img.algField[:])
+		copy(s[superblockSize:], img.cfgs)
+	}
 	if len(opts.VolumeName) > 16 {
 		return 0, fmt.Errorf("writing EROFS: volume name %q longer than 16 bytes", opts.VolumeName)
 	}

@@ -120,7 +120,8 @@ func (w *bufWriterAt) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // BenchmarkRewrite reads an lz4hc image of thousands of files (benchImage) as a tree and writes it
-// anew, uncompressed, to a temporary file: the file-system half of `provkit image patch`.
+// anew (compressed files copied compressed) to a temporary file: the file-system half of
+// `provkit image patch`.
 func BenchmarkRewrite(b *testing.B) {
 	img, _ := benchImage(b)
 	f := openImage(b, img, Options{})

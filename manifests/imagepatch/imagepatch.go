@@ -620,12 +620,25 @@ func planEROFS(ctx context.Context, efs *erofs.FS, p *image.Partition, adds []ad
 				nodes[i].Data = f
 			}
 		}
-		newFS, err := erofs.Write(ctx, out, nodes, wopts)
+		st, err := erofs.WriteWithStats(ctx, out, nodes, wopts)
 		if err != nil {
 			return 0, fmt.Errorf("writing %s: %w", p.Source, err)
 		}
-		return newFS, nil
+		pr.Why += fallbackNote(st, p.Name, root)
+		return st.Size, nil
 	}, nil
+}
+
+// fallbackNote says, for the report, how many files compressed in the old EROFS image were
+// written uncompressed (so take their decompressed size), naming the first and why; "" when
+// every compressed file kept its compressed data.
+func fallbackNote(st erofs.WriteStats, part, root string) string {
+	n := len(st.Fallbacks)
+	if n == 0 {
+		return ""
+	}
+	fb := st.Fallbacks[0]
+	return fmt.Sprintf("; %d compressed file(s) written uncompressed, e.g. /%s/%s (%s)", n, part, strings.TrimPrefix(fb.Path, root), fb.Reason)
 }
 
 // planExt4 lists the directories and files to add to the ext4 file system xfs, and the regular

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,7 @@ type fixture struct {
 	dir, fw, policyPath, apkPath string
 	ref                          string
 	key                          *demoapk.Key
+	apkAsset                     int // bytes of random (incompressible) asset in the APK
 }
 
 func write(t *testing.T, p string, data []byte) {
@@ -69,18 +71,18 @@ func write(t *testing.T, p string, data []byte) {
 // mkfs.erofs with labels from file_contexts, hashtree footer by avbtool) and vbmeta.img (by
 // avbtool, signed with the 4096-bit test key). chained puts product behind a chain descriptor,
 // its footer vbmeta signed with the 4096-bit test key too. The tests re-sign with the 2048-bit
-// test key, standing in for the OEM's.
-func newFirmware(t *testing.T, chained bool, big int) *fixture {
+// test key, standing in for the OEM's. The APK to add carries bigAPK bytes of incompressible
+// asset (0: a few bytes), so that it does not fit the 8 MiB partition when bigAPK is large.
+func newFirmware(t *testing.T, chained bool, bigAPK int) *fixture {
 	testtool.Require(t, "mkfs.erofs", "fsck.erofs")
-	fx := &fixture{dir: t.TempDir(), ref: testtool.ReferenceTools(t)}
+	fx := &fixture{dir: t.TempDir(), ref: testtool.ReferenceTools(t), apkAsset: bigAPK}
 	src := filepath.Join(fx.dir, "src")
 	write(t, filepath.Join(src, "etc/selinux/product_file_contexts"), []byte(productContexts))
 	write(t, filepath.Join(src, "etc/permissions/existing.xml"), []byte("<permissions/>\n"))
 	write(t, filepath.Join(src, "app/Other/Other.apk"), bytes.Repeat([]byte("other"), 3000))
 	write(t, filepath.Join(src, "build.prop"), []byte("ro.product.product.name=acme\n"))
-	if big > 0 { // compresses well: the uncompressed rewrite needs more room than the original
-		write(t, filepath.Join(src, "app/Other/big.txt"), bytes.Repeat([]byte("compressible "), big/13))
-	}
+	// 4 MiB that lz4hc shrinks to a few blocks: written uncompressed it would take 4 MiB
+	write(t, filepath.Join(src, "app/Other/big.txt"), bytes.Repeat([]byte("compressible "), 4<<20/13))
 	if err := os.Symlink("Other.apk", filepath.Join(src, "app/Other/link")); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,12 @@ func (fx *fixture) addPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx.key = key
-	apkBytes, err := demoapk.Build(demoapk.Spec{Package: "ru.oneme.app", VersionCode: 25, Permissions: []string{"android.permission.POST_NOTIFICATIONS"}}, key)
+	var asset []byte
+	if fx.apkAsset > 0 {
+		asset = make([]byte, fx.apkAsset)
+		rand.New(rand.NewSource(1)).Read(asset)
+	}
+	apkBytes, err := demoapk.Build(demoapk.Spec{Package: "ru.oneme.app", VersionCode: 25, Permissions: []string{"android.permission.POST_NOTIFICATIONS"}, Asset: asset}, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +280,25 @@ func TestPatchMakesFirmwareCompliant(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The lz4hc file system keeps its size: compressed files are copied compressed
+			// (big.txt alone would add 4 MiB written out), so it grows by the new files and
+			// some metadata (extended inodes, inline labels, full indexes) only.
+			ob, _ := os.ReadFile(filepath.Join(fx.fw, "product.img"))
+			oim, err := avb.Open(bytes.NewReader(ob), int64(len(ob)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldFS := int64(oim.Footer.OriginalImageSize)
+			added := int64(0)
+			for _, f := range rep.Partitions[0].Files {
+				added += (f.Size + 4095) / 4096 * 4096
+			}
+			if oldFS > 1<<20 || fsSize > oldFS+added+64<<10 {
+				t.Errorf("file system of %d bytes after, %d before, %d bytes of files added", fsSize, oldFS, added)
+			}
+			if why := rep.Partitions[0].Why; strings.Contains(why, "uncompressed") {
+				t.Errorf("report says files fell back: %q", why)
+			}
 			for p, want := range map[string]string{
 				"app/RuOnemeApp":                "u:object_r:system_app_file:s0",
 				"app/RuOnemeApp/RuOnemeApp.apk": "u:object_r:system_app_file:s0",
@@ -334,5 +360,16 @@ func TestPatchRefusesFailingAPK(t *testing.T) {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temporary %s left behind", e.Name())
 		}
+	}
+}
+
+func TestFallbackNote(t *testing.T) {
+	if got := fallbackNote(erofs.WriteStats{Copied: 3}, "system", "system/"); got != "" {
+		t.Errorf("no fallback: %q", got)
+	}
+	st := erofs.WriteStats{Fallbacks: []erofs.Fallback{{Path: "system/app/A.apk", Reason: "interlaced uncompressed pclusters"}, {Path: "system/b", Reason: "x"}}}
+	want := "; 2 compressed file(s) written uncompressed, e.g. /system/app/A.apk (interlaced uncompressed pclusters)"
+	if got := fallbackNote(st, "system", "system/"); got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -107,7 +107,7 @@ func TestPatchInsideSuper(t *testing.T) {
 // into the super device's free space (LP metadata rewritten in every slot copy); the output still
 // audits and verifies. In a super device without the room, the patch stops saying so.
 func TestPatchInsideSuperGrows(t *testing.T) {
-	fx := newFirmware(t, false, 12<<20) // 12 MiB uncompressed, in an 8 MiB partition
+	fx := newFirmware(t, false, 12<<20) // a 12 MiB APK, in an 8 MiB partition
 	superFirmware(t, fx, 32<<20)
 	pol, err := policy.Load(fx.policyPath)
 	if err != nil {

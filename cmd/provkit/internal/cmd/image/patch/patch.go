@@ -46,12 +46,13 @@ default-permissions and sysconfig XMLs 'provkit patch' writes, into the same par
 New files get their SELinux label from the image's own file_contexts and AOSP's default mode
 and owner (0644/0755, root). Every other file keeps its bytes, mode, owner, xattrs and time.
 
-The changed partition's file system is written anew (EROFS, uncompressed) or, for ext4, the
-new files are added in place to a copy of it (same size; refused when it has no room, when a
-parent directory is hash-indexed, or when a file would be replaced), its AVB hashtree
-recomputed (same algorithm and salt), and every vbmeta image describing it, or chaining to a
-re-signed one, is re-signed with --avb-key, keeping every other descriptor, property and
-rollback index. A locked bootloader boots the result only if --avb-key is the key it trusts
+The changed partition's file system is written anew (EROFS: compressed files keep their
+compressed clusters, copied as they are, not recompressed) or, for ext4, the new files are
+added in place to a copy of it (same size; refused when it has no room, when a parent directory
+is hash-indexed, or when a file would be replaced), its AVB hashtree recomputed (same algorithm
+and salt), and every vbmeta image describing it, or chaining to a re-signed one, is re-signed
+with --avb-key, keeping every other descriptor, property and rollback index. A locked
+bootloader boots the result only if --avb-key is the key it trusts
 (the OEM's): the report prints the new key's SHA-256.
 
 <firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...). A
