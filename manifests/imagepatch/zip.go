@@ -105,10 +105,11 @@ func checkNames(where string, files []*zip.File, flat bool) error {
 
 // openZipInput opens the zip at p and finds its image zip. A deflated nested image zip is
 // extracted into work (bounded by its declared size and budget); a stored one is read in place.
-func openZipInput(ctx context.Context, p, work string, budget *int64) (z *zipInput, err error) {
-	z = &zipInput{path: p, label: filepath.Base(p)}
+func openZipInput(ctx context.Context, p, work string, budget *int64) (*zipInput, error) {
+	z := &zipInput{path: p, label: filepath.Base(p)}
+	ok := false
 	defer func() {
-		if err != nil {
+		if !ok {
 			z.close()
 		}
 	}()
@@ -184,6 +185,7 @@ func openZipInput(ctx context.Context, p, work string, budget *int64) (z *zipInp
 	if imgs == 0 {
 		return nil, fmt.Errorf("reading %s: %w: neither a factory zip (no image-*.zip) nor an image zip (no *.img)", z.where(""), ErrBadZip)
 	}
+	ok = true
 	return z, nil
 }
 
@@ -312,7 +314,7 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 	for _, e := range z.inner.File {
 		declared += e.UncompressedSize64
 		if declared > uint64(budget) {
-			return nil, fmt.Errorf("reading %s: %w: its members declare more than the %d bytes left to unpack (Options.MaxExtract; a zip bomb?)", z.where(""), ErrBadZip, budget)
+			return nil, fmt.Errorf("reading %s: %w: the members up to this one declare %d bytes, over the %d bytes left to unpack (Options.MaxExtract; a zip bomb?)", z.where(e.Name), ErrBadZip, declared, budget)
 		}
 	}
 	for _, e := range z.inner.File {
