@@ -335,7 +335,10 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 	inner := o
 	inner.Input, inner.Out, inner.staged = stage, filepath.Join(work, "out"), true
 	irep, err := Run(ctx, inner)
-	renamed := func(s string) string { return strings.ReplaceAll(s, stage+string(filepath.Separator), z.label+"!") }
+	// messages name the zip's entries, never the temporary directory
+	renamed := func(s string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(s, stage+string(filepath.Separator), z.where("")+"!"), stage, z.where(""))
+	}
 	if irep != nil {
 		irep.Input, irep.Output = o.Input, ""
 		for i := range irep.Partitions {

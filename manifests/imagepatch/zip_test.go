@@ -571,6 +571,22 @@ func TestPatchZipHostile(t *testing.T) {
 	}
 	onlyFiles(t, dir, "factory.zip")
 
+	// an error of the directory patch names the zip, not the temporary directory
+	dir = filepath.Join(fx.dir, "hostile-noproduct")
+	in = filepath.Join(dir, "image-acme-up1a.zip")
+	var noProduct []zipMember
+	for _, m := range good {
+		if m.name != "product.img" {
+			noProduct = append(noProduct, m)
+		}
+	}
+	buildZip(t, in, noProduct, "")
+	_, err = Run(context.Background(), Options{Policy: pol, Input: in, Out: filepath.Join(dir, "out.zip"), Signer: s, Inspector: inspector{}})
+	if err == nil || !strings.Contains(err.Error(), "patching "+in+": the policy puts apps on product") || strings.Contains(err.Error(), ".tmp-") {
+		t.Errorf("no product: %v", err)
+	}
+	onlyFiles(t, dir, "image-acme-up1a.zip")
+
 	// Ctrl-C at every point the run checks: a cancellation error, nothing left behind
 	dir = filepath.Join(fx.dir, "cancel")
 	in = filepath.Join(dir, "factory.zip")
