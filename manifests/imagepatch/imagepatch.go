@@ -342,7 +342,11 @@ func loadContexts(im *image.Image, name string, fsys fs.FS, root string) (*selin
 		if sys := im.Lookup("system"); sys != nil {
 			if sfs, err := sys.FS(); err == nil {
 				for _, p := range []string{"system/etc/selinux/plat_file_contexts", "etc/selinux/plat_file_contexts"} {
-					if b, err := fs.ReadFile(sfs, p); err == nil {
+					b, err := fs.ReadFile(sfs, p)
+					if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+						return nil, nil, fmt.Errorf("reading system:%s: %w", p, err)
+					}
+					if err == nil {
 						if err := c.Parse(bytes.NewReader(b), "system:"+p); err != nil {
 							return nil, nil, err
 						}
@@ -354,6 +358,9 @@ func loadContexts(im *image.Image, name string, fsys fs.FS, root string) (*selin
 		}
 	}
 	ents, err := fs.ReadDir(fsys, root+"etc/selinux")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // unreadable (or cancelled) is not absent
+		return nil, nil, fmt.Errorf("reading %s:%setc/selinux: %w", name, root, err)
+	}
 	if err == nil {
 		for _, e := range ents {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), "file_contexts") {

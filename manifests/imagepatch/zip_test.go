@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provkit/provkit/firmware/avb"
 	"github.com/provkit/provkit/firmware/image"
 	"github.com/provkit/provkit/internal/testtool"
 	"github.com/provkit/provkit/manifests/policy"
@@ -591,6 +592,14 @@ func TestPatchZipHostile(t *testing.T) {
 	dir = filepath.Join(fx.dir, "cancel")
 	in = filepath.Join(dir, "factory.zip")
 	factoryZip(t, in, goodZip, zip.Deflate)
+	cancelEverywhere(t, pol, s, in)
+}
+
+// cancelEverywhere runs the patch of the zip in with a context cancelled after 0, 1, 2, ...
+// checks, until it completes: each run fails with context.Canceled and leaves nothing beside in.
+func cancelEverywhere(t *testing.T, pol *policy.Policy, s avb.Signer, in string) {
+	t.Helper()
+	dir := filepath.Dir(in)
 	completed := false
 	runs := 0
 	for n := int64(0); n < 1e6; n += max(1, n/5) {
@@ -605,10 +614,28 @@ func TestPatchZipHostile(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled after %d checks: %v", n, err)
 		}
-		onlyFiles(t, dir, "factory.zip")
+		onlyFiles(t, dir, filepath.Base(in))
 	}
 	if !completed || runs < 10 {
 		t.Errorf("completed %v after %d runs: the countdown does not stop the run at enough points", completed, runs)
 	}
 	t.Logf("cancelled at %d points before the run completed", runs-1)
+}
+
+// TestPatchZipCancelSparseSuper: Ctrl-C at every point of patching a factory zip whose super.img
+// is sparse (unpacking, expanding, writing into super, making it sparse again, rebuilding both
+// zips) stops cleanly.
+func TestPatchZipCancelSparseSuper(t *testing.T) {
+	fx := newFirmware(t, false, 0)
+	superFirmware(t, fx, 32<<20)
+	sparseFile(t, fx.fw, "super.img")
+	pol, err := policy.Load(fx.policyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imageZip := filepath.Join(fx.dir, "zips", "image-acme-up1a.zip")
+	buildZip(t, imageZip, imageMembers(t, fx.fw), "")
+	in := filepath.Join(fx.dir, "cancel", "factory.zip")
+	factoryZip(t, in, imageZip, zip.Store)
+	cancelEverywhere(t, pol, signer(t, fx.ref, "testkey_rsa2048.pem"), in)
 }
