@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrBadZip means the zip input is corrupt, truncated, or holds an entry image patch refuses to
@@ -317,6 +319,17 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("reading %s: %w: the members up to this one declare %d bytes, over the %d bytes left to unpack (Options.MaxExtract; a zip bomb?)", z.where(e.Name), ErrBadZip, declared, budget)
 		}
 	}
+	// at least the unpacked members and an output as large as the input: refused up front
+	// rather than failing with ENOSPC half way
+	if st, err := os.Stat(o.Input); err == nil {
+		need := int64(declared)
+		if !o.DryRun {
+			need += st.Size()
+		}
+		if free, err := freeBytes(work); err == nil && free < need {
+			return nil, fmt.Errorf("patching %s: not enough free space in %s: it needs at least %d MiB (the image zip unpacked, and the output), %d MiB are free", o.Input, parent, need>>20, free>>20)
+		}
+	}
 	for _, e := range z.inner.File {
 		if err := extractEntry(ctx, z.where(""), e, filepath.Join(stage, e.Name), &budget); err != nil {
 			return nil, err
@@ -397,6 +410,16 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 	}
 	irep.Output = o.Out
 	return irep, nil
+}
+
+// freeBytes returns the bytes available to this user on the file system holding dir (a
+// variable so tests can pretend the disk is full).
+var freeBytes = func(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 // renamedError is err with the temporary area's paths in its message replaced by zip names.

@@ -572,6 +572,19 @@ func TestPatchZipHostile(t *testing.T) {
 	}
 	onlyFiles(t, dir, "factory.zip")
 
+	// a disk without the room for the unpacked image zip: refused before unpacking
+	dir = filepath.Join(fx.dir, "hostile-full")
+	in = filepath.Join(dir, "image-acme-up1a.zip")
+	write(t, in, goodBytes)
+	saved := freeBytes
+	freeBytes = func(string) (int64, error) { return 1 << 20, nil }
+	_, err = Run(context.Background(), Options{Policy: pol, Input: in, Out: filepath.Join(dir, "out.zip"), Signer: s, Inspector: inspector{}})
+	freeBytes = saved
+	if err == nil || !strings.Contains(err.Error(), "not enough free space in "+dir) || !strings.Contains(err.Error(), "1 MiB are free") {
+		t.Errorf("full disk: %v", err)
+	}
+	onlyFiles(t, dir, "image-acme-up1a.zip")
+
 	// an error of the directory patch names the zip, not the temporary directory
 	dir = filepath.Join(fx.dir, "hostile-noproduct")
 	in = filepath.Join(dir, "image-acme-up1a.zip")
