@@ -314,16 +314,16 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 	}
 	var declared uint64
 	for _, e := range z.inner.File {
-		declared += e.UncompressedSize64
-		if declared > uint64(budget) {
-			return nil, fmt.Errorf("reading %s: %w: the members up to this one declare %d bytes, over the %d bytes left to unpack (Options.MaxExtract; a zip bomb?)", z.where(e.Name), ErrBadZip, declared, budget)
+		if e.UncompressedSize64 > uint64(budget)-declared { // no wrap-around: declared <= budget
+			return nil, fmt.Errorf("reading %s: %w: the members up to this one declare more than the %d bytes left to unpack (Options.MaxExtract; a zip bomb?)", z.where(e.Name), ErrBadZip, budget)
 		}
+		declared += e.UncompressedSize64
 	}
 	// at least the unpacked members and an output as large as the input: refused up front
 	// rather than failing with ENOSPC half way
 	if st, err := os.Stat(o.Input); err == nil {
 		need := int64(declared)
-		if !o.DryRun {
+		if !o.DryRun && toZip {
 			need += st.Size()
 		}
 		if free, err := freeBytes(work); err == nil && free < need {
