@@ -20,10 +20,19 @@
 //     expanded into the output's temporary directory, patched as a raw image, and written back
 //     sparse under its name with its block size (RAW chunks, FILL chunks for repeated words and
 //     zeros; never DONT_CARE, which fastboot leaves unwritten under dm-verity's hashes).
+//   - sparse super or vbmeta image: expanded into the temporary directory (CRC32 chunks checked)
+//     when it must change, patched raw, and written back sparse with its input block size.
+//   - factory zip, image zip: see firmware/factoryzip. The image zip's members are unpacked
+//     (names checked, sizes bounded, CRCs checked) into a temporary directory next to the
+//     output, the directory patch runs on it, and the output is either that directory or a zip
+//     of the input's shape: the same entries, order, methods, times, attributes and comments,
+//     unchanged entries copied raw (not recompressed), changed images compressed with their
+//     entry's method, a nested image zip rebuilt and stored as its entry was.
 //
-// It works on a directory of partition images whose changed partitions are EROFS or ext4:
-// partition image files, raw or sparse (grown when the rewrite no longer fits), or logical partitions of a raw super.img, written
-// into their extents (grown within their group when needed, the LP metadata rewritten). Anything else is refused with an error saying what and why
-// (ErrUnsupported), never half done: the output is written under a temporary name and renamed
-// when complete, and the input is never modified.
+// It works on a directory of partition images, a factory zip or an image zip, whose changed
+// partitions are EROFS or ext4: partition image files, raw or sparse (grown when the rewrite no
+// longer fits), or logical partitions of a super.img, raw or sparse, written into their extents
+// (grown within their group when needed, the LP metadata rewritten). Anything else is refused
+// with an error saying what and why (ErrUnsupported, ErrBadZip), never half done: the output is
+// written under a temporary name and renamed when complete, and the input is never modified.
 package imagepatch

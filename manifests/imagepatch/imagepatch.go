@@ -40,14 +40,22 @@ var (
 // Options says what to patch.
 type Options struct {
 	Policy *policy.Policy
-	// Input is the firmware: a directory of partition images.
+	// Input is the firmware: a directory of partition images, a factory zip or an image zip.
 	Input string
-	// Out is the output directory; it must not exist.
+	// Out is the output directory, or for a zip input, a .zip path (a zip of the input's shape)
+	// or a directory (the patched image zip's members); it must not exist.
 	Out       string
 	Signer    avb.Signer
 	Inspector aosp.Inspector
 	// DryRun computes and reports what would change, writing nothing.
 	DryRun bool
+	// MaxExtract bounds the bytes a zip input may unpack (its image zip's members, a deflated
+	// nested image zip) into the temporary area; 0 means 64 GiB.
+	MaxExtract int64
+
+	// staged: Input is a zip's image zip unpacked by runZip, which writes the unchanged files
+	// itself; the output then holds only the changed ones.
+	staged bool
 }
 
 // File is one file the patch puts into a partition.
@@ -139,14 +147,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("reading firmware: %w", err)
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("patching %s: %w: only a directory of partition images is written yet (factory zips, super images and single images are read by 'provkit image' but not written); unpack it first", o.Input, ErrUnsupported)
+		if isZipFile(o.Input) {
+			return runZip(ctx, o)
+		}
+		return nil, fmt.Errorf("patching %s: %w: only a directory of partition images, a factory zip or an image zip is written (super images and single images are read by 'provkit image' but not written); put it in a directory first", o.Input, ErrUnsupported)
 	}
 	if !o.DryRun {
 		if _, err := os.Lstat(o.Out); err == nil {
 			return nil, fmt.Errorf("writing %s: it exists; image patch never overwrites: choose a new --out", o.Out)
 		}
 		if strings.HasSuffix(strings.ToLower(o.Out), ".zip") {
-			return nil, fmt.Errorf("writing %s: %w: zip output is not written yet; give a directory", o.Out, ErrUnsupported)
+			return nil, fmt.Errorf("writing %s: %w: a directory of images is written as a directory; zip output (of the same shape) is written for a factory or image zip input: give a directory --out", o.Out, ErrUnsupported)
 		}
 	}
 	im, err := image.Open(ctx, o.Input, nil)
@@ -191,8 +202,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if p.Err != nil {
 			return nil, fmt.Errorf("patching %s partition: %s is unreadable, nothing written: %w", name, filepath.Join(o.Input, p.Source), p.Err)
 		}
-		if len(p.Layers) > 0 && !isSparseFile(p) && !(len(p.Layers) == 1 && p.Layers[0] == "super" && strings.Count(p.Source, "!") == 1) {
-			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only partition image files (raw or sparse) and logical partitions of a raw super.img are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
+		if len(p.Layers) > 0 && !isSparseFile(p) && !isSparseSuperChild(p) && !(len(p.Layers) == 1 && p.Layers[0] == "super" && strings.Count(p.Source, "!") == 1) {
+			return nil, fmt.Errorf("patching %s partition (%s): %w: it is read through %s; only partition image files (raw or sparse) and logical partitions of a super.img (raw or sparse) are written yet", name, p.Source, ErrUnsupported, strings.Join(p.Layers, ", "))
 		}
 		switch p.Format {
 		case image.FormatEROFS, image.FormatExt4:
@@ -200,6 +211,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("patching %s partition (%s): %w: it holds %s, not a file system image patch writes", name, p.Source, ErrUnsupported, p.Format)
 		}
 		targets[name] = p
+	}
+	if o.DryRun {
+		if err := checkSparseSupers(ctx, o.Input, targets); err != nil {
+			return nil, err
+		}
 	}
 
 	// 3. the output directory, under a temporary name
@@ -239,6 +255,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.DryRun {
 		return rep, nil
 	}
+	// a sparse super or vbmeta image was written raw: make it sparse again
+	if err := resparse(ctx, o.Input, tmp, rep); err != nil {
+		return nil, err
+	}
 
 	// 5. copy every other file, then rename
 	changed := map[string]bool{}
@@ -250,7 +270,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("reading %s: %w", o.Input, err)
 	}
 	for _, e := range ents {
-		if changed[e.Name()] || !e.Type().IsRegular() {
+		if changed[e.Name()] || !e.Type().IsRegular() || o.staged {
 			continue
 		}
 		if err := copyFile(ctx, filepath.Join(o.Input, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
@@ -327,7 +347,11 @@ func loadContexts(im *image.Image, name string, fsys fs.FS, root string) (*selin
 		if sys := im.Lookup("system"); sys != nil {
 			if sfs, err := sys.FS(); err == nil {
 				for _, p := range []string{"system/etc/selinux/plat_file_contexts", "etc/selinux/plat_file_contexts"} {
-					if b, err := fs.ReadFile(sfs, p); err == nil {
+					b, err := fs.ReadFile(sfs, p)
+					if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+						return nil, nil, fmt.Errorf("reading system:%s: %w", p, err)
+					}
+					if err == nil {
 						if err := c.Parse(bytes.NewReader(b), "system:"+p); err != nil {
 							return nil, nil, err
 						}
@@ -339,6 +363,9 @@ func loadContexts(im *image.Image, name string, fsys fs.FS, root string) (*selin
 		}
 	}
 	ents, err := fs.ReadDir(fsys, root+"etc/selinux")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // unreadable (or cancelled) is not absent
+		return nil, nil, fmt.Errorf("reading %s:%setc/selinux: %w", name, root, err)
+	}
 	if err == nil {
 		for _, e := range ents {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), "file_contexts") {
@@ -848,13 +875,22 @@ func resignVBMetas(ctx context.Context, o Options, im *image.Image, rep *Report,
 			continue
 		}
 		src := filepath.Join(o.Input, x.p.Source)
-		if len(x.p.Layers) > 0 {
+		if len(x.p.Layers) > 0 && !isSparseFile(x.p) {
 			return fmt.Errorf("re-signing %s: %w: it is read through %s", x.p.Source, ErrUnsupported, strings.Join(x.p.Layers, ", "))
 		}
 		pr := Partition{Name: x.p.Name, File: x.p.Source, Format: string(x.p.Format), Why: "vbmeta re-signed", SizeBefore: x.p.Size, Descriptors: x.what}
 		_, pr.KeySHA256Before = avb.KeyDigests(x.v.PublicKey)
 		var err error
-		if pr.SHA256Before, _, err = hashFile(src); err != nil {
+		if isSparseFile(x.p) { // the expanded image's digest; written back sparse by resparse
+			pr.Sparse = true
+			r, size, err := x.p.ReaderAt()
+			if err == nil {
+				pr.SHA256Before, err = hashReader(ctx, r, size)
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", x.p.Source, err)
+			}
+		} else if pr.SHA256Before, _, err = hashFile(src); err != nil {
 			return err
 		}
 		if !o.DryRun {
@@ -896,11 +932,11 @@ func resignVBMetas(ctx context.Context, o Options, im *image.Image, rep *Report,
 	return nil
 }
 
-// writeIntoSuper copies the input super image to dst (once) and writes the new partition image
-// into the logical partition's extents; the LP metadata stays as it is.
+// writeIntoSuper copies the input super image to dst (once; expanded when it is sparse) and
+// writes the new partition image into the logical partition's extents, growing it when needed.
 func writeIntoSuper(ctx context.Context, src, dst, lpName string, r io.ReaderAt, size int64) error {
 	if _, err := os.Stat(dst); errors.Is(err, fs.ErrNotExist) {
-		if err := copyFile(ctx, src, dst); err != nil {
+		if err := copyOrExpand(ctx, src, dst); err != nil {
 			return err
 		}
 	}

@@ -37,7 +37,7 @@ type Options struct {
 func NewCmdPatch(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: ios}
 	cmd := &cobra.Command{
-		Use:   "patch --policy <file> --avb-key <pem> [--avb-algorithm <name>] <firmware> --out <dir> [--dry-run] [--json]",
+		Use:   "patch --policy <file> --avb-key <pem> [--avb-algorithm <name>] <firmware> --out {<dir>|<file.zip>} [--dry-run] [--json]",
 		Short: "Put a policy's apps into built firmware and re-sign it",
 		Long: `Make built firmware compliant without rebuilding Android: each app of the policy (its APK,
 verified and pinned first exactly as 'provkit patch' does) goes to
@@ -55,24 +55,34 @@ with --avb-key, keeping every other descriptor, property and rollback index. A l
 bootloader boots the result only if --avb-key is the key it trusts
 (the OEM's): the report prints the new key's SHA-256.
 
-<firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...). A
-partition image file may be raw or an Android sparse image (img2simg): a sparse one is expanded
-into the temporary output, patched, and written back sparse under its name, with its block size
-(FILL chunks for repeated words and zeros, RAW for the rest). A logical partition of a raw
-super.img is rewritten in its extents, and grown (LP metadata rewritten in every slot) when it
-must, within its group. Not written yet: a sparse super.img or vbmeta image, zips (each refused
-with a clear error). The input is never modified; the output directory is written under a temporary
-name and renamed when complete; it must not exist.
+<firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...), a
+factory zip (with its nested image-<device>-<build>.zip) or an image zip alone. A partition
+image file, super.img or vbmeta image may be raw or an Android sparse image (img2simg): a sparse
+one is expanded into the temporary output, patched, and written back sparse under its name, with
+its block size (FILL chunks for repeated words and zeros, RAW for the rest). A logical partition
+of super.img is rewritten in its extents, and grown (LP metadata rewritten in every slot) when it
+must, within its group.
+
+A zip input with --out <file>.zip gives a zip of the same shape: the same entries in the same
+order, names, compression methods, times, attributes and comments; unchanged entries copied
+raw (not recompressed), changed images compressed with their entry's method, the nested image
+zip rebuilt and stored as it was. A zip input with --out <dir> gives the patched image
+directory (the image zip's members), which 'provkit flash' and 'provkit image audit' accept. A
+directory input is written as a directory (a .zip --out is refused). The zip's image members are
+unpacked next to --out first (names checked, sizes bounded, CRCs checked): that needs about the
+image zip's uncompressed size in free space, plus the output. The input is never modified; the
+output is written under a temporary name and renamed when complete; it must not exist.
 
 --dry-run reports what would change and writes nothing. --json prints one JSON document
 (apps, partitions with files, sizes and SHA-256 before and after, key digest).
 
 Example:
   provkit image patch --policy policy.yaml --avb-key oem.pem images/ --out patched/
+  provkit image patch --policy policy.yaml --avb-key oem.pem oriole-factory.zip --out patched.zip
   provkit image patch --policy policy.yaml --avb-key oem.pem --dry-run --json images/` +
 			cmdutil.ExitStatus(
 				"0    patched (or, with --dry-run, would patch)",
-				"1    error: unreadable input, unsupported layout, write failure",
+				"1    error: unreadable or corrupt input (zip, sparse image), unsupported layout, write failure",
 				"2    usage: bad flags or arguments",
 				"4    an APK fails the policy: nothing written"),
 		Args: cmdutil.ExactArgs(1, "<firmware>"),
@@ -82,7 +92,7 @@ Example:
 				return cmdutil.FlagErrorf("--policy <file> and --avb-key <pem> are required; see '%s --help'", c.CommandPath())
 			}
 			if opts.Out == "" && !opts.DryRun {
-				return cmdutil.FlagErrorf("--out <dir> is required (or --dry-run)")
+				return cmdutil.FlagErrorf("--out {<dir>|<file.zip>} is required (or --dry-run)")
 			}
 			if opts.Algorithm != "" {
 				if _, err := avb.AlgorithmByName(opts.Algorithm); err != nil {
@@ -99,7 +109,7 @@ Example:
 	f.StringVar(&opts.PolicyPath, "policy", "", "the preinstall policy `<file>` (YAML)")
 	f.StringVar(&opts.KeyPath, "avb-key", "", "RSA private key `<pem>` to re-sign vbmeta with")
 	f.StringVar(&opts.Algorithm, "avb-algorithm", "", "AVB algorithm `<name>` (default SHA256_RSA<key bits>)")
-	f.StringVar(&opts.Out, "out", "", "output `<dir>` (must not exist)")
+	f.StringVar(&opts.Out, "out", "", "output `{<dir>|<file.zip>}` (must not exist; a .zip only for a zip input)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "report what would change, write nothing")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	return cmd

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,5 +151,39 @@ func TestCorruptSparseIsAnError(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("output written")
+	}
+}
+
+// TestHostileZipIsAnError: an image zip with a "../" entry is refused with exit 1 naming the zip
+// and the entry, nothing written beside --out; a directory input with a .zip --out is refused.
+func TestHostileZipIsAnError(t *testing.T) {
+	dir, pol, key := setup(t)
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, n := range []string{"android-info.txt", "product.img", "../evil.img"} {
+		w, _ := zw.Create(n)
+		w.Write(make([]byte, 8192))
+	}
+	zw.Close()
+	in := filepath.Join(dir, "image-acme-1.zip")
+	os.WriteFile(in, buf.Bytes(), 0o644)
+	good := fakeInspector{aosp.APKFacts{APKFacts: policy.APKFacts{Package: "ru.oneme.app", VersionCode: 3, Verified: true, Signers: []string{pin}}}}
+	outDir := filepath.Join(dir, "outdir")
+	os.Mkdir(outDir, 0o755)
+	_, err := run(t, good, "--policy", pol, "--avb-key", key, in, "--out", filepath.Join(outDir, "patched.zip"))
+	if code := cmdutil.ExitCode(err); code != cmdutil.ExitError || !errors.Is(err, imagepatch.ErrBadZip) {
+		t.Fatalf("exit %d (%v), want %d", code, err, cmdutil.ExitError)
+	}
+	for _, w := range []string{in, "../evil.img"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+	_, err = run(t, good, "--policy", pol, "--avb-key", key, filepath.Join(dir, "fw"), "--out", filepath.Join(outDir, "x.zip"))
+	if code := cmdutil.ExitCode(err); code != cmdutil.ExitError || !errors.Is(err, imagepatch.ErrUnsupported) {
+		t.Fatalf("directory to zip: exit %d (%v)", code, err)
 	}
 }
