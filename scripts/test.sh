@@ -17,7 +17,7 @@ packages=(
   apksigner:apksigner aapt:aapt zipalign:zipalign openjdk-17-jre-headless:java
   adb:adb fastboot:fastboot android-sdk-libsparse-utils:simg2img
   e2fsprogs:debugfs erofs-utils:mkfs.erofs blueprint-tools:bpfmt libxml2-utils:xmllint
-  make:make openssl:openssl mkbootimg:mkbootimg cryptsetup-bin:veritysetup zip:zip patch:patch
+  make:make openssl:openssl mkbootimg:mkbootimg cryptsetup-bin:veritysetup zip:zip unzip:unzip patch:patch
   time:/usr/bin/time postgresql:/usr/lib/postgresql/15/bin/initdb chromium:chromium tmux:tmux poppler-utils:pdftoppm
 )
 missing=()
