@@ -136,7 +136,7 @@ func TestGrowAgainstResize2fs(t *testing.T) {
 			}
 			// growing again, into one more group
 			editImage(t, img, func(e *Editor) {
-				if err := e.Grow(context.Background(), target + bpg); err != nil {
+				if err := e.Grow(context.Background(), target+bpg); err != nil {
 					t.Fatal(err)
 				}
 			})
@@ -160,7 +160,7 @@ func TestGrowRefusals(t *testing.T) {
 			t.Errorf("growing to the same size: no error")
 		}
 		perBlock := uint64(e.fsys.bs / e.fsys.descSize)
-		if err := e.Grow(context.Background(), uint64(sb.BlocksPerGroup) * (perBlock + 1)); !errors.Is(err, errors.ErrUnsupported) {
+		if err := e.Grow(context.Background(), uint64(sb.BlocksPerGroup)*(perBlock+1)); !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("growing past the descriptor block: %v, want errors.ErrUnsupported", err)
 		}
 	})
@@ -169,7 +169,7 @@ func TestGrowRefusals(t *testing.T) {
 	}
 	editImage(t, img, func(e *Editor) {
 		bpg := uint64(e.FS().Superblock().BlocksPerGroup)
-		if err := e.Grow(context.Background(), 2*bpg + 10); err != nil {
+		if err := e.Grow(context.Background(), 2*bpg+10); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.FS().Superblock().BlocksCount; got != 2*bpg {
@@ -205,7 +205,7 @@ func TestGrowTinySeed(t *testing.T) {
 	if err := e.Replace(ctx, "big", Meta{Perm: 0o644}, bytes.NewReader(make([]byte, 3000)), 3000); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Grow(context.Background(), uint64(len(m)) / 1024); err != nil {
+	if err := e.Grow(context.Background(), uint64(len(m))/1024); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Create(ctx, "d/new", Meta{Perm: 0o644}, bytes.NewReader(make([]byte, 200<<10)), 200<<10); err != nil {

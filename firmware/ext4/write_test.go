@@ -339,7 +339,7 @@ func editHostile(img []byte) {
 		_ = e.Replace(ctx, name, meta, bytes.NewReader(make([]byte, 3000)), 3000)
 	}
 	if bs := e.FS().Superblock().BlockSize(); bs > 0 {
-		_ = e.Grow(context.Background(), uint64(len(m)) / uint64(bs))
+		_ = e.Grow(context.Background(), uint64(len(m))/uint64(bs))
 	}
 	_ = e.Mkdir("d/new", meta)
 	_ = e.Create(ctx, "d/new/f", meta, bytes.NewReader(make([]byte, 5000)), 5000)

@@ -69,6 +69,9 @@ type File struct {
 	SHA256 string `json:"sha256"`
 	// Replaced is true when a file was already there.
 	Replaced bool `json:"replaced,omitempty"`
+	// FSConfig names the fs_config record that gave the mode and owner
+	// ("product:etc/fs_config_files@48"); empty for AOSP's defaults (0644, root).
+	FSConfig string `json:"fsConfig,omitempty"`
 }
 
 // Partition is one image of the output that differs from the input.
@@ -444,13 +447,17 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	if err != nil {
 		return nil, nil, false, err
 	}
-	label := func(rel string, t selinux.FileType) (map[string][]byte, string, error) {
-		dp := "/" + p.Name + "/" + strings.TrimPrefix(rel, root)
-		l, ok := labels.Label(dp, t)
+	fsc, err := loadFSConfig(im, p.Name, src)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	label := func(rel string, t selinux.FileType) (newAttrs, error) {
+		dp := p.Name + "/" + strings.TrimPrefix(rel, root)
+		l, ok := labels.Label("/"+dp, t)
 		if !ok {
-			return nil, "", fmt.Errorf("labelling %s: no file_contexts entry gives it a label", dp)
+			return newAttrs{}, fmt.Errorf("labelling /%s: no file_contexts entry gives it a label", dp)
 		}
-		return map[string][]byte{"security.selinux": append([]byte(l), 0)}, l, nil
+		return attrsFor(fsc, dp, t == selinux.Dir, l), nil
 	}
 	// write fills the new image's file system and returns its size
 	var write func(out *os.File) (int64, error)
@@ -572,8 +579,8 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	return pr, desc, signed, nil
 }
 
-// labelFunc gives the xattrs (security.selinux) and label of a new path inside a partition.
-type labelFunc func(rel string, t selinux.FileType) (map[string][]byte, string, error)
+// labelFunc gives the label, xattrs, mode and owner of a new path inside a partition.
+type labelFunc func(rel string, t selinux.FileType) (newAttrs, error)
 
 // planEROFS adds the files to the EROFS tree of efs (replacing files already there) and returns
 // the function that writes the new file system.
@@ -600,18 +607,18 @@ func planEROFS(ctx context.Context, efs *erofs.FS, p *image.Partition, adds []ad
 				}
 				continue
 			}
-			x, _, err := label(d, selinux.Dir)
+			at, err := label(d, selinux.Dir)
 			if err != nil {
 				return nil, err
 			}
 			index[d] = len(nodes)
-			nodes = append(nodes, erofs.Node{Path: d, Mode: unixmode.IFDIR | 0o755, Mtime: mtime, Xattrs: x})
+			nodes = append(nodes, erofs.Node{Path: d, Mode: unixmode.IFDIR | uint32(at.perm), UID: at.uid, GID: at.gid, Mtime: mtime, Xattrs: at.xattrs})
 		}
-		x, l, err := label(a.rel, selinux.Regular)
+		at, err := label(a.rel, selinux.Regular)
 		if err != nil {
 			return nil, err
 		}
-		n := erofs.Node{Path: a.rel, Mode: unixmode.IFREG | 0o644, Mtime: mtime, Xattrs: x, Size: a.size}
+		n := erofs.Node{Path: a.rel, Mode: unixmode.IFREG | uint32(at.perm), UID: at.uid, GID: at.gid, Mtime: mtime, Xattrs: at.xattrs, Size: a.size}
 		sum := a.sum
 		if a.data != nil {
 			n.Data = bytes.NewReader(a.data)
@@ -620,7 +627,7 @@ func planEROFS(ctx context.Context, efs *erofs.FS, p *image.Partition, adds []ad
 		} else {
 			apks[a.rel] = a.src // opened when written
 		}
-		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
+		f := at.file("/"+p.Name+"/"+strings.TrimPrefix(a.rel, root), a.size, sum)
 		if j, ok := index[a.rel]; ok {
 			if nodes[j].Mode&unixmode.IFMT == unixmode.IFDIR {
 				return nil, fmt.Errorf("patching %s: %s exists and is a directory", p.Source, f.Path)
@@ -695,14 +702,14 @@ func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, la
 			case !errors.Is(err, fs.ErrNotExist):
 				return nil, fmt.Errorf("reading %s: %w", p.Source, err)
 			}
-			x, _, err := label(d, selinux.Dir)
+			at, err := label(d, selinux.Dir)
 			if err != nil {
 				return nil, err
 			}
 			planned[d] = true
-			ops = append(ops, ext4Op{rel: d, dir: true, meta: ext4.Meta{Perm: 0o755, Mtime: mtime, Xattrs: x}})
+			ops = append(ops, ext4Op{rel: d, dir: true, meta: at.ext4(mtime)})
 		}
-		x, l, err := label(a.rel, selinux.Regular)
+		at, err := label(a.rel, selinux.Regular)
 		if err != nil {
 			return nil, err
 		}
@@ -711,11 +718,11 @@ func planExt4(xfs *ext4.FS, p *image.Partition, adds []addition, root string, la
 			s := sha256.Sum256(a.data)
 			sum = hex.EncodeToString(s[:])
 		}
-		f := File{Path: "/" + p.Name + "/" + strings.TrimPrefix(a.rel, root), Size: a.size, Mode: "0644", Label: l, SHA256: sum}
+		f := at.file("/"+p.Name+"/"+strings.TrimPrefix(a.rel, root), a.size, sum)
 		if planned[a.rel] {
 			return nil, fmt.Errorf("patching %s: %s is added twice", p.Source, f.Path)
 		}
-		op := ext4Op{rel: a.rel, meta: ext4.Meta{Perm: 0o644, Mtime: mtime, Xattrs: x}, add: a}
+		op := ext4Op{rel: a.rel, meta: at.ext4(mtime), add: a}
 		if fi, err := xfs.Lstat(a.rel); err == nil {
 			if err := replaceable(fi); err != nil {
 				return nil, fmt.Errorf("patching %s: %s exists and cannot be replaced: %w", p.Source, f.Path, err)

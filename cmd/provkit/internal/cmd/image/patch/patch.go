@@ -43,8 +43,8 @@ func NewCmdPatch(ios *iostreams.IOStreams, runF func(context.Context, *Options) 
 verified and pinned first exactly as 'provkit patch' does) goes to
 /<partition>/app/<Name>/<Name>.apk (priv-app/ when privileged), with the privapp-permissions,
 default-permissions and sysconfig XMLs 'provkit patch' writes, into the same partition's etc/.
-New files get their SELinux label from the image's own file_contexts and AOSP's default mode
-and owner (0644/0755, root). Every other file keeps its bytes, mode, owner, xattrs and time.
+New files get their SELinux label from the image's own file_contexts, and their mode, owner
+and capabilities from its fs_config files (else AOSP's defaults: 0644/0755, root). Every other file keeps its bytes, mode, owner, xattrs and time.
 
 The changed partition's file system is written anew (EROFS: compressed files keep their
 compressed clusters, copied as they are, not recompressed) or, for ext4, the new files are
