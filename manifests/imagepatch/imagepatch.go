@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if isZipFile(o.Input) {
 			return runZip(ctx, o)
 		}
-		return nil, fmt.Errorf("patching %s: %w: only a directory of partition images, a factory zip or an image zip is written (super images and single images are read by 'provkit image' but not written); put it in a directory first", o.Input, ErrUnsupported)
+		return runSingle(ctx, o)
 	}
 	if !o.DryRun {
 		if _, err := os.Lstat(o.Out); err == nil {

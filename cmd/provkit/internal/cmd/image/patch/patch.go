@@ -37,26 +37,29 @@ type Options struct {
 func NewCmdPatch(ios *iostreams.IOStreams, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: ios}
 	cmd := &cobra.Command{
-		Use:   "patch --policy <file> --avb-key <pem> [--avb-algorithm <name>] <firmware> --out {<dir>|<file.zip>} [--dry-run] [--json]",
+		Use:   "patch --policy <file> --avb-key <pem> [--avb-algorithm <name>] <firmware> --out {<dir>|<file.zip>|<file.img>} [--dry-run] [--json]",
 		Short: "Put a policy's apps into built firmware and re-sign it",
 		Long: `Make built firmware compliant without rebuilding Android: each app of the policy (its APK,
 verified and pinned first exactly as 'provkit patch' does) goes to
 /<partition>/app/<Name>/<Name>.apk (priv-app/ when privileged), with the privapp-permissions,
 default-permissions and sysconfig XMLs 'provkit patch' writes, into the same partition's etc/.
 New files get their SELinux label from the image's own file_contexts, and their mode, owner
-and capabilities from its fs_config files (else AOSP's defaults: 0644/0755, root). Every other file keeps its bytes, mode, owner, xattrs and time.
+and capabilities from its fs_config files (else AOSP's defaults: 0644/0755, root). Every
+other file keeps its bytes, mode, owner, xattrs and time.
 
 The changed partition's file system is written anew (EROFS: compressed files keep their
 compressed clusters, copied as they are, not recompressed) or, for ext4, the new files are
-added in place to a copy of it (same size; refused when it has no room, when a parent directory
-is hash-indexed, or when a file would be replaced), its AVB hashtree recomputed (same algorithm
-and salt), and every vbmeta image describing it, or chaining to a re-signed one, is re-signed
+added in place to a copy of it (grown, as resize2fs grows it, when it has no room; a file that
+is there is replaced; refused when a parent directory is hash-indexed), its AVB hashtree (and
+FEC, when it had one) recomputed with the same algorithm and salt, and every vbmeta image describing it, or chaining to a re-signed one, is re-signed
 with --avb-key, keeping every other descriptor, property and rollback index. A locked
 bootloader boots the result only if --avb-key is the key it trusts
 (the OEM's): the report prints the new key's SHA-256.
 
 <firmware> is a directory of partition images (product.img, vbmeta.img, super.img, ...), a
-factory zip (with its nested image-<device>-<build>.zip) or an image zip alone. A partition
+factory zip (with its nested image-<device>-<build>.zip), an image zip alone, or one image alone
+(product.img, super.img: named for its partition; --out is then the patched image file, and no
+vbmeta image is re-signed since none came with it). A partition
 image file, super.img or vbmeta image may be raw or an Android sparse image (img2simg): a sparse
 one is expanded into the temporary output, patched, and written back sparse under its name, with
 its block size (FILL chunks for repeated words and zeros, RAW for the rest). A logical partition
@@ -79,6 +82,7 @@ output is written under a temporary name and renamed when complete; it must not 
 Example:
   provkit image patch --policy policy.yaml --avb-key oem.pem images/ --out patched/
   provkit image patch --policy policy.yaml --avb-key oem.pem oriole-factory.zip --out patched.zip
+  provkit image patch --policy policy.yaml --avb-key oem.pem product.img --out product-patched.img
   provkit image patch --policy policy.yaml --avb-key oem.pem --dry-run --json images/` +
 			cmdutil.ExitStatus(
 				"0    patched (or, with --dry-run, would patch)",
@@ -92,7 +96,7 @@ Example:
 				return cmdutil.FlagErrorf("--policy <file> and --avb-key <pem> are required; see '%s --help'", c.CommandPath())
 			}
 			if opts.Out == "" && !opts.DryRun {
-				return cmdutil.FlagErrorf("--out {<dir>|<file.zip>} is required (or --dry-run)")
+				return cmdutil.FlagErrorf("--out {<dir>|<file.zip>|<file.img>} is required (or --dry-run)")
 			}
 			if opts.Algorithm != "" {
 				if _, err := avb.AlgorithmByName(opts.Algorithm); err != nil {
