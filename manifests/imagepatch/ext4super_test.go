@@ -13,7 +13,6 @@ import (
 	"github.com/provkit/provkit/firmware/image"
 	"github.com/provkit/provkit/firmware/super"
 	"github.com/provkit/provkit/internal/testtool"
-	"github.com/provkit/provkit/manifests/policy"
 )
 
 // tightFooter re-footers the fixture's product.img with the smallest partition its 16 MiB file
@@ -47,12 +46,10 @@ func TestPatchExt4GrowsPastItsPartition(t *testing.T) {
 			if inSuper {
 				superFirmware(t, fx, 64<<20)
 			}
-			pol, err := policy.Load(fx.policyPath)
-			if err != nil {
-				t.Fatal(err)
-			}
 			out := filepath.Join(fx.dir, "out")
-			rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}})
+			o := fx.options(t, out)
+			pol := o.Policy
+			rep, err := Run(context.Background(), o)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/provkit/provkit/firmware/avb"
 	"github.com/provkit/provkit/internal/testtool"
-	"github.com/provkit/provkit/manifests/policy"
 )
 
 // TestPatchRegeneratesFEC: a product image whose hashtree descriptor carries FEC (as AOSP builds
@@ -41,12 +40,8 @@ func TestPatchRegeneratesFEC(t *testing.T) {
 	if before.FECNumRoots != 2 || before.FECSize == 0 {
 		t.Fatalf("the input has no FEC: %+v", before)
 	}
-	pol, err := policy.Load(fx.policyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := filepath.Join(fx.dir, "out")
-	rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}})
+	rep, err := Run(context.Background(), fx.options(t, out))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -373,3 +373,20 @@ func TestFallbackNote(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// loadPolicy loads the fixture's policy.
+func (fx *fixture) loadPolicy(t *testing.T) *policy.Policy {
+	t.Helper()
+	pol, err := policy.Load(fx.policyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pol
+}
+
+// options are the options the tests patch the fixture with: its firmware and policy, the
+// 2048-bit test key standing in for the OEM's, into out.
+func (fx *fixture) options(t *testing.T, out string) Options {
+	t.Helper()
+	return Options{Policy: fx.loadPolicy(t), Input: fx.fw, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}}
+}

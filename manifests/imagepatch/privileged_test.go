@@ -13,7 +13,6 @@ import (
 	"github.com/provkit/provkit/firmware/erofs"
 	"github.com/provkit/provkit/internal/demoapk"
 	"github.com/provkit/provkit/internal/unixmode"
-	"github.com/provkit/provkit/manifests/policy"
 )
 
 // TestPrivilegedPermissionsFollowTheFirmwareLevel: a privileged app requesting
@@ -49,11 +48,9 @@ func TestPrivilegedPermissionsFollowTheFirmwareLevel(t *testing.T) {
 			if tc.sdk != "" {
 				writeSystem(t, filepath.Join(fx.fw, "system.img"), "ro.build.version.sdk="+tc.sdk+"\n")
 			}
-			pol, err := policy.Load(fx.policyPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: filepath.Join(fx.dir, "out"), Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}, DryRun: true})
+			o := fx.options(t, filepath.Join(fx.dir, "out"))
+			o.DryRun = true
+			rep, err := Run(context.Background(), o)
 			if blocked := errors.Is(err, ErrBlocked); blocked != tc.blocked {
 				t.Fatalf("blocked %v, want %v (err %v)", blocked, tc.blocked, err)
 			} else if err != nil && !blocked {
@@ -91,11 +88,9 @@ func TestPrivilegedPermissionsFromFrameworkRes(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeSystem(t, filepath.Join(fx.fw, "system.img"), "ro.build.version.sdk=34\n", erofs.Node{Path: "framework"}, erofs.Node{Path: "framework/framework-res.apk", Data: bytes.NewReader(platform), Size: int64(len(platform))})
-	pol, err := policy.Load(fx.policyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: filepath.Join(fx.dir, "out"), Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}, DryRun: true})
+	o := fx.options(t, filepath.Join(fx.dir, "out"))
+	o.DryRun = true
+	rep, err := Run(context.Background(), o)
 	if !errors.Is(err, ErrBlocked) {
 		t.Fatalf("not blocked: %v", err)
 	}

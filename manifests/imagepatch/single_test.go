@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/provkit/provkit/internal/testtool"
-	"github.com/provkit/provkit/manifests/policy"
 )
 
 // TestPatchSingleImage: a product.img given alone becomes one patched product.img (the input
@@ -33,14 +32,12 @@ func TestPatchSingleImage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pol, err := policy.Load(fx.policyPath)
-			if err != nil {
-				t.Fatal(err)
-			}
 			outDir := filepath.Join(fx.dir, "single")
 			os.MkdirAll(outDir, 0o755)
 			out := filepath.Join(outDir, name)
-			o := Options{Policy: pol, Input: in, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}}
+			o := fx.options(t, out)
+			o.Input = in
+			pol := o.Policy
 			dry := o
 			dry.DryRun = true
 			if _, err := Run(context.Background(), dry); err != nil {
@@ -80,12 +77,13 @@ func TestPatchSingleImage(t *testing.T) {
 		})
 	}
 	fx := newFirmware(t, false, 0)
-	pol, _ := policy.Load(fx.policyPath)
 	odd := filepath.Join(fx.dir, "product.bin")
 	b, _ := os.ReadFile(filepath.Join(fx.fw, "product.img"))
 	write(t, odd, b)
 	for in, out := range map[string]string{odd: filepath.Join(fx.dir, "o.img"), filepath.Join(fx.fw, "product.img"): filepath.Join(fx.dir, "o.zip")} {
-		_, err := Run(context.Background(), Options{Policy: pol, Input: in, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}})
+		o := fx.options(t, out)
+		o.Input = in
+		_, err := Run(context.Background(), o)
 		if !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s -> %s: %v, want ErrUnsupported", in, out, err)
 		}
