@@ -411,9 +411,35 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			r, size = sparseIn.raw, sparseIn.size
 		}
 	}
-	if pr.SHA256Before, err = hashReader(ctx, r, size); err != nil {
-		return nil, nil, false, fmt.Errorf("reading %s: %w", p.Source, err)
+	// the input's digest, for the report: computed beside the rest (another core reads the input
+	// while this one writes the output), joined before returning
+	hctx, stopHash := context.WithCancel(ctx)
+	type digest struct {
+		sum string
+		err error
 	}
+	before := make(chan digest, 1)
+	go func() {
+		s, err := hashReader(hctx, r, size)
+		before <- digest{s, err}
+	}()
+	joined := false
+	join := func() error {
+		joined = true
+		d := <-before
+		if d.err != nil {
+			return fmt.Errorf("reading %s: %w", p.Source, d.err)
+		}
+		pr.SHA256Before = d.sum
+		return nil
+	}
+	defer func() {
+		if !joined {
+			stopHash()
+			<-before
+		}
+		stopHash()
+	}()
 	// a logical partition of super.img: "super.img!product_a"
 	superFile, lpName, inSuper := strings.Cut(p.Source, "!")
 	// the file system ends where the footer says the original image ends
@@ -486,6 +512,9 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	}
 	willSign := oldFooter != nil && oldFooter.VBMeta.Algorithm != avb.AlgNone
 	if o.DryRun {
+		if err := join(); err != nil {
+			return nil, nil, false, err
+		}
 		return pr, nil, willSign, nil
 	}
 	dst := filepath.Join(tmp, p.Source)
@@ -575,6 +604,9 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			}
 		}
 		pr.SizeAfter = max(size, final)
+	}
+	if err := join(); err != nil {
+		return nil, nil, false, err
 	}
 	return pr, desc, signed, nil
 }
