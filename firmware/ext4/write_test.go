@@ -220,9 +220,9 @@ func TestEditorAgainstE2fsck(t *testing.T) {
 				if err := e.Create(ctx, "nope/x", fm, strings.NewReader("x"), 1); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("adding under a missing directory: %v, want fs.ErrNotExist", err)
 				}
-				huge := Meta{Perm: 0o644, Xattrs: map[string][]byte{"user.big": bytes.Repeat([]byte("v"), 200)}}
+				huge := Meta{Perm: 0o644, Xattrs: map[string][]byte{"user.big": bytes.Repeat([]byte("v"), 5000)}}
 				if err := e.Create(ctx, "system/hugexattr", huge, strings.NewReader("x"), 1); !errors.Is(err, errors.ErrUnsupported) {
-					t.Errorf("an xattr too big for the inode: %v, want errors.ErrUnsupported", err)
+					t.Errorf("an xattr too big for the inode and an xattr block: %v, want errors.ErrUnsupported", err)
 				}
 				if err := e.Create(ctx, "system/toobig", fm, bytes.NewReader(nil), int64(v.sizeMB)<<20); !errors.Is(err, ErrNoSpace) {
 					t.Errorf("a file bigger than the free space: %v, want ErrNoSpace", err)
