@@ -219,8 +219,9 @@ func TestXattrBlocks(t *testing.T) {
 			f.Close()
 			if fails, out := e2fsckFails(bad); !fails {
 				t.Errorf("e2fsck -fn did not notice a corrupted xattr block value:\n%s", out)
-			} else if v.csumed && !strings.Contains(out, "checksum") && !strings.Contains(out, "hash") {
-				t.Logf("e2fsck on the corrupted block:\n%s", out)
+			} else if !strings.Contains(out, "has a hash") || v.csumed != strings.Contains(out, "checksum does not match block") {
+				// the entry hash is checked everywhere, the block checksum with metadata_csum
+				t.Errorf("e2fsck -fn on the corrupted block (want a hash complaint, and a checksum one with metadata_csum):\n%s", out)
 			}
 
 			// a block shared by two inodes is not replaced
