@@ -33,14 +33,17 @@
 //     (bg_itable_unused).
 //
 // The Editor (Edit) allocates from the bitmaps (one contiguous run when one is long enough),
-// writes file data, inodes with the SELinux label and other xattrs in the inode's extra space,
-// directory entries in linear directories (appending blocks, and an extent leaf block when the
-// inode's four extents are used), then the bitmaps, group descriptors and superblock counters with
-// every metadata_csum or gdt_csum checksum. It refuses, before changing anything, what it cannot
-// keep consistent: htree, inline or encrypted parent directories, xattrs that do not fit in the
-// inode, quota, bigalloc, a journal needing recovery, and files larger than the free space
-// (ErrNoSpace). Replace frees a regular file's data and extent tree blocks and writes new
-// contents into the same inode; Grow enlarges the file system offline as resize2fs does (the
+// writes file data, inodes with the SELinux label and other xattrs in the inode's extra space and
+// what does not fit there (all of them with 128-byte inodes) in an external xattr block of the
+// inode's own (sorted entries, entry and block hashes, metadata_csum checksum, i_file_acl,
+// i_blocks), directory entries in linear directories (appending blocks, and an extent leaf block
+// when the inode's four extents are used), then the bitmaps, group descriptors and superblock
+// counters with every metadata_csum or gdt_csum checksum. It refuses, before changing anything,
+// what it cannot keep consistent: htree, inline or encrypted parent directories, xattrs that do
+// not fit in the inode and one block, quota, bigalloc, a journal needing recovery, and files
+// larger than the free space (ErrNoSpace). Replace frees a regular file's data and extent tree
+// blocks (and its xattr block when no other inode shares it) and writes new contents into the
+// same inode; Grow enlarges the file system offline as resize2fs does (the
 // last group filled, new groups added with their backups and the resize inode's list). It never
 // deletes files.
 //

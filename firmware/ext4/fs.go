@@ -158,6 +158,8 @@ type FS struct {
 	gdtCsum   bool
 	meta      []blockRange // sorted, merged metadata block ranges
 	inodeSize int64
+	// newExtraIsize is the i_extra_isize the Editor gives new inodes (0 for 128-byte inodes).
+	newExtraIsize uint16
 
 	xattrMu    sync.Mutex
 	xattrCache map[uint64]map[string][]byte // external xattr blocks by block number
@@ -309,6 +311,16 @@ func (fsys *FS) parseSuperblock(b []byte) error {
 	}
 	fsys.bs = sb.BlockSize()
 	fsys.inodeSize = int64(sb.InodeSize)
+	if fsys.inodeSize > 128 {
+		want := le.Uint16(b[0x15E:])
+		if minI := le.Uint16(b[0x15C:]); want < minI {
+			want = minI
+		}
+		if want == 0 {
+			want = 32
+		}
+		fsys.newExtraIsize = min(want, uint16(fsys.inodeSize-128)) &^ 3
+	}
 	if sb.BlocksCount > uint64(fsys.size/fsys.bs) {
 		return corruptf("superblock at offset 1024: the file system has %d blocks of %d bytes (%d bytes) but the image is only %d bytes (truncated?)",
 			sb.BlocksCount, fsys.bs, sb.BlocksCount*uint64(fsys.bs), fsys.size)

@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // tinyImages builds 128 KiB seed images with mke2fs: ext4 with metadata_csum, ext2 with block
-// maps, ext4 with inline data, and ext4 with 256-block groups and a resize inode; each holds a directory, a file, fast and slow symlinks.
+// maps, ext4 with inline data, ext4 with 256-block groups and a resize inode, and ext4 with
+// 128-byte inodes whose file "big" has an external xattr block; each holds a directory, a file,
+// fast and slow symlinks.
 func tinyImages(f *testing.F) [][]byte { return tinyImagesT(f) }
 
 func tinyImagesT(f testing.TB) [][]byte {
@@ -35,6 +38,8 @@ func tinyImagesT(f testing.TB) [][]byte {
 		{"-t", "ext4", "-I", "256", "-O", "^has_journal,^resize_inode,inline_data"},
 		// small groups with reserved descriptor blocks: Grow adds groups with backups to it
 		{"-t", "ext4", "-g", "256", "-O", "^has_journal"},
+		// 128-byte inodes (as AOSP's mkuserimg_mke2fs makes them): every xattr is in a block
+		{"-t", "ext4", "-I", "128", "-N", "32", "-O", "^has_journal,metadata_csum"},
 	} {
 		img := filepath.Join(dir, "img"+string(rune('0'+i)))
 		if err := os.WriteFile(img, make([]byte, 128<<10), 0o644); err != nil {
@@ -43,6 +48,14 @@ func tinyImagesT(f testing.TB) [][]byte {
 		all := append([]string{"-q", "-F", "-b", "1024", "-N", "16", "-d", src}, args...)
 		if b, err := exec.Command("mke2fs", append(all, img)...).CombinedOutput(); err != nil {
 			f.Fatalf("mke2fs: %v\n%s", err, b)
+		}
+		if slices.Contains(args, "128") {
+			// an external xattr block for Replace to free
+			if _, err := exec.LookPath("debugfs"); err == nil {
+				if b, err := exec.Command("debugfs", "-w", "-R", "ea_set /big user.origin seed", img).CombinedOutput(); err != nil {
+					f.Fatalf("debugfs: %v\n%s", err, b)
+				}
+			}
 		}
 		b, err := os.ReadFile(img)
 		if err != nil {

@@ -25,8 +25,10 @@ const flagVerity = 0x100000
 //
 // A directory, a symlink, any other non-regular file and a file with more than one hard link are
 // refused with ErrNotReplaceable; a file the writer cannot free exactly (a legacy block map,
-// inline data, encryption, verity, an external xattr block, or a file system with shared_blocks,
-// whose blocks other files may use too) with an error wrapping errors.ErrUnsupported. Both
+// inline data, encryption, verity, an external xattr block other inodes share, or a file system
+// with shared_blocks, whose blocks other files may use too) with an error wrapping
+// errors.ErrUnsupported. An external xattr block of the file's own is freed with its data, and
+// the new xattrs are stored as Create stores them. Both
 // refusals, and a lack of room (ErrNoSpace), are found before anything is changed.
 func (e *Editor) Replace(ctx context.Context, name string, m Meta, r io.Reader, size int64) error {
 	if e.closed {
@@ -55,15 +57,19 @@ func (e *Editor) Replace(ctx context.Context, name string, m Meta, r io.Reader, 
 		return unsupportedf("replacing %q: it uses a legacy block map (or inline data); freeing it is not written", name)
 	case n.flags&(flagEncrypt|flagVerity|flagEAInode|flagHugeFile) != 0:
 		return unsupportedf("replacing %q: its flags 0x%x (encrypted, verity, xattr inode or huge_file) are not written", name, n.flags)
-	case n.fileACL != 0:
-		return unsupportedf("replacing %q: its xattrs are in an external block (%d); freeing it is not written", name, n.fileACL)
 	case size < 0 || (size >= 1<<31 && e.fsys.sb.FeatureROCompat&roCompatLargeFile == 0):
 		return unsupportedf("replacing %q: size %d needs the large_file feature", name, size)
 	}
-	if err := e.putXattrs(make([]byte, e.fsys.inodeSize), m.Xattrs, name); err != nil {
+	xblocks, err := e.xattrBlocksNeeded(m.Xattrs, name)
+	if err != nil {
 		return err
 	}
 	f := &freer{e: e, bms: map[uint64][]byte{}, freed: map[uint64]uint64{}}
+	if n.fileACL != 0 {
+		if err := e.freeXattrBlock(f, n, name); err != nil {
+			return err
+		}
+	}
 	if err := f.extents(n); err != nil {
 		return fmt.Errorf("replacing %q: %w", name, err)
 	}
@@ -72,10 +78,15 @@ func (e *Editor) Replace(ctx context.Context, name string, m Meta, r io.Reader, 
 	}
 	bs := e.fsys.bs
 	nblocks := uint64((size + bs - 1) / bs)
-	if free := e.freeBlocks() + f.total; nblocks+1 > free {
-		return fmt.Errorf("replacing %q (%d bytes): %w: it needs %d blocks of %d bytes and %d are free with its old ones (the image must be made larger)", name, size, ErrNoSpace, nblocks, bs, free)
+	if free := e.freeBlocks() + f.total; nblocks+1+xblocks > free {
+		return fmt.Errorf("replacing %q (%d bytes): %w: it needs %d blocks of %d bytes and %d are free with its old ones (the image must be made larger)", name, size, ErrNoSpace, nblocks+xblocks, bs, free)
 	}
 	// nothing changed so far: free the old blocks
+	if n.fileACL != 0 {
+		e.fsys.xattrMu.Lock()
+		delete(e.fsys.xattrCache, n.fileACL)
+		e.fsys.xattrMu.Unlock()
+	}
 	for g, bm := range f.bms {
 		e.blockBM[g] = bm
 		e.dirtyBlock[g] = true
@@ -182,3 +193,19 @@ func (f *freer) node(m *mapper, nd *extNode) error {
 // Blocks512 returns i_blocks in 512-byte units: the blocks the file holds (data, extent tree and
 // external xattr block), which replacing it frees.
 func (n *Inode) Blocks512() uint64 { return n.blocks512 }
+
+// freeXattrBlock frees (in f) inode n's external xattr block, after checking that it is a valid
+// xattr block (magic, size, checksum, entries) that no other inode shares.
+func (e *Editor) freeXattrBlock(f *freer, n *Inode, name string) error {
+	if _, err := e.fsys.xattrBlock(n.fileACL, n.ino); err != nil {
+		return fmt.Errorf("replacing %q: %w", name, err)
+	}
+	blk, err := e.fsys.readBlock(n.fileACL, fmt.Sprintf("xattr block %d (inode %d)", n.fileACL, n.ino))
+	if err != nil {
+		return fmt.Errorf("replacing %q: %w", name, err)
+	}
+	if ref := binary.LittleEndian.Uint32(blk[4:]); ref != 1 {
+		return unsupportedf("replacing %q: its xattrs are in external block %d shared by %d inodes; unsharing it is not written", name, n.fileACL, ref)
+	}
+	return f.free(n.fileACL, 1, func() string { return fmt.Sprintf("inode %d xattr block", n.ino) })
+}

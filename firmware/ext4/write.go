@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -30,8 +29,9 @@ type Meta struct {
 	Perm     uint16 // permission bits (07777)
 	UID, GID uint32
 	Mtime    time.Time // also used as atime, ctime and crtime
-	// Xattrs are stored in the inode's extra space (as e2fsdroid stores security.selinux);
-	// attributes that do not fit are refused, external xattr blocks are not written.
+	// Xattrs are stored in the inode's extra space (as e2fsdroid stores security.selinux)
+	// while they fit; the rest go to an external xattr block of the inode's own. Attributes
+	// that do not fit one block are refused (xattr inodes are not written).
 	Xattrs map[string][]byte
 }
 
@@ -103,17 +103,7 @@ func Edit(rw ReadWriterAt, size int64) (*Editor, error) {
 	if err := fsys.readAt(e.sbRaw, 1024, "superblock"); err != nil {
 		return nil, err
 	}
-	if fsys.inodeSize > 128 {
-		le := binary.LittleEndian
-		want := le.Uint16(e.sbRaw[0x15E:])
-		if minI := le.Uint16(e.sbRaw[0x15C:]); want < minI {
-			want = minI
-		}
-		if want == 0 {
-			want = 32
-		}
-		e.extraIsize = min(want, uint16(fsys.inodeSize-128)) &^ 3
-	}
+	e.extraIsize = fsys.newExtraIsize
 	perBlock := uint64(fsys.bs / fsys.descSize)
 	for bi := uint64(0); bi*perBlock < uint64(len(fsys.groups)); bi++ {
 		b, err := fsys.readBlock(fsys.gdtBlock(bi), fmt.Sprintf("group descriptor block %d", bi))
@@ -530,85 +520,6 @@ func (e *Editor) newInode(mode uint16, m Meta, size uint64, links uint16, blocks
 	return raw, nil
 }
 
-// xattrName splits a full attribute name into its name index and suffix.
-func xattrName(full string) (uint8, string) {
-	for _, idx := range []uint8{2, 3, 8} {
-		if full == xattrPrefixes[idx] {
-			return idx, ""
-		}
-	}
-	for _, idx := range []uint8{1, 4, 5, 6, 7, 9} {
-		if p := xattrPrefixes[idx]; strings.HasPrefix(full, p) && len(full) > len(p) {
-			return idx, full[len(p):]
-		}
-	}
-	return 0, full
-}
-
-// xattrHash is ext4's entry hash over the name and (for values stored in place) the value.
-func xattrHash(name string, value []byte) uint32 {
-	var h uint32
-	for i := 0; i < len(name); i++ {
-		h = h<<5 ^ h>>27 ^ uint32(int32(int8(name[i])))
-	}
-	padded := make([]byte, (len(value)+3)&^3)
-	copy(padded, value)
-	for i := 0; i < len(padded); i += 4 {
-		h = h<<16 ^ h>>16 ^ binary.LittleEndian.Uint32(padded[i:])
-	}
-	return h
-}
-
-// putXattrs stores xs in the inode's in-inode attribute area.
-func (e *Editor) putXattrs(raw []byte, xs map[string][]byte, name string) error {
-	if len(xs) == 0 {
-		return nil
-	}
-	start := 128 + int(e.extraIsize)
-	if len(raw) < start+8 {
-		return unsupportedf("%s: the %d-byte inodes have no room for extended attributes and external xattr blocks are not written", name, len(raw))
-	}
-	le := binary.LittleEndian
-	le.PutUint32(raw[start:], xattrMagic)
-	body := raw[start+4:]
-	names := make([]string, 0, len(xs))
-	for k := range xs {
-		names = append(names, k)
-	}
-	sort.Slice(names, func(i, j int) bool {
-		ai, as := xattrName(names[i])
-		bi, bs := xattrName(names[j])
-		if ai != bi {
-			return ai < bi
-		}
-		return as < bs
-	})
-	off, vend := 0, len(body)
-	for _, full := range names {
-		idx, suffix := xattrName(full)
-		v := xs[full]
-		if len(suffix) > 255 {
-			return fmt.Errorf("%s: attribute name %q is too long", name, full)
-		}
-		esize := (16 + len(suffix) + 3) &^ 3
-		vsize := (len(v) + 3) &^ 3
-		if off+esize+4 > vend-vsize {
-			return unsupportedf("%s: extended attributes (%s) do not fit in the inode's %d bytes of attribute space, and external xattr blocks are not written", name, strings.Join(names, ", "), len(body)+4)
-		}
-		vend -= vsize
-		copy(body[vend:], v)
-		body[off] = byte(len(suffix))
-		body[off+1] = idx
-		le.PutUint16(body[off+2:], uint16(vend))
-		le.PutUint32(body[off+4:], 0)
-		le.PutUint32(body[off+8:], uint32(len(v)))
-		le.PutUint32(body[off+12:], xattrHash(suffix, v))
-		copy(body[off+16:], suffix)
-		off += esize
-	}
-	return nil
-}
-
 // putExtents writes an extent node header and leaf entries for runs (logical blocks from lblk0).
 func putExtents(b []byte, runs []run, lblk0 uint64, max int) {
 	le := binary.LittleEndian
@@ -740,8 +651,12 @@ func (e *Editor) Mkdir(name string, m Meta) error {
 	if err := e.checkDirWritable(parent, name); err != nil {
 		return err
 	}
-	if err := e.putXattrs(make([]byte, e.fsys.inodeSize), m.Xattrs, name); err != nil {
+	xblocks, err := e.xattrBlocksNeeded(m.Xattrs, name)
+	if err != nil {
 		return err // refused before anything is allocated
+	}
+	if free := e.freeBlocks(); 1+xblocks > free {
+		return fmt.Errorf("adding directory %q: %w: it needs %d blocks of %d bytes and %d are free (the image must be made larger)", name, ErrNoSpace, 1+xblocks, e.fsys.bs, free)
 	}
 	if parent.links >= maxInodeLinks-1 && e.fsys.sb.FeatureROCompat&roCompatDirNlink == 0 {
 		return fmt.Errorf("adding %q: its parent has %d links, the most without dir_nlink", name, parent.links)
@@ -803,11 +718,12 @@ func (e *Editor) Create(ctx context.Context, name string, m Meta, r io.Reader, s
 	}
 	bs := e.fsys.bs
 	nblocks := uint64((size + bs - 1) / bs)
-	if err := e.putXattrs(make([]byte, e.fsys.inodeSize), m.Xattrs, name); err != nil {
+	xblocks, err := e.xattrBlocksNeeded(m.Xattrs, name)
+	if err != nil {
 		return err // refused before anything is allocated
 	}
-	if free := e.freeBlocks(); nblocks+1 > free {
-		return fmt.Errorf("adding %q (%d bytes): %w: it needs %d blocks of %d bytes and %d are free (the image must be made larger)", name, size, ErrNoSpace, nblocks, bs, free)
+	if free := e.freeBlocks(); nblocks+1+xblocks > free {
+		return fmt.Errorf("adding %q (%d bytes): %w: it needs %d blocks of %d bytes and %d are free (the image must be made larger)", name, size, ErrNoSpace, nblocks+xblocks, bs, free)
 	}
 	ino, err := e.allocInode(false)
 	if err != nil {

@@ -220,9 +220,9 @@ func TestEditorAgainstE2fsck(t *testing.T) {
 				if err := e.Create(ctx, "nope/x", fm, strings.NewReader("x"), 1); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("adding under a missing directory: %v, want fs.ErrNotExist", err)
 				}
-				huge := Meta{Perm: 0o644, Xattrs: map[string][]byte{"user.big": bytes.Repeat([]byte("v"), 200)}}
+				huge := Meta{Perm: 0o644, Xattrs: map[string][]byte{"user.big": bytes.Repeat([]byte("v"), 5000)}}
 				if err := e.Create(ctx, "system/hugexattr", huge, strings.NewReader("x"), 1); !errors.Is(err, errors.ErrUnsupported) {
-					t.Errorf("an xattr too big for the inode: %v, want errors.ErrUnsupported", err)
+					t.Errorf("an xattr too big for the inode and an xattr block: %v, want errors.ErrUnsupported", err)
 				}
 				if err := e.Create(ctx, "system/toobig", fm, bytes.NewReader(nil), int64(v.sizeMB)<<20); !errors.Is(err, ErrNoSpace) {
 					t.Errorf("a file bigger than the free space: %v, want ErrNoSpace", err)
@@ -325,13 +325,15 @@ func FuzzEdit(f *testing.F) {
 	})
 }
 
-func editHostile(img []byte) {
+// editHostile replaces, grows, creates and closes on img, ignoring errors; it returns the image
+// (grown into room after it).
+func editHostile(img []byte) memImage {
 	// room for Grow after the image
 	m := memImage(make([]byte, 8*len(img)))
 	copy(m, img)
 	e, err := Edit(m, int64(len(img)))
 	if err != nil {
-		return
+		return m
 	}
 	ctx := context.Background()
 	meta := Meta{Perm: 0o644, Xattrs: map[string][]byte{"security.selinux": []byte("u:object_r:system_file:s0\x00")}}
@@ -347,6 +349,36 @@ func editHostile(img []byte) {
 		_ = e.Create(ctx, fmt.Sprintf("d/%s%d", strings.Repeat("n", 100), i), meta, strings.NewReader("x"), 1)
 	}
 	_ = e.Close()
+	return m
+}
+
+// TestEditHostileSeed128 runs the FuzzEdit body on the unmutated 128-byte-inode seed and judges
+// the result with e2fsck and debugfs, so the fuzz body is known to reach the xattr block writer
+// and Replace's freeing of an xattr block.
+func TestEditHostileSeed128(t *testing.T) {
+	testtool.Require(t, "mke2fs", "e2fsck", "debugfs")
+	seeds := tinyImagesT(t)
+	fsys, err := Open(bytes.NewReader(seeds[4]), int64(len(seeds[4])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := fsys.Stat("big"); err != nil || fi.Sys().(*Inode).fileACL == 0 || fsys.inodeSize != 128 {
+		t.Fatalf("the seed's big has no xattr block (or inodes are not 128 bytes): %v", err)
+	}
+	m := editHostile(seeds[4])
+	p := filepath.Join(t.TempDir(), "img")
+	if err := os.WriteFile(p, m, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e2fsckClean(t, p)
+	for _, f := range []string{"/big", "/d/new", "/d/new/f"} {
+		if out := debugfsOut(t, p, "ea_list "+f); !strings.Contains(out, `security.selinux (26) = "u:object_r:system_file:s0\000"`) || strings.Contains(out, "user.origin") {
+			t.Errorf("ea_list %s:\n%s", f, out)
+		}
+		if st := debugfsOut(t, p, "stat "+f); strings.Contains(st, "File ACL: 0") {
+			t.Errorf("%s has no xattr block:\n%s", f, st)
+		}
+	}
 }
 
 // TestEditMutations runs the fuzz body over a few thousand seeded random byte mutations of the

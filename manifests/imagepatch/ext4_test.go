@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -34,6 +35,12 @@ func ext4Label(rel string) string {
 // made by mke2fs -d (with or without a journal), every path labelled with debugfs ea_set as
 // e2fsdroid labels it, a hashtree footer by avbtool, and vbmeta.img holding its descriptor.
 func newExt4Firmware(t *testing.T, journal, full bool) *fixture {
+	return newExt4FirmwareInodes(t, journal, full, 256)
+}
+
+// newExt4FirmwareInodes is newExt4Firmware with inodes of inodeSize bytes (128: as AOSP's
+// mkuserimg_mke2fs makes them, no room for xattrs in the inode).
+func newExt4FirmwareInodes(t *testing.T, journal, full bool, inodeSize int) *fixture {
 	testtool.Require(t, "mke2fs", "debugfs", "e2fsck")
 	fx := &fixture{dir: t.TempDir(), ref: testtool.ReferenceTools(t)}
 	src := filepath.Join(fx.dir, "src")
@@ -51,7 +58,7 @@ func newExt4Firmware(t *testing.T, journal, full bool) *fixture {
 	if journal {
 		feat = "metadata_csum,has_journal"
 	}
-	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", "-m", "0", "-O", feat,
+	if out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", strconv.Itoa(inodeSize), "-m", "0", "-O", feat,
 		"-E", "root_owner=0:0", "-T", "default", "-d", src, img, "16M").CombinedOutput(); err != nil {
 		t.Fatalf("mke2fs: %v\n%s", err, out)
 	}

@@ -23,7 +23,8 @@ type ext4Op struct {
 // ext4Plan is what the ext4 editor does to one partition, and the room it needs. The room is
 // counted high: a file takes its data blocks, one extent leaf block, and one block (and its
 // extent leaf) for its parent directory; a directory takes its block and the same for its
-// parent; a replaced file gives back the blocks it held.
+// parent; either takes one more for an external xattr block when its xattrs do not fit in the
+// inode; a replaced file gives back the blocks it held (its xattr block among them).
 type ext4Plan struct {
 	ops        []ext4Op
 	needBlocks uint64 // blocks the ops may take
@@ -72,6 +73,9 @@ func newExt4Plan(xfs *ext4.FS, ops []ext4Op, pr *Partition) *ext4Plan {
 	bs := uint64(sb.BlockSize())
 	pl := &ext4Plan{ops: ops}
 	for _, op := range ops {
+		// an inode whose xattrs do not fit in it (128-byte inodes, or a label and a capability)
+		// takes an external xattr block too
+		pl.needBlocks += xfs.XattrBlocks(op.meta.Xattrs)
 		switch {
 		case op.dir:
 			pl.needBlocks += 3

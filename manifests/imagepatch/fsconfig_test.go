@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,8 +19,8 @@ import (
 
 // TestPatchFollowsFSConfig: the firmware's fs_config files (here the system partition's, as AOSP
 // builds carry them) give the app's directory 0750 system:system and its APK 0640 with a
-// capability (EROFS; on ext4 a capability is refused, for want of external xattr blocks, and
-// the APK's record has none); the default-permissions XML has no record and keeps AOSP's 0644
+// capability (on ext4 in an external xattr block, as it does not fit in the inode with the
+// label); the default-permissions XML has no record and keeps AOSP's 0644
 // root:root. The outputs carry exactly that (read back with provkit's reader and fsck.erofs,
 // debugfs and e2fsck for ext4), and the report says which record was used.
 func TestPatchFollowsFSConfig(t *testing.T) {
@@ -34,14 +33,9 @@ func TestPatchFollowsFSConfig(t *testing.T) {
 	}
 	for _, fsType := range []string{"erofs", "ext4"} {
 		t.Run(fsType, func(t *testing.T) {
-			// ext4: a label and a capability do not fit in a 256-byte inode, and external
-			// xattr blocks are not written: refused (see ext4's own test below), so the ext4
-			// case gives the APK no capability.
-			caps := uint64(1 << 12)
-			if fsType == "ext4" {
-				caps = 0
-			}
-			files := filesWith(caps)
+			// ext4: a label and a capability do not fit in a 256-byte inode: the capability
+			// goes to an external xattr block
+			files := filesWith(1 << 12)
 			var fx *fixture
 			if fsType == "erofs" {
 				fx = newFirmware(t, false, 0)
@@ -110,16 +104,6 @@ func TestPatchFollowsFSConfig(t *testing.T) {
 				return
 			}
 			fsImg := filepath.Join(fx.dir, "fs.img")
-			// the same firmware with a capability for the APK: refused, naming the file and why
-			os.Remove(filepath.Join(fx.fw, "system.img"))
-			withCaps := filesWith(1 << 12)
-			writeSystem(t, filepath.Join(fx.fw, "system.img"), "ro.build.version.sdk=34\n",
-				erofs.Node{Path: "etc"},
-				erofs.Node{Path: "etc/fs_config_files", Data: bytes.NewReader(withCaps), Size: int64(len(withCaps))})
-			if _, err := Run(context.Background(), Options{Policy: pol, Input: fx.fw, Out: filepath.Join(fx.dir, "out2"), Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}}); !errors.Is(err, ErrUnsupported) ||
-				!strings.Contains(err.Error(), "RuOnemeApp.apk") || !strings.Contains(err.Error(), "security.capability") {
-				t.Errorf("a capability on ext4: %v", err)
-			}
 			write(t, fsImg, fsb)
 			if o, err := exec.Command("e2fsck", "-fn", fsImg).CombinedOutput(); err != nil {
 				t.Fatalf("e2fsck -fn: %v\n%s", err, o)
@@ -136,8 +120,19 @@ func TestPatchFollowsFSConfig(t *testing.T) {
 					}
 				}
 			}
-			if ea := debugfs(t, fsImg, "ea_list /app/RuOnemeApp/RuOnemeApp.apk"); !strings.Contains(ea, "security.selinux") || strings.Contains(ea, "capability") {
-				t.Errorf("debugfs ea_list: %q", ea)
+			capHex := make([]string, len(wantCap))
+			for i, c := range wantCap {
+				capHex[i] = fmt.Sprintf("%02x", c)
+			}
+			wantEA := []string{`security.selinux (30) = "u:object_r:system_app_file:s0\000"`, "security.capability (20) = " + strings.Join(capHex, " ")}
+			if ea := debugfs(t, fsImg, "ea_list /app/RuOnemeApp/RuOnemeApp.apk"); !strings.Contains(ea, wantEA[0]) || !strings.Contains(ea, wantEA[1]) {
+				t.Errorf("debugfs ea_list: %q, want %q", ea, wantEA)
+			}
+			if st := debugfs(t, fsImg, "stat /app/RuOnemeApp/RuOnemeApp.apk"); !strings.Contains(st, "File ACL: ") || strings.Contains(st, "File ACL: 0") {
+				t.Errorf("the APK's capability is not in an external xattr block:\n%s", st)
+			}
+			if st := debugfs(t, fsImg, "stat /etc/default-permissions/default-permissions-ru.oneme.app.xml"); !strings.Contains(st, "File ACL: 0") {
+				t.Errorf("a label alone took an external xattr block:\n%s", st)
 			}
 		})
 	}
