@@ -538,6 +538,10 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	if err := checkFiles(ctx, out, newFS, openFS, pr.Files, p.Name, root); err != nil {
 		return nil, nil, false, err
 	}
+	// the output's digest: its file system is hashed on another core while the hash tree is
+	// built (the footer writer never changes those bytes), the rest once the partition is laid out
+	after := startDigest(ctx, out, newFS)
+	defer after.stop()
 	final := newFS
 	var desc avb.Descriptor
 	signed := false
@@ -583,8 +587,8 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return nil, nil, false, err
 	}
 	pr.SizeAfter = final
-	if pr.SHA256After, _, err = hashFile(dst); err != nil {
-		return nil, nil, false, err
+	if pr.SHA256After, err = after.finish(out, final); err != nil {
+		return nil, nil, false, fmt.Errorf("reading %s: %w", dst, err)
 	}
 	if sparseIn != nil {
 		if err := writeSparse(ctx, filepath.Join(tmp, p.Source), out, final, sparseIn.blockSize); err != nil {
@@ -599,7 +603,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 			if err := out.Truncate(size); err != nil {
 				return nil, nil, false, err
 			}
-			if pr.SHA256After, err = hashReader(ctx, out, size); err != nil {
+			if pr.SHA256After, err = after.finish(out, size); err != nil {
 				return nil, nil, false, err
 			}
 		}
@@ -1020,21 +1024,8 @@ func writeIntoSuper(ctx context.Context, src, dst, lpName string, r io.ReaderAt,
 
 func hashReader(ctx context.Context, r io.ReaderAt, size int64) (string, error) {
 	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for off := int64(0); off < size; {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n := min(int64(len(buf)), size-off)
-		k, err := r.ReadAt(buf[:n], off)
-		if int64(k) < n {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-		h.Write(buf[:n])
-		off += n
+	if err := feed(ctx, h, r, 0, size); err != nil {
+		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
