@@ -153,6 +153,10 @@ func TestRewriteCopiesCompressed(t *testing.T) {
 			}
 			before, after := extract(t, in), extract(t, out)
 			compareTrees(t, "fsck.erofs --extract", scanDisk(t, after), scanDisk(t, before), compareOpts{owners: os.Geteuid() == 0})
+			// the real kernel: the input mounts (the control), and the output reads the same
+			// through the kernel's own decompressor and index walk
+			testtool.MountRO(t, in, "erofs")
+			compareTrees(t, "kernel mount", scanDisk(t, testtool.MountRO(t, out, "erofs")), scanDisk(t, before), compareOpts{owners: true, mtimes: true})
 			oldFS, newFS := openImage(t, in, Options{}), openImage(t, out, Options{})
 			a, b := scanImage(t, oldFS), scanImage(t, newFS)
 			if len(a) != len(b) {

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
+	"github.com/provkit/provkit/firmware/erofs"
 	"github.com/provkit/provkit/firmware/ext4"
 	"github.com/provkit/provkit/firmware/fsconfig"
 	"github.com/provkit/provkit/firmware/image"
@@ -22,10 +24,16 @@ type newAttrs struct {
 }
 
 // attrsFor gives device path dp ("product/app/X/X.apk") its attributes.
-func attrsFor(c *fsconfig.Config, dp string, dir bool, label string) newAttrs {
+// The label is stored with a trailing NUL when nul is set (as e2fsdroid and libselinux write it),
+// without one otherwise (as mkfs.erofs 1.5 writes it): the kernel takes either.
+func attrsFor(c *fsconfig.Config, dp string, dir bool, label string, nul bool) newAttrs {
 	e := c.Lookup(dp, dir)
+	value := []byte(label)
+	if nul {
+		value = append(value, 0)
+	}
 	a := newAttrs{label: label, perm: e.Mode & 0o7777, uid: uint32(e.UID), gid: uint32(e.GID), source: e.Source,
-		xattrs: map[string][]byte{"security.selinux": append([]byte(label), 0)}}
+		xattrs: map[string][]byte{"security.selinux": value}}
 	if e.Capabilities != 0 && !dir {
 		a.xattrs["security.capability"] = capabilityXattr(e.Capabilities)
 	}
@@ -74,4 +82,26 @@ func loadFSConfig(im *image.Image, name string, src fs.FS) (*fsconfig.Config, er
 		return nil, fmt.Errorf("reading the firmware's fs_config (the modes and owners its build gives paths): %w", err)
 	}
 	return c, nil
+}
+
+// labelsEndInNUL reports how the image stores its labels, from its root directory's: with a
+// trailing NUL (e2fsdroid, and the default when the root has no label) or without (mkfs.erofs
+// 1.5), so that new files are stored as the image's own are.
+func labelsEndInNUL(src fs.FS, root string) bool {
+	fi, err := fs.Stat(src, strings.TrimSuffix(root, "/"))
+	if root == "" {
+		fi, err = fs.Stat(src, ".")
+	}
+	if err != nil {
+		return true
+	}
+	var x map[string][]byte
+	switch in := fi.Sys().(type) {
+	case *erofs.Inode:
+		x = in.Xattrs()
+	case *ext4.Inode:
+		x = in.Xattrs()
+	}
+	v, ok := x["security.selinux"]
+	return !ok || len(v) == 0 || v[len(v)-1] == 0
 }

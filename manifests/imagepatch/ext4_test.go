@@ -199,6 +199,7 @@ func TestPatchExt4(t *testing.T) {
 			if o, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
 				t.Fatalf("e2fsck -fn on the patched image: %v\n%s", err, o)
 			}
+			kernelReads(t, img, "ext4", fx.apkPath, map[string]string{"app/RuOnemeApp/RuOnemeApp.apk": "u:object_r:system_app_file:s0\x00", "app/RuOnemeApp": "u:object_r:system_app_file:s0\x00"}, nil)
 			apkWant, _ := os.ReadFile(fx.apkPath)
 			if got := debugfs(t, img, "cat /app/RuOnemeApp/RuOnemeApp.apk"); got != string(apkWant) {
 				t.Errorf("debugfs cat: the APK differs (%d bytes, want %d)", len(got), len(apkWant))
@@ -312,6 +313,7 @@ func TestPatchExt4Grows(t *testing.T) {
 	if o, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
 		t.Fatalf("e2fsck -fn on the grown image: %v\n%s", err, o)
 	}
+	kernelReads(t, img, "ext4", fx.apkPath, map[string]string{"app/RuOnemeApp/RuOnemeApp.apk": "u:object_r:system_app_file:s0\x00"}, nil)
 	v := testtool.Avbtool(t, fx.ref, "verify_image", "--image", filepath.Join(out, "vbmeta.img"))
 	if !strings.Contains(v, "Successfully verified sha256 hashtree") {
 		t.Errorf("verify_image did not check the product hashtree:\n%s", v)

@@ -61,6 +61,8 @@ func TestPatchExt4SmallInodes(t *testing.T) {
 			if o, err := exec.Command("e2fsck", "-fn", img).CombinedOutput(); err != nil {
 				t.Fatalf("e2fsck -fn on the patched image: %v\n%s", err, o)
 			}
+			// labels in external xattr blocks, read by the kernel
+			kernelReads(t, img, "ext4", fx.apkPath, map[string]string{"app/RuOnemeApp/RuOnemeApp.apk": "u:object_r:system_app_file:s0\x00", "app/RuOnemeApp": "u:object_r:system_app_file:s0\x00"}, nil)
 			if a := auditDir(t, pol, out); !a.Compliant {
 				t.Fatalf("the patched firmware fails the audit: %+v", a.Apps)
 			}

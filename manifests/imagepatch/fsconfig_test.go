@@ -101,6 +101,8 @@ func TestPatchFollowsFSConfig(t *testing.T) {
 				if o, err := exec.Command("fsck.erofs", img).CombinedOutput(); err != nil {
 					t.Errorf("fsck.erofs: %v\n%s", err, o)
 				}
+				kernelReads(t, img, "erofs", fx.apkPath, map[string]string{"app/RuOnemeApp/RuOnemeApp.apk": "u:object_r:system_app_file:s0"},
+					map[string][]byte{"app/RuOnemeApp/RuOnemeApp.apk": wantCap})
 				return
 			}
 			fsImg := filepath.Join(fx.dir, "fs.img")

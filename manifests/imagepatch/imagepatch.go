@@ -477,13 +477,14 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	if err != nil {
 		return nil, nil, false, err
 	}
+	nul := labelsEndInNUL(src, root)
 	label := func(rel string, t selinux.FileType) (newAttrs, error) {
 		dp := p.Name + "/" + strings.TrimPrefix(rel, root)
 		l, ok := labels.Label("/"+dp, t)
 		if !ok {
 			return newAttrs{}, fmt.Errorf("labelling /%s: no file_contexts entry gives it a label", dp)
 		}
-		return attrsFor(fsc, dp, t == selinux.Dir, l), nil
+		return attrsFor(fsc, dp, t == selinux.Dir, l, nul), nil
 	}
 	// write fills the new image's file system and returns its size
 	var write func(out *os.File) (int64, error)

@@ -270,6 +270,11 @@ func TestPatchMakesFirmwareCompliant(t *testing.T) {
 			if got, _ := os.ReadFile(filepath.Join(x, "app/RuOnemeApp/RuOnemeApp.apk")); !bytes.Equal(got, apkWant) {
 				t.Error("fsck.erofs --extract: the APK differs")
 			}
+			kernelReads(t, img, "erofs", fx.apkPath, map[string]string{
+				"app/RuOnemeApp/RuOnemeApp.apk":                        "u:object_r:system_app_file:s0",
+				"etc/sysconfig/preinstalled-packages-ru.oneme.app.xml": "u:object_r:system_file:s0",
+				"app/Other/Other.apk":                                  "u:object_r:system_app_file:s0",
+			}, nil)
 			b, _ := os.ReadFile(img)
 			im, err := avb.Open(bytes.NewReader(b), int64(len(b)))
 			if err != nil {
