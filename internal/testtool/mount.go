@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // MountRO attaches img to a loop device, read-only, and mounts it (fstype "ext4" or "erofs")
@@ -24,7 +25,14 @@ func MountRO(t testing.TB, img, fstype string) string {
 		t.Skipf("skipping the kernel mount: the kernel has no %s", fstype)
 	}
 	Require(t, "losetup", "mount", "umount")
-	out, err := exec.Command("losetup", "--find", "--show", "--read-only", img).CombinedOutput()
+	var out []byte
+	var err error
+	for try := 0; try < 5; try++ { // two tests taking the same free loop device: one retries
+		if out, err = exec.Command("losetup", "--find", "--show", "--read-only", img).CombinedOutput(); err == nil {
+			break
+		}
+		time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Skipf("skipping the kernel mount: losetup: %v: %s", err, out)
 	}
