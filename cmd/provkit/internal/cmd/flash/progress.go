@@ -59,10 +59,14 @@ func (p *progress) device(name string, plan *pflash.Plan) (func(pflash.Event), f
 		defer mu.Unlock()
 		return step
 	}, decor.WCSyncSpaceR)
-	bar := p.bars.New(max(total, 1), mpb.BarStyle().Lbound("[").Rbound("]"),
+	// Made with total 0 and given its total after: mpb then never completes the bar by itself when
+	// the last byte is counted, which would draw its last frame before the end's "done" (a race
+	// TestFlashBarsOnATerminal caught); the end completes it.
+	bar := p.bars.New(0, mpb.BarStyle().Lbound("[").Rbound("]"),
 		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR), label),
 		mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f"), decor.Percentage(decor.WCSyncSpace)),
 	)
+	bar.SetTotal(max(total, 1), false)
 	var base int64 // bytes of the finished steps
 	return func(ev pflash.Event) {
 			mu.Lock()
