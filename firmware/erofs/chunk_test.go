@@ -297,3 +297,40 @@ func TestRewriteCorruptChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriteChunksBlobdevFallsBack: chunk-based files whose data is on an extra device
+// (mkfs.erofs --blobdev) are written flat, each reported as a fallback, and read the same.
+func TestRewriteChunksBlobdevFallsBack(t *testing.T) {
+	testtool.Require(t, "mkfs.erofs", "fsck.erofs")
+	src := t.TempDir()
+	chunkTree(t, src)
+	blob := filepath.Join(t.TempDir(), "blob")
+	img := mkfs(t, src, "--chunksize=4096", "--blobdev="+blob)
+	bf, err := os.Open(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf.Close()
+	bst, err := bf.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := openImage(t, img, Options{Devices: []Device{{R: bf, Size: bst.Size()}}})
+	nodes, opts, err := Tree(context.Background(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w bufWriterAt
+	st, err := WriteWithStats(context.Background(), &w, nodes, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Chunked != 0 || len(st.Fallbacks) < 4 || !strings.Contains(st.Fallbacks[0].Reason, "extra devices") {
+		t.Errorf("stats %+v: want every chunk-based file written flat, reported as on extra devices", st)
+	}
+	out := filepath.Join(t.TempDir(), "out.erofs")
+	if err := os.WriteFile(out, w.b[:st.Size], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	compareTrees(t, "rewritten from a blob device", scanImage(t, openImage(t, out, Options{})), scanDisk(t, src), compareOpts{owners: true, xattrs: true})
+}
