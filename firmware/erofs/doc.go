@@ -9,6 +9,9 @@
 // links stay links. A file Tree found compressed keeps its compressed data (zcopy.go): its
 // pclusters are copied block for block, never recompressed, and its indexes rewritten as full
 // indexes pointing at the new blocks; the superblock takes the source's compression features.
+// A file Tree found chunk-based (mkfs.erofs --chunksize) stays chunk-based (chunkcopy.go): each
+// distinct source block range its chunks use is copied once, so chunks shared between files are
+// still shared, and holes stay holes.
 // Other data is stored uncompressed in whole blocks, its last partial block inline after the
 // inode (FLAT_INLINE) when it fits. Files that cannot be copied compressed are written
 // decompressed, and WriteWithStats lists them.

@@ -37,6 +37,10 @@ type Node struct {
 	// the compressed data as it is. It applies only while Data is the reader Tree set, so a
 	// caller that replaces Data need not clear it. Nodes built by hand leave it nil.
 	Compressed *Compressed
+	// Chunked, set by Tree for a file stored chunk-based in its source image, lets Write keep it
+	// chunk-based, its chunks copied once however many files share them. Like Compressed, it
+	// applies only while Data is the reader Tree set.
+	Chunked *Chunked
 }
 
 // WriteOptions are the image-wide settings.
@@ -55,9 +59,11 @@ func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
 	if err != nil {
 		return nil, opts, fmt.Errorf("reading EROFS tree: %w", err)
 	}
+	chunkSrc := &chunkSource{r: f.r, size: f.size}
 	type regular struct {
 		data io.ReaderAt
 		c    *Compressed
+		ch   *Chunked
 	}
 	seen := map[uint64]regular{} // hard links: one reader and one description per inode
 	var out []Node
@@ -76,7 +82,7 @@ func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
 		switch in.mode & unixmode.IFMT {
 		case unixmode.IFREG:
 			if s, ok := seen[in.nid]; ok {
-				n.Size, n.Data, n.Compressed = in.size, s.data, s.c
+				n.Size, n.Data, n.Compressed, n.Chunked = in.size, s.data, s.c, s.ch
 				break
 			}
 			r, err := f.newDataReader(in)
@@ -89,8 +95,13 @@ func Tree(ctx context.Context, f *FS) ([]Node, WriteOptions, error) {
 					return fmt.Errorf("reading %s: %w", p, err)
 				}
 			}
+			if in.layout == LayoutChunkBased && in.size > 0 {
+				if n.Chunked, err = f.chunkedSource(ctx, in, r, chunkSrc); err != nil {
+					return fmt.Errorf("reading %s: %w", p, err)
+				}
+			}
 			if in.nlink > 1 {
-				seen[in.nid] = regular{r, n.Compressed}
+				seen[in.nid] = regular{r, n.Compressed, n.Chunked}
 			}
 		case unixmode.IFLNK:
 			if n.Link, err = f.readLink(in); err != nil {
@@ -120,6 +131,7 @@ type wnode struct {
 	dataSize int64
 	dirData  []byte
 	z        *Compressed // regular files whose compressed data is copied from their source
+	ch       *Chunked    // regular files kept chunk-based, their chunks copied from their source
 	tail     int64       // FLAT_INLINE: bytes stored after the inode instead of in a block
 }
 
@@ -276,12 +288,16 @@ type WriteStats struct {
 	Size int64 // bytes of the image, a multiple of 4096
 	// Copied counts the files (inodes) whose compressed data was copied from their source image.
 	Copied int
-	// Fallbacks are the files compressed in their source image that were written uncompressed,
-	// and why. Files whose Data the caller replaced are not among them.
+	// Chunked counts the files (inodes) kept chunk-based, and ChunkBlocks the distinct data
+	// blocks their chunks use in the new image (shared chunks counted once).
+	Chunked     int
+	ChunkBlocks int64
+	// Fallbacks are the files compressed or chunk-based in their source image that were written
+	// FLAT_PLAIN, and why. Files whose Data the caller replaced are not among them.
 	Fallbacks []Fallback
 }
 
-// Fallback is a compressed file written uncompressed.
+// Fallback is a compressed or chunk-based file written FLAT_PLAIN.
 type Fallback struct {
 	Path   string
 	Reason string
@@ -368,6 +384,21 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		img, n.z = c.img, c
 		st.Copied++
 	}
+	// chunk-based files kept chunk-based: their chunks' source blocks, copied once each
+	var chunks chunkPlan
+	for _, n := range order {
+		c := n.Chunked
+		if n.Mode&unixmode.IFMT != unixmode.IFREG || n.z != nil || c == nil || n.Data != c.data || n.Size != c.size {
+			continue
+		}
+		if why := c.usable(); why != "" {
+			st.Fallbacks = append(st.Fallbacks, Fallback{Path: n.Path, Reason: why})
+			continue
+		}
+		n.ch = c
+		chunks.add(c)
+		st.Chunked++
+	}
 	// data sizes (a directory's size depends only on its names, so it is known before the nids)
 	for _, n := range order {
 		switch n.Mode & unixmode.IFMT {
@@ -398,6 +429,8 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		}
 		end := int64(inodeExtendedSize + len(n.ibody))
 		switch {
+		case n.ch != nil:
+			end = n.ch.metaEnd(len(n.ibody))
 		case n.z != nil:
 			var tailAt int64
 			end, tailAt = n.z.metaLayout(len(n.ibody))
@@ -429,10 +462,19 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 	}
 	// data blocks
 	next := int64(metaBlk) + (metaSize+blkSize-1)/blkSize
+	chunkStart := next
+	next, err := chunks.place(next)
+	if err != nil {
+		return 0, err
+	}
+	st.ChunkBlocks = next - chunkStart
 	for _, n := range order {
 		blocks := (n.dataSize - n.tail + blkSize - 1) / blkSize
-		if n.z != nil {
+		switch {
+		case n.z != nil:
 			blocks = n.z.blocks
+		case n.ch != nil:
+			blocks = 0 // in the chunk area
 		}
 		if n.Mode&unixmode.IFMT == unixmode.IFDIR {
 			n.dirData = buildDir(n)
@@ -458,6 +500,8 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		switch {
 		case n.z != nil:
 			layout = LayoutCompressedFull
+		case n.ch != nil:
+			layout = LayoutChunkBased
 		case n.tail > 0:
 			layout = LayoutFlatInline
 		}
@@ -473,6 +517,9 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 		case n.z != nil:
 			le.PutUint32(b[16:], n.z.u) // compressed_blocks
 			copy(b[align(int64(inodeExtendedSize+len(n.ibody)), 8):], n.z.meta(int64(n.blkaddr)))
+		case n.ch != nil:
+			le.PutUint32(b[16:], n.ch.format())
+			copy(b[align(int64(inodeExtendedSize+len(n.ibody)), n.ch.unit()):], chunks.index(n.ch))
 		default:
 			le.PutUint32(b[16:], n.blkaddr)
 		}
@@ -499,6 +546,9 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 	}
 	// data
 	buf := make([]byte, 1<<20)
+	if err := chunks.copy(ctx, w, buf); err != nil {
+		return 0, err
+	}
 	for _, n := range order {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -509,6 +559,9 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 					return 0, fmt.Errorf("writing EROFS data of %s: %w", n.Path, err)
 				}
 			}
+			continue
+		}
+		if n.ch != nil {
 			continue
 		}
 		size := n.dataSize - n.tail // the bytes in blocks
@@ -550,8 +603,13 @@ func write(ctx context.Context, w io.WriterAt, nodes []Node, opts WriteOptions, 
 	le.PutUint32(s[36:], uint32(next))
 	le.PutUint32(s[40:], metaBlk)
 	copy(s[48:64], opts.UUID[:])
+	var incompat uint32
+	if st.Chunked > 0 {
+		incompat |= FeatureIncompatChunkedFile
+	}
+	le.PutUint32(s[80:], incompat)
 	if img != nil {
-		le.PutUint32(s[80:], img.incompat)
+		le.PutUint32(s[80:], incompat|img.incompat)
 		copy(s[84:86], img.algField[:])
 		copy(s[superblockSize:], img.cfgs)
 	}

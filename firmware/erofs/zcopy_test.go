@@ -292,7 +292,7 @@ func TestRewriteCorruptIndex(t *testing.T) {
 // neither may panic; errors must wrap a sentinel; and when both succeed, the new image must open
 // and every file that reads from the old one must read the same from the new one.
 func FuzzRewrite(f *testing.F) {
-	for _, name := range []string{"plain.erofs", "lz4hc-ztail.erofs", "legacy.erofs"} {
+	for _, name := range []string{"plain.erofs", "lz4hc-ztail.erofs", "legacy.erofs", "chunked.erofs"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Fuzz(func(t *testing.T, img []byte) {

@@ -74,6 +74,12 @@ func write(t *testing.T, p string, data []byte) {
 // test key, standing in for the OEM's. The APK to add carries bigAPK bytes of incompressible
 // asset (0: a few bytes), so that it does not fit the 8 MiB partition when bigAPK is large.
 func newFirmware(t *testing.T, chained bool, bigAPK int) *fixture {
+	return newFirmwareMkfs(t, chained, bigAPK, "-zlz4hc")
+}
+
+// newFirmwareMkfs is newFirmware with product.img made by mkfs.erofs with mkfsArgs instead of
+// -zlz4hc.
+func newFirmwareMkfs(t *testing.T, chained bool, bigAPK int, mkfsArgs ...string) *fixture {
 	testtool.Require(t, "mkfs.erofs", "fsck.erofs")
 	fx := &fixture{dir: t.TempDir(), ref: testtool.ReferenceTools(t), apkAsset: bigAPK}
 	src := filepath.Join(fx.dir, "src")
@@ -93,7 +99,8 @@ func newFirmware(t *testing.T, chained bool, bigAPK int) *fixture {
 	fx.fw = filepath.Join(fx.dir, "fw")
 	os.MkdirAll(fx.fw, 0o755)
 	img := filepath.Join(fx.fw, "product.img")
-	if out, err := exec.Command("mkfs.erofs", "--file-contexts="+fc, "-zlz4hc", "-T1230768000", img, src).CombinedOutput(); err != nil {
+	args := append(append([]string{"--file-contexts=" + fc}, mkfsArgs...), "-T1230768000", img, src)
+	if out, err := exec.Command("mkfs.erofs", args...).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.erofs: %v\n%s", err, out)
 	}
 	footer := []string{"add_hashtree_footer", "--do_not_generate_fec", "--image", img, "--partition_name", "product",
@@ -394,4 +401,77 @@ func (fx *fixture) loadPolicy(t *testing.T) *policy.Policy {
 func (fx *fixture) options(t *testing.T, out string) Options {
 	t.Helper()
 	return Options{Policy: fx.loadPolicy(t), Input: fx.fw, Out: out, Signer: signer(t, fx.ref, "testkey_rsa2048.pem"), Inspector: inspector{}}
+}
+
+// TestPatchKeepsChunkedSize: a product image made with mkfs.erofs --chunksize=4096 (what
+// BOARD_EROFS_SHARE_DUP_BLOCKS builds make) shares blocks between identical chunks: big.txt's 4
+// MiB repeat a 13-byte phrase, so its 1024 chunks use 13 distinct blocks. After image patch the
+// file system keeps that sharing: it grows by the added files (rounded to blocks) plus 16 blocks
+// of metadata (extended inodes, inline labels) at most, not by the 4 MiB big.txt would take
+// written flat; the kernel and fsck.erofs read the same bytes, and the audit passes.
+func TestPatchKeepsChunkedSize(t *testing.T) {
+	fx := newFirmwareMkfs(t, false, 0, "--chunksize=4096")
+	oldFS := erofsSize(t, filepath.Join(fx.fw, "product.img"))
+	out := filepath.Join(fx.dir, "out")
+	rep, err := Run(context.Background(), fx.options(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := auditDir(t, fx.loadPolicy(t), out); !a.Compliant {
+		t.Fatalf("the patched firmware fails the audit: %+v", a.Apps)
+	}
+	img := filepath.Join(out, "product.img")
+	newFS := erofsSize(t, img)
+	added := int64(0)
+	for _, f := range rep.Partitions[0].Files {
+		added += (f.Size + 4095) / 4096 * 4096
+	}
+	t.Logf("file system: %d bytes before, %d after, %d bytes of files added", oldFS, newFS, added)
+	if oldFS > 1<<20 {
+		t.Fatalf("the chunked input is %d bytes: no sharing, the test proves nothing", oldFS)
+	}
+	if newFS > oldFS+added+16*4096 {
+		t.Errorf("file system of %d bytes after, %d before, %d bytes of files added: chunk sharing lost", newFS, oldFS, added)
+	}
+	if why := rep.Partitions[0].Why; strings.Contains(why, "uncompressed") {
+		t.Errorf("report says files fell back: %q", why)
+	}
+	x := filepath.Join(fx.dir, "x")
+	if o, err := exec.Command("fsck.erofs", "--extract="+x, img).CombinedOutput(); err != nil {
+		t.Fatalf("fsck.erofs: %v\n%s", err, o)
+	}
+	want := bytes.Repeat([]byte("compressible "), 4<<20/13)
+	if got, _ := os.ReadFile(filepath.Join(x, "app/Other/big.txt")); !bytes.Equal(got, want) {
+		t.Error("fsck.erofs --extract: big.txt differs")
+	}
+	kernelReads(t, img, "erofs", fx.apkPath, map[string]string{
+		"app/RuOnemeApp/RuOnemeApp.apk": "u:object_r:system_app_file:s0",
+		"app/Other/big.txt":             "u:object_r:system_app_file:s0",
+	}, nil)
+	b, _ := os.ReadFile(img)
+	im, err := avb.Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nf, err := erofs.Open(bytes.NewReader(b[:im.Footer.OriginalImageSize]), int64(im.Footer.OriginalImageSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := nf.Lstat("app/Other/big.txt"); err != nil || fi.Sys().(*erofs.Inode).Layout() != erofs.LayoutChunkBased {
+		t.Errorf("big.txt: %v, want chunk-based", err)
+	}
+}
+
+// erofsSize returns the size of the file system of the AVB-footed EROFS partition at p.
+func erofsSize(t *testing.T, p string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := avb.Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(im.Footer.OriginalImageSize)
 }
