@@ -700,16 +700,16 @@ func planEROFS(ctx context.Context, efs *erofs.FS, p *image.Partition, adds []ad
 	}, nil
 }
 
-// fallbackNote says, for the report, how many files compressed in the old EROFS image were
-// written uncompressed (so take their decompressed size), naming the first and why; "" when
-// every compressed file kept its compressed data.
+// fallbackNote says, for the report, how many files compressed or deduplicated (chunk-based) in
+// the old EROFS image were written plain and uncompressed (so take their whole decompressed size,
+// each its own blocks), naming the first and why; "" when every such file kept its layout.
 func fallbackNote(st erofs.WriteStats, part, root string) string {
 	n := len(st.Fallbacks)
 	if n == 0 {
 		return ""
 	}
 	fb := st.Fallbacks[0]
-	return fmt.Sprintf("; %d compressed file(s) written uncompressed, e.g. /%s/%s (%s)", n, part, strings.TrimPrefix(fb.Path, root), fb.Reason)
+	return fmt.Sprintf("; %d compressed or deduplicated file(s) written plain and uncompressed, e.g. /%s/%s (%s)", n, part, strings.TrimPrefix(fb.Path, root), fb.Reason)
 }
 
 // planExt4 lists the directories and files to add to the ext4 file system xfs, and the regular

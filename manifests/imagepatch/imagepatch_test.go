@@ -380,7 +380,7 @@ func TestFallbackNote(t *testing.T) {
 		t.Errorf("no fallback: %q", got)
 	}
 	st := erofs.WriteStats{Fallbacks: []erofs.Fallback{{Path: "system/app/A.apk", Reason: "interlaced uncompressed pclusters"}, {Path: "system/b", Reason: "x"}}}
-	want := "; 2 compressed file(s) written uncompressed, e.g. /system/app/A.apk (interlaced uncompressed pclusters)"
+	want := "; 2 compressed or deduplicated file(s) written plain and uncompressed, e.g. /system/app/A.apk (interlaced uncompressed pclusters)"
 	if got := fallbackNote(st, "system", "system/"); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
