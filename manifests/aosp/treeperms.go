@@ -170,6 +170,13 @@ func (c *permCatalog) isPrivileged(p string) bool {
 // uncovered returns the privileged permissions among requested that are neither granted nor
 // denied, sorted.
 func (c *permCatalog) uncovered(requested, granted, denied []string) []string {
+	return Uncovered(c.isPrivileged, requested, granted, denied)
+}
+
+// Uncovered returns the permissions among requested that privileged says are privileged and that
+// are neither granted nor denied, sorted and without repeats: what a privapp-permissions
+// allowlist must still decide.
+func Uncovered(privileged func(string) bool, requested, granted, denied []string) []string {
 	decided := map[string]bool{}
 	for _, p := range append(append([]string{}, granted...), denied...) {
 		decided[p] = true
@@ -177,7 +184,7 @@ func (c *permCatalog) uncovered(requested, granted, denied []string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range requested {
-		if c.isPrivileged(p) && !decided[p] && !seen[p] {
+		if privileged(p) && !decided[p] && !seen[p] {
 			seen[p] = true
 			out = append(out, p)
 		}

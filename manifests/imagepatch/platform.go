@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -32,20 +31,7 @@ func (c *privilegedCheck) uncovered(requested, granted, denied []string) []strin
 	if c.platform == nil {
 		return aosp.UncoveredPrivilegedAt(c.api, requested, granted, denied)
 	}
-	decided := map[string]bool{}
-	for _, p := range append(append([]string{}, granted...), denied...) {
-		decided[p] = true
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, p := range requested {
-		if c.platform[p] && !decided[p] && !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return aosp.Uncovered(func(p string) bool { return c.platform[p] }, requested, granted, denied)
 }
 
 // platformPrivileged reads what the firmware says about its platform's privileged permissions.
