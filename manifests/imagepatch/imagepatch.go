@@ -49,6 +49,9 @@ type Options struct {
 	Inspector aosp.Inspector
 	// DryRun computes and reports what would change, writing nothing.
 	DryRun bool
+	// Progress, when set, is told each long step as it starts ("writing the file system of
+	// product.img"), for a user watching a patch of gigabytes.
+	Progress func(step string)
 	// MaxExtract bounds the bytes a zip input may unpack (its image zip's members, a deflated
 	// nested image zip) into the temporary area; 0 means 64 GiB.
 	MaxExtract int64
@@ -276,6 +279,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if changed[e.Name()] || !e.Type().IsRegular() || o.staged {
 			continue
 		}
+		o.say("copying %s", e.Name())
 		if err := copyFile(ctx, filepath.Join(o.Input, e.Name()), filepath.Join(tmp, e.Name())); err != nil {
 			return nil, err
 		}
@@ -532,6 +536,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return nil, nil, false, err
 	}
 	defer out.Close()
+	o.say("writing the %s file system of %s (%d MiB)", p.Format, p.Source, fsSize>>20)
 	newFS, err := write(out)
 	if err != nil {
 		return nil, nil, false, err
@@ -568,6 +573,7 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		if ht.DataBlockSize != ht.HashBlockSize {
 			return nil, nil, false, fmt.Errorf("patching %s: %w: data and hash block sizes differ (%d/%d)", p.Source, ErrUnsupported, ht.DataBlockSize, ht.HashBlockSize)
 		}
+		o.say("hash tree and AVB footer of %s (%d MiB)", p.Source, newFS>>20)
 		nd, total, err := avb.AddHashtreeFooter(ctx, out, newFS, fo, signer)
 		if errors.Is(err, avb.ErrPartitionTooSmall) {
 			// the partition must grow: as small as the new image allows
@@ -938,6 +944,7 @@ func resignVBMetas(ctx context.Context, o Options, im *image.Image, rep *Report,
 			return err
 		}
 		if !o.DryRun {
+			o.say("re-signing %s", x.p.Source)
 			b, err := avb.BuildVBMeta(x.opts, o.Signer)
 			if err != nil {
 				return fmt.Errorf("re-signing %s: %w", x.p.Source, err)
@@ -1093,4 +1100,11 @@ func copyFile(ctx context.Context, src, dst string) error {
 		}
 	}
 	return out.Close()
+}
+
+// say reports a step to o.Progress, if set.
+func (o Options) say(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(fmt.Sprintf(format, args...))
+	}
 }

@@ -330,6 +330,7 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 			return nil, fmt.Errorf("patching %s: not enough free space in %s: it needs at least %d MiB (the image zip unpacked, and the output), %d MiB are free", o.Input, parent, need>>20, free>>20)
 		}
 	}
+	o.say("unpacking %s (%d MiB)", z.where(""), declared>>20)
 	for _, e := range z.inner.File {
 		if err := extractEntry(ctx, z.where(""), e, filepath.Join(stage, e.Name), &budget); err != nil {
 			return nil, err
@@ -397,6 +398,7 @@ func runZip(ctx context.Context, o Options) (*Report, error) {
 	if z.nested != nil {
 		imageZip = filepath.Join(work, "image.zip")
 	}
+	o.say("writing %s", o.Out)
 	if err := rebuildZip(ctx, imageZip, z.inner, changed, patched, z.where("")); err != nil {
 		return nil, err
 	}

@@ -77,7 +77,9 @@ image zip's uncompressed size in free space, plus the output. The input is never
 output is written under a temporary name and renamed when complete; it must not exist.
 
 --dry-run reports what would change and writes nothing. --json prints one JSON document
-(apps, partitions with files, sizes and SHA-256 before and after, key digest).
+(apps, partitions with files, sizes and SHA-256 before and after, key digest). Without --json,
+each long step (unpacking, writing a file system, its hash tree, re-signing, writing the zip)
+is named on stderr as it starts.
 
 Example:
   provkit image patch --policy policy.yaml --avb-key oem.pem images/ --out patched/
@@ -113,7 +115,7 @@ Example:
 	f.StringVar(&opts.PolicyPath, "policy", "", "the preinstall policy `<file>` (YAML)")
 	f.StringVar(&opts.KeyPath, "avb-key", "", "RSA private key `<pem>` to re-sign vbmeta with")
 	f.StringVar(&opts.Algorithm, "avb-algorithm", "", "AVB algorithm `<name>` (default SHA256_RSA<key bits>)")
-	f.StringVar(&opts.Out, "out", "", "output `{<dir>|<file.zip>}` (must not exist; a .zip only for a zip input)")
+	f.StringVar(&opts.Out, "out", "", "output `{<dir>|<file.zip>|<file.img>}` (must not exist; a .zip only for a zip input, a file for a single image)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "report what would change, write nothing")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	return cmd
@@ -140,7 +142,11 @@ func patchRun(ctx context.Context, opts *Options) error {
 	if insp == nil {
 		insp = apkpatch.NewInspector()
 	}
-	rep, err := imagepatch.Run(ctx, imagepatch.Options{Policy: pol, Input: opts.Firmware, Out: opts.Out, Signer: signer, Inspector: insp, DryRun: opts.DryRun})
+	io := imagepatch.Options{Policy: pol, Input: opts.Firmware, Out: opts.Out, Signer: signer, Inspector: insp, DryRun: opts.DryRun}
+	if !opts.JSON { // each long step on stderr as it starts, so a patch of gigabytes is seen to move
+		io.Progress = func(step string) { fmt.Fprintf(opts.IO.ErrOut, "image patch: %s\n", termtext.Visible(step)) }
+	}
+	rep, err := imagepatch.Run(ctx, io)
 	if rep != nil {
 		if opts.JSON {
 			enc := json.NewEncoder(opts.IO.Out)
