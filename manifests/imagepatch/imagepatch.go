@@ -91,7 +91,8 @@ type Partition struct {
 	// the sizes and digests are then those of the expanded partition.
 	Sparse bool   `json:"sparse,omitempty"`
 	Files  []File `json:"files,omitempty"`
-	// RootDigestBefore/After are the hashtree root digests (hex) of a changed file system.
+	// RootDigestBefore/After are the hashtree root digests (hex) of a changed file system (for a
+	// hash-footed partition, its hash descriptor's digests).
 	RootDigestBefore string `json:"rootDigestBefore,omitempty"`
 	RootDigestAfter  string `json:"rootDigestAfter,omitempty"`
 	// KeySHA256Before is the SHA-256 of the AVB public key that signed this image's vbmeta.
@@ -504,16 +505,28 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 		return nil, nil, false, err
 	}
 	var ht *avb.Hashtree
+	var hd *avb.Hash // a partition verified whole (a hash footer) instead of by a hash tree
 	if oldFooter != nil {
 		for _, d := range oldFooter.VBMeta.Descriptors {
-			if h, ok := d.(*avb.Hashtree); ok && h.PartitionName == p.Name {
-				ht = h
+			switch d := d.(type) {
+			case *avb.Hashtree:
+				if d.PartitionName == p.Name {
+					ht = d
+				}
+			case *avb.Hash:
+				if d.PartitionName == p.Name {
+					hd = d
+				}
 			}
 		}
-		if ht == nil {
-			return nil, nil, false, fmt.Errorf("patching %s: %w: its AVB footer holds no hashtree descriptor for %s (hash-footed file systems are not rewritten)", p.Source, ErrUnsupported, p.Name)
+		switch {
+		case ht != nil:
+			pr.RootDigestBefore = hex.EncodeToString(ht.RootDigest)
+		case hd != nil:
+			pr.RootDigestBefore = hex.EncodeToString(hd.Digest)
+		default:
+			return nil, nil, false, fmt.Errorf("patching %s: %w: its AVB footer holds neither a hashtree nor a hash descriptor for %s", p.Source, ErrUnsupported, p.Name)
 		}
-		pr.RootDigestBefore = hex.EncodeToString(ht.RootDigest)
 	}
 	willSign := oldFooter != nil && oldFooter.VBMeta.Algorithm != avb.AlgNone
 	if o.DryRun {
@@ -551,20 +564,45 @@ func patchPartition(ctx context.Context, o Options, im *image.Image, p *image.Pa
 	final := newFS
 	var desc avb.Descriptor
 	signed := false
-	if ht != nil {
-		vo := avb.OptionsOf(oldFooter.VBMeta)
+	var vo avb.VBMetaOptions
+	signer := avb.Signer{} // an unsigned footer vbmeta stays unsigned
+	if oldFooter != nil {
+		vo = avb.OptionsOf(oldFooter.VBMeta)
 		var keep []avb.Descriptor
 		for _, d := range vo.Descriptors {
-			if h, ok := d.(*avb.Hashtree); ok && h.PartitionName == p.Name {
-				continue
+			switch d := d.(type) {
+			case *avb.Hashtree:
+				if d.PartitionName == p.Name {
+					continue
+				}
+			case *avb.Hash:
+				if d.PartitionName == p.Name {
+					continue
+				}
 			}
 			keep = append(keep, d)
 		}
 		vo.Descriptors = keep
-		signer := avb.Signer{} // an unsigned footer vbmeta stays unsigned
 		if oldFooter.VBMeta.Algorithm != avb.AlgNone {
 			signer, signed = o.Signer, true
 		}
+	}
+	if hd != nil {
+		fo := avb.FooterOptions{PartitionName: p.Name, PartitionSize: size, HashAlgorithm: hd.HashAlgorithm, Salt: hd.Salt, Flags: hd.Flags, BlockSize: 4096, VBMeta: vo}
+		o.say("hash and AVB footer of %s (%d MiB)", p.Source, newFS>>20)
+		nd, total, err := avb.AddHashFooter(ctx, out, newFS, fo, signer)
+		if errors.Is(err, avb.ErrPartitionTooSmall) {
+			fo.PartitionSize = 0
+			nd, total, err = avb.AddHashFooter(ctx, out, newFS, fo, signer)
+			pr.Why += fmt.Sprintf("; partition grown from %d bytes", size)
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+		final, desc = total, nd
+		pr.RootDigestAfter = hex.EncodeToString(nd.Digest)
+	}
+	if ht != nil {
 		fo := avb.FooterOptions{PartitionName: p.Name, PartitionSize: size, HashAlgorithm: ht.HashAlgorithm,
 			Salt: ht.Salt, BlockSize: ht.DataBlockSize, Flags: ht.Flags, VBMeta: vo}
 		if ht.FECSize > 0 { // regenerated with the same number of roots
@@ -893,6 +931,15 @@ func resignVBMetas(ctx context.Context, o Options, im *image.Image, rep *Report,
 		for _, x := range all {
 			for i, d := range x.opts.Descriptors {
 				switch d := d.(type) {
+				case *avb.Hash:
+					if nd, ok := newDesc[d.PartitionName]; ok && avb.Descriptor(d) != nd {
+						x.opts.Descriptors[i] = nd
+						x.what = append(x.what, "hash descriptor of "+d.PartitionName+" replaced")
+						dirty[x], changed = true, true
+					} else if _, ok := rep.findPartition(d.PartitionName); ok && o.DryRun && !dirty[x] {
+						x.what = append(x.what, "hash descriptor of "+d.PartitionName+" replaced")
+						dirty[x], changed = true, true
+					}
 				case *avb.Hashtree:
 					if nd, ok := newDesc[d.PartitionName]; ok && d != nd {
 						x.opts.Descriptors[i] = nd
