@@ -88,10 +88,11 @@ func loadFSConfig(im *image.Image, name string, src fs.FS) (*fsconfig.Config, er
 // trailing NUL (e2fsdroid, and the default when the root has no label) or without (mkfs.erofs
 // 1.5), so that new files are stored as the image's own are.
 func labelsEndInNUL(src fs.FS, root string) bool {
-	fi, err := fs.Stat(src, strings.TrimSuffix(root, "/"))
-	if root == "" {
-		fi, err = fs.Stat(src, ".")
+	dir := strings.TrimSuffix(root, "/")
+	if dir == "" {
+		dir = "."
 	}
+	fi, err := fs.Stat(src, dir)
 	if err != nil {
 		return true
 	}

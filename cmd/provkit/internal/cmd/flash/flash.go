@@ -352,18 +352,25 @@ func attestFlash(opts *Options, doc Document) error {
 				io.WriteString(h, s.SHA256+"\n")
 			}
 		}
-		st.Subject = append(st.Subject, evidence.Subject{Name: "device:" + d.Device, Digest: map[string]string{"sha256": hex.EncodeToString(h.Sum(nil))},
-			Annotations: map[string]string{"address": d.Device}})
-		r := evidence.RuleResult{Subject: "device:" + d.Device, Rule: "flashed", Pass: d.OK, Detail: d.Error}
+		detail := d.Error
 		if d.OK && d.Result != nil {
-			r.Detail = fmt.Sprintf("%d bytes in %d steps", d.Result.Bytes, len(d.Result.Steps))
+			detail = fmt.Sprintf("%d bytes in %d steps", d.Result.Bytes, len(d.Result.Steps))
 		}
-		c.Rules = append(c.Rules, r)
-		if !d.OK && c.Verdict == evidence.VerdictCompliant {
-			c.Verdict = evidence.VerdictError
-		}
+		attestDevice(st, c, d.Device, hex.EncodeToString(h.Sum(nil)), "flashed", d.OK, detail)
 	}
 	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
+}
+
+// attestDevice adds one device to a flash or sideload attestation: a subject named by its address
+// with the digest of what it was sent, and its rule; a device that failed makes a compliant
+// verdict "error".
+func attestDevice(st *evidence.Statement, c *evidence.Compliance, device, digest, rule string, ok bool, detail string) {
+	st.Subject = append(st.Subject, evidence.Subject{Name: "device:" + device, Digest: map[string]string{"sha256": digest},
+		Annotations: map[string]string{"address": device}})
+	c.Rules = append(c.Rules, evidence.RuleResult{Subject: "device:" + device, Rule: rule, Pass: ok, Detail: detail})
+	if !ok && c.Verdict == evidence.VerdictCompliant {
+		c.Verdict = evidence.VerdictError
+	}
 }
 
 // flashStatement starts the attestation of a flash or sideload: the policy, the files sent as

@@ -16,7 +16,6 @@ import (
 
 	"github.com/provkit/provkit/cmd/provkit/internal/cmdutil"
 	"github.com/provkit/provkit/internal/termtext"
-	"github.com/provkit/provkit/manifests/evidence"
 	"github.com/provkit/provkit/provision/adb"
 	"github.com/provkit/provkit/provision/adb/wire"
 )
@@ -176,16 +175,11 @@ func attestSideload(opts *Options, doc SideloadDocument) error {
 			e := sha256.Sum256(nil)
 			digest = hex.EncodeToString(e[:])
 		}
-		st.Subject = append(st.Subject, evidence.Subject{Name: "device:" + d.Device, Digest: map[string]string{"sha256": digest},
-			Annotations: map[string]string{"address": d.Device}})
-		r := evidence.RuleResult{Subject: "device:" + d.Device, Rule: "sideloaded", Pass: d.OK, Detail: d.Error}
+		detail := d.Error
 		if d.OK && d.Result != nil {
-			r.Detail = fmt.Sprintf("%d bytes in %d blocks served, recovery answered %s (the install's outcome shows on the phone)", d.Result.BytesServed, d.Result.BlocksServed, d.Result.Status)
+			detail = fmt.Sprintf("%d bytes in %d blocks served, recovery answered %s (the install's outcome shows on the phone)", d.Result.BytesServed, d.Result.BlocksServed, d.Result.Status)
 		}
-		c.Rules = append(c.Rules, r)
-		if !d.OK && c.Verdict == evidence.VerdictCompliant {
-			c.Verdict = evidence.VerdictError
-		}
+		attestDevice(st, c, d.Device, digest, "sideloaded", d.OK, detail)
 	}
 	return opts.Attest.Write(opts.IO.ErrOut, st, doc)
 }

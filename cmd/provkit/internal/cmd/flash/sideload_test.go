@@ -51,22 +51,7 @@ func TestSideloadManyPhones(t *testing.T) {
 	isolateADB(t)
 	srv := adbtest.StartServer(t)
 	t.Setenv("ANDROID_ADB_SERVER_PORT", strconv.Itoa(srv.Port))
-	sc, err := sim.ParseScenario([]byte(`
-devices:
-  - serial: SIDE%d
-    mode: sideload
-    faults: {rebootDelay: 200ms}
-  - serial: BOOTED
-`), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.Start(context.Background(), sim.Options{Devices: 3, Scenario: sc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	devs := s.Devices() // SIDE1, BOOTED, SIDE3
+	devs := sideloadPhones(t, 3) // SIDE1, BOOTED, SIDE3
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := srv.Connect(ctx, devs[0].ADBAddr()); err != nil {
@@ -81,7 +66,7 @@ devices:
 
 	// --dry-run checks each phone's state and sends nothing.
 	dios, _, dout, derr := iostreams.Test()
-	err = sideloadRun(ctx, &Options{IO: dios, Sideload: ota, NoAudit: true, DryRun: true, Jobs: 2, Timeout: time.Minute,
+	err := sideloadRun(ctx, &Options{IO: dios, Sideload: ota, NoAudit: true, DryRun: true, Jobs: 2, Timeout: time.Minute,
 		Serials: []string{devs[0].ADBAddr()}, TCP: []string{devs[1].ADBAddr()}})
 	if cmdutil.ExitCode(err) != cmdutil.ExitDevicesFailed || !strings.Contains(dout.String(), "sideload\twould run: adb sideload "+ota+" (sideload-host:"+strconv.Itoa(len(pkg))+":65536)") ||
 		!strings.Contains(dout.String(), "FAILED") {
@@ -216,22 +201,7 @@ func TestSideloadFlags(t *testing.T) {
 // passing "sideloaded" rule, the other a failing one, and the verdict is "error".
 func TestSideloadAttest(t *testing.T) {
 	isolateADB(t)
-	sc, err := sim.ParseScenario([]byte(`
-devices:
-  - serial: SIDE%d
-    mode: sideload
-    faults: {rebootDelay: 200ms}
-  - serial: BOOTED
-`), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := sim.Start(context.Background(), sim.Options{Devices: 2, Scenario: sc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	devs := s.Devices()
+	devs := sideloadPhones(t, 2) // SIDE1, BOOTED
 	dir := t.TempDir()
 	ota := filepath.Join(dir, "ota.zip")
 	testimage.OTAZip(t, ota, testimage.FullPayload(t, map[string][]byte{"boot": randomImage(256<<10, 7)}), nil)
@@ -286,4 +256,26 @@ devices:
 	if !found {
 		t.Errorf("the sideloaded phone's subject does not carry the package digest: %+v", c.Statement.Subject)
 	}
+}
+
+// sideloadPhones starts n simulated phones, alternately in sideload mode (SIDE<n>) and booted to
+// Android (BOOTED), stopped when t ends.
+func sideloadPhones(t *testing.T, n int) []*sim.Device {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(`
+devices:
+  - serial: SIDE%d
+    mode: sideload
+    faults: {rebootDelay: 200ms}
+  - serial: BOOTED
+`), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.Start(context.Background(), sim.Options{Devices: n, Scenario: sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.Devices()
 }
